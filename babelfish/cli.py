@@ -1,0 +1,137 @@
+"""``babelfish serve | call | translate | models | bench``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from babelfish.settings import load_settings
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
+    return load_settings(getattr(args, "config", None), **overrides)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from babelfish.serving import serve
+
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    serve(_settings(args, **overrides))
+    return 0
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from babelfish.conversation import Party, run_call
+
+    parties = [Party.parse(spec) for spec in args.party]
+    if len(parties) < 2:
+        print("babelfish call: give at least two --party LANG:FILE.wav", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    result = asyncio.run(run_call(parties, settings=settings, server=args.server, out=Path(args.out),
+                                  pace=args.pace, gap_s=args.gap))
+    return 0 if result.ok else 1
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from babelfish import audio
+    from babelfish.pipeline.stream import Engines, one_shot
+
+    settings = _settings(args, default_languages=[args.source, args.target])
+    samples, rate = audio.read_wav(args.input)
+    engines = Engines.load(settings)
+    text, translation, out, timings = asyncio.run(one_shot(engines, samples, rate, args.source, args.target))
+    audio.write_wav(args.out, out, 22050)
+    if args.json:
+        print(json.dumps({"source_text": text, "translation": translation,
+                          "timings": {k: round(v, 3) for k, v in timings.items()}}, ensure_ascii=False))
+    else:
+        print(f"{args.source}: {text}\n{args.target}: {translation}\nwrote {args.out}")
+        print("  ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from babelfish import models
+
+    settings = _settings(args)
+    if args.action == "list":
+        return models.cli_list(settings, as_json=args.json)
+    return models.cli_fetch(settings, args.name)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from babelfish import bench
+
+    return bench.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="babelfish", description=__doc__)
+    parser.add_argument("--config", help="TOML settings file (see README)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the server Vonage calls")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("call", help="simulate a call through the fake Vonage")
+    p.add_argument("--party", action="append", required=True, metavar="LANG:FILE[,FILE...]",
+                   help="a caller: their language and what they say (several files = several turns)")
+    p.add_argument("--server", help="base URL of a running server (default: start one in-process)")
+    p.add_argument("--out", default="out", help="where transcript.json and <leg>-heard.wav go")
+    p.add_argument("--pace", type=float, default=1.0, help="streaming speed (1 = real time)")
+    p.add_argument("--gap", type=float, default=1.0, help="seconds between one's translation and the reply")
+    p.set_defaults(func=cmd_call)
+
+    p = sub.add_parser("translate", help="one recording through the pipeline")
+    p.add_argument("input", metavar="IN.wav")
+    p.add_argument("--from", dest="source", required=True)
+    p.add_argument("--to", dest="target", required=True)
+    p.add_argument("--out", required=True, metavar="OUT.wav")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_translate)
+
+    p = sub.add_parser("models", help="list or fetch engines' models")
+    p.add_argument("action", choices=["list", "fetch"])
+    p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("bench", help="latency, quality and load benchmarks")
+    p.add_argument("kind", choices=["latency", "quality", "load"])
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--out", help="also write the JSON here")
+    p.add_argument("--limit", type=int, default=None, help="fewer items, for a quick run")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("httpx", "websockets", "uvicorn.error", "faster_whisper"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"babelfish: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Language tags and the few fixed sentences the server itself speaks, in each caller's language."""
+
+from __future__ import annotations
+
+NAMES = {
+    "en": "English",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "it": "Italian",
+    "nl": "Dutch",
+    "pt": "Portuguese",
+    "pl": "Polish",
+    "cs": "Czech",
+    "sv": "Swedish",
+    "ru": "Russian",
+    "ja": "Japanese",
+    "zh": "Chinese",
+}
+
+# Default regional tag for a bare primary language, as Vonage's talk action wants "de-DE".
+_REGIONS = {"en": "en-GB", "de": "de-DE", "fr": "fr-FR", "es": "es-ES", "it": "it-IT", "nl": "nl-NL",
+            "pt": "pt-PT", "pl": "pl-PL", "cs": "cs-CZ", "sv": "sv-SE", "ru": "ru-RU", "ja": "ja-JP",
+            "zh": "cmn-CN"}
+
+PROMPTS: dict[str, dict[str, str]] = {
+    "wait": {
+        "en": "Please wait while we connect you.",
+        "de": "Bitte warten Sie, während wir Sie verbinden.",
+        "fr": "Veuillez patienter pendant que nous vous connectons.",
+        "es": "Por favor espere mientras le conectamos.",
+        "it": "Attenda mentre la colleghiamo.",
+        "nl": "Een ogenblik geduld, we verbinden u.",
+    },
+    "partner_left": {
+        "en": "The other party has hung up. Stay on the line for a new partner, or hang up.",
+        "de": "Ihr Gesprächspartner hat aufgelegt. Bleiben Sie dran für einen neuen Partner, oder legen Sie auf.",
+        "fr": "Votre correspondant a raccroché. Restez en ligne pour un nouveau correspondant, ou raccrochez.",
+        "es": "La otra persona ha colgado. Espere a un nuevo interlocutor o cuelgue.",
+        "it": "L'altra persona ha riagganciato. Resti in linea per un nuovo interlocutore, o riagganci.",
+        "nl": "De andere partij heeft opgehangen. Blijf aan de lijn voor een nieuwe partner, of hang op.",
+    },
+    "connected": {
+        "en": "You are connected. Please speak.",
+        "de": "Sie sind verbunden. Bitte sprechen Sie.",
+        "fr": "Vous êtes connecté. Vous pouvez parler.",
+        "es": "Está conectado. Puede hablar.",
+        "it": "È collegato. Può parlare.",
+        "nl": "U bent verbonden. U kunt spreken.",
+    },
+}
+
+
+def primary(tag: str) -> str:
+    """``"de-DE"`` -> ``"de"``."""
+    return tag.replace("_", "-").split("-")[0].lower()
+
+
+def regional(tag: str) -> str:
+    """A tag Vonage's talk action accepts: ``"de"`` -> ``"de-DE"``; a regional tag is kept."""
+    tag = tag.replace("_", "-")
+    return tag if "-" in tag else _REGIONS.get(tag.lower(), tag)
+
+
+def name(tag: str) -> str:
+    return NAMES.get(primary(tag), tag)
+
+
+def prompt(key: str, tag: str) -> tuple[str, str]:
+    """The fixed sentence ``key`` in language ``tag`` (English when we have no translation), and its tag."""
+    texts = PROMPTS[key]
+    lang = primary(tag)
+    if lang in texts:
+        return texts[lang], regional(tag)
+    return texts["en"], "en-GB"

@@ -1,0 +1,1 @@
+"""The speech path: segment -> recognize -> translate -> synthesize, joined by bounded queues (stream.py)."""

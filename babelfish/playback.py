@@ -1,0 +1,126 @@
+"""What a leg hears: translated speech played one utterance at a time, as exact 20 ms frames.
+
+Frames are sent ahead of real time, but only up to a lead (``playback_lead_ms``): Vonage would buffer a
+minute of audio, yet audio already handed over can only be dropped wholesale with ``clear``, and a short
+lead keeps barge-in and stale-translation handling precise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from babelfish import audio
+from babelfish.telephony import wire
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Item:
+    source: AsyncIterator[bytes]  # PCM chunks at the leg's rate (e.g. one sentence each)
+    label: str = ""
+    on_first_frame: Callable[[float], None] | None = None
+    on_done: Callable[[int, str | None], None] | None = None  # (frames sent, error)
+    created: float = field(default_factory=time.monotonic)
+
+
+class Playback:
+    def __init__(self, send_audio: Callable[[bytes], Awaitable[None]],
+                 send_text: Callable[[str], Awaitable[None]], rate: int, *, lead_s: float = 1.0,
+                 max_items: int = 8) -> None:
+        self._send_audio = send_audio
+        self._send_text = send_text
+        self.rate = rate
+        self.lead_s = lead_s
+        self._items: asyncio.Queue[Item] = asyncio.Queue(max_items)
+        self._playhead = 0.0  # monotonic time at which the far end has played all we sent
+        self._generation = 0  # bumped by clear(): the item being sent stops
+        self.frames_sent = 0
+        self.dropped_items = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="playback")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    @property
+    def playing(self) -> bool:
+        """True while audio we sent is still playing (or queued to play) at the far end."""
+        return self._playhead > time.monotonic() or not self._items.empty()
+
+    @property
+    def queued(self) -> int:
+        return self._items.qsize()
+
+    def enqueue(self, item: Item) -> None:
+        """Queue an utterance for this leg; when the queue is full the oldest waiting one is dropped."""
+        while self._items.full():
+            old = self._items.get_nowait()
+            self.dropped_items += 1
+            log.warning("playback queue full: dropped %s", old.label)
+            if old.on_done:
+                old.on_done(0, "dropped: playback queue full")
+        self._items.put_nowait(item)
+
+    async def clear(self) -> None:
+        """Drop everything queued or playing, here and in Vonage's buffer."""
+        self._generation += 1
+        while not self._items.empty():
+            item = self._items.get_nowait()
+            if item.on_done:
+                item.on_done(0, "cleared")
+        self._playhead = time.monotonic()
+        await self._send_text(wire.clear_command())
+
+    async def _send_frame(self, frame: bytes) -> None:
+        now = time.monotonic()
+        ahead = self._playhead - now
+        if ahead > self.lead_s:
+            await asyncio.sleep(ahead - self.lead_s)
+            now = time.monotonic()
+        await self._send_audio(frame)
+        self.frames_sent += 1
+        self._playhead = max(self._playhead, now) + audio.FRAME_MS / 1000
+
+    async def _run(self) -> None:
+        while True:
+            item = await self._items.get()
+            generation = self._generation
+            sent, error = 0, None
+            try:
+                async for chunk in item.source:
+                    for frame in audio.frames(chunk, self.rate):
+                        if generation != self._generation:
+                            raise _Cleared
+                        await self._send_frame(frame)
+                        if sent == 0 and item.on_first_frame:
+                            item.on_first_frame(time.monotonic())
+                        sent += 1
+            except _Cleared:
+                error = "cleared"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an engine failed on this utterance: the leg carries on
+                log.exception("playback of %s failed", item.label)
+                error = f"{type(exc).__name__}: {exc}"
+            finally:
+                aclose = getattr(item.source, "aclose", None)
+                if aclose is not None:
+                    try:
+                        await aclose()
+                    except Exception:  # noqa: BLE001 - closing a failed generator must not kill playback
+                        pass
+            if item.on_done:
+                item.on_done(sent, error)
+
+
+class _Cleared(Exception):
+    pass

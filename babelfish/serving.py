@@ -1,0 +1,63 @@
+"""Running the app under uvicorn: in the foreground (``babelfish serve``) or in the background of the
+current event loop (``babelfish call`` without ``--server``, benchmarks and tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import AsyncIterator
+
+import uvicorn
+
+from babelfish.app import create_app
+from babelfish.pipeline.stream import Engines
+from babelfish.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def uvicorn_config(settings: Settings, engines: Engines | None = None, *, port: int | None = None,
+                   sock: socket.socket | None = None) -> uvicorn.Config:
+    app = create_app(settings, engines)
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port if port is None else port,
+        ws_max_size=settings.max_message_bytes,  # uvicorn closes oversized messages with 1009
+        ws_ping_interval=None,  # Vonage does not answer pings reliably; a dead call ends by event webhook
+        log_level="warning",
+        lifespan="on",
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+    )
+
+
+def serve(settings: Settings) -> None:
+    log.info("babelfish listening on http://%s:%d", settings.host, settings.port)
+    uvicorn.Server(uvicorn_config(settings)).run()
+
+
+@contextlib.asynccontextmanager
+async def background(settings: Settings, engines: Engines | None = None) -> AsyncIterator[str]:
+    """Serve on a free loopback port inside this event loop; yields the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn_config(settings, engines, port=port)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                task.result()  # raises the startup error
+                raise RuntimeError("server stopped during startup")
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(task, 60)
+        sock.close()

@@ -1,0 +1,109 @@
+"""One typed settings object, read from ``BABELFISH_*`` environment variables and an optional TOML file.
+
+Nested values use ``__`` in environment variables, e.g. ``BABELFISH_SEGMENTER__END_OF_TURN_MS=400``;
+maps are JSON, e.g. ``BABELFISH_NUMBERS='{"447700900001": "de-DE"}'``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class SegmenterSettings(BaseModel):
+    """Voice activity detection and end-of-turn detection."""
+
+    vad_threshold: float = Field(0.5, ge=0.05, le=0.95, description="Silero speech probability threshold")
+    end_of_turn_ms: int = Field(500, ge=100, le=3000, description="silence that ends an utterance")
+    min_speech_ms: int = Field(250, ge=20, description="shorter bursts of speech are ignored")
+    pre_roll_ms: int = Field(200, ge=0, le=1000, description="audio kept before speech onset")
+    max_utterance_s: float = Field(12.0, ge=1.0, le=60.0, description="long turns are cut here")
+    partial_every_ms: int = Field(0, ge=0, description="partial captions interval while speaking (0: off)")
+
+
+class RecognizerSettings(BaseModel):
+    engine: Literal["whisper"] = "whisper"
+    model: str = Field("base", description="'base' (packaged), a faster-whisper size name or a model dir")
+    beam_size: int = Field(1, ge=1, le=10)
+    cpu_threads: int = Field(2, ge=1)
+    compute_type: str = "int8"
+
+
+class TranslatorSettings(BaseModel):
+    engine: Literal["gemma", "ctranslate2"] = "gemma"
+    gemma_threads: int = Field(2, ge=1)
+    max_tokens: int = Field(160, ge=8)
+    # CTranslate2 (opus-mt / Argos / NLLB) models per language pair, e.g. {"de-en": "models/opus-mt-de-en"}.
+    ctranslate2_models: dict[str, str] = Field(default_factory=dict)
+
+
+class SynthesizerSettings(BaseModel):
+    # Voice per language (primary subtag): "piper:<path-or-name>" or "espeak:<voice>".
+    # Languages without an entry use Piper when a voice is installed for them, else espeak-ng.
+    voices: dict[str, str] = Field(default_factory=dict)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BABELFISH_", env_nested_delimiter="__", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(
+        None, description="public base URL Vonage reaches us on (https://...); default: the request's host"
+    )
+    sample_rate: Literal[8000, 16000] = 16000
+    numbers: dict[str, str] = Field(default_factory=dict, description="phone number -> language (BCP-47)")
+    default_languages: list[str] = Field(
+        default_factory=lambda: ["de-DE", "en-GB"],
+        description="languages given to unmapped callers: the first caller of a room gets the first, "
+        "the partner the first one not already spoken in the room",
+    )
+    playback_lead_ms: int = Field(
+        1000, ge=20, le=60000, description="how far ahead of real time we send audio to Vonage's buffer"
+    )
+    playback_queue_s: float = Field(60.0, ge=1.0, le=60.0, description="queued playback per listener")
+    max_message_bytes: int = 64 * 1024
+    models_dir: Path = Field(Path.home() / ".cache" / "babelfish", description="where fetched models go")
+    segmenter: SegmenterSettings = Field(default_factory=SegmenterSettings)
+    recognizer: RecognizerSettings = Field(default_factory=RecognizerSettings)
+    translator: TranslatorSettings = Field(default_factory=TranslatorSettings)
+    synthesizer: SynthesizerSettings = Field(default_factory=SynthesizerSettings)
+
+    @field_validator("default_languages")
+    @classmethod
+    def _at_least_one(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("default_languages needs at least one language")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _CONFIG_FILE.get("path")
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+_CONFIG_FILE: dict[str, Path | None] = {"path": None}
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, then the TOML ``config`` file; keyword ``overrides`` win."""
+    if config is not None and not Path(config).is_file():
+        raise FileNotFoundError(f"config file not found: {config}")
+    _CONFIG_FILE["path"] = Path(config) if config is not None else None
+    try:
+        return Settings(**overrides)
+    finally:
+        _CONFIG_FILE["path"] = None

@@ -1,0 +1,379 @@
+"""A faithful fake of Vonage's Voice API, to drive a babelfish server with no phone and no account.
+
+It does what Vonage does for an inbound call, on the wire: calls the answer webhook (``GET /answer``
+with ``to``, ``from``, ``uuid``, ``conversation_uuid``; retried on 5xx), posts call events to the event
+webhook, opens the websocket named in the NCCO and sends ``websocket:connected`` with the NCCO's headers
+flattened into it, then streams the caller's audio as binary 20 ms L16 frames at real-time pace (silence
+between turns, as a phone line does). Audio coming back is played through a model of Vonage's playback
+buffer: frames play one after another at 20 ms each, ``{"action": "clear"}`` drops what has not played
+yet (answered with ``websocket:cleared``), ``notify`` is answered once the audio before it has played, and
+a frame of the wrong size is logged as "unexpected frame size" and the socket dropped (close 1006).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid as uuidlib
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from babelfish import audio
+from babelfish.telephony import wire
+
+log = logging.getLogger("babelfish.simulate")
+
+VONAGE_BUFFER_FRAMES = 3072  # about 60 s; Vonage drops audio beyond this
+ANSWER_RETRIES = 2
+
+
+class SimulationError(RuntimeError):
+    pass
+
+
+@dataclass
+class Turn:
+    """A stretch of speech sent into a call: when its first and last frames went out (monotonic)."""
+
+    samples: np.ndarray
+    started: float = 0.0
+    ended: float = 0.0
+    sent: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class Played:
+    at: float  # monotonic time the frame starts playing to the caller
+    frame: bytes
+
+
+class FakeCall:
+    """One inbound phone call, from Vonage's side."""
+
+    def __init__(self, vonage: FakeVonage, caller: str, number: str) -> None:
+        self.vonage = vonage
+        self.caller = caller
+        self.number = number
+        self.uuid = uuidlib.uuid4().hex
+        self.conversation_uuid = "CON-" + uuidlib.uuid4().hex
+        self.ncco: list[dict[str, Any]] = []
+        self.rate = 16000
+        self.headers: dict[str, str] = {}
+        self.ws: ClientConnection | None = None
+        self.played: list[Played] = []  # everything that played (or is scheduled to play) to the caller
+        self.received_frames = 0
+        self.bad_frames = 0
+        self.cleared = 0
+        self.texts: list[dict[str, Any]] = []  # text messages the server sent
+        self.dtmf_sent: list[str] = []
+        self.turns: list[Turn] = []
+        self.closed: tuple[int | None, str] | None = None
+        self.started_at = 0.0
+        self._pending_notify: list[tuple[float, dict[str, Any]]] = []
+        self._outbox: deque[Turn] = deque()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._play_clock = 0.0
+        self.pace = 1.0
+
+    @property
+    def connected(self) -> bool:
+        return self.ws is not None and self.closed is None
+
+    @property
+    def leg(self) -> str:
+        return self.uuid
+
+    # -- webhooks ---------------------------------------------------------------------------------------
+
+    async def answer(self) -> list[dict[str, Any]]:
+        params = {"to": self.number, "from": self.caller, "uuid": self.uuid,
+                  "conversation_uuid": self.conversation_uuid, "region_url": "https://api-eu-1.vonage.com"}
+        last: httpx.Response | None = None
+        for attempt in range(1 + ANSWER_RETRIES):
+            last = await self.vonage.http.get(f"{self.vonage.server}/answer", params=params)
+            if last.status_code < 500:
+                break
+            log.warning("answer webhook returned %d (attempt %d)", last.status_code, attempt + 1)
+            await asyncio.sleep(0.2 * (attempt + 1))
+        assert last is not None
+        if last.status_code != 200:
+            raise SimulationError(f"answer webhook: HTTP {last.status_code} {last.text}")
+        self.ncco = last.json()
+        return self.ncco
+
+    async def event(self, status: str, **extra: Any) -> httpx.Response:
+        body = {"from": self.caller, "to": self.number, "uuid": self.uuid,
+                "conversation_uuid": self.conversation_uuid, "status": status, "direction": "inbound",
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), **extra}
+        return await self.vonage.http.post(f"{self.vonage.server}/event", json=body)
+
+    # -- the websocket ----------------------------------------------------------------------------------
+
+    def _endpoint(self) -> dict[str, Any]:
+        for action in self.ncco:
+            if action.get("action") == "connect":
+                for endpoint in action.get("endpoint", []):
+                    if endpoint.get("type") == "websocket":
+                        return endpoint
+        raise SimulationError(f"NCCO has no websocket connect action: {self.ncco}")
+
+    async def connect(self, pace: float = 1.0) -> None:
+        """Open the NCCO's websocket, say ``websocket:connected`` and start streaming (silence until a
+        turn is queued). ``pace`` > 1 streams faster than real time."""
+        endpoint = self._endpoint()
+        content_type = endpoint.get("content-type", "audio/l16;rate=16000")
+        self.rate = wire.content_rate(content_type, 16000)
+        self.headers = {str(k): str(v) for k, v in (endpoint.get("headers") or {}).items()}
+        self.pace = pace
+        self.ws = await connect(endpoint["uri"], max_size=2**20, open_timeout=10)
+        await self.ws.send(wire.connected_message(content_type, self.headers))
+        self.started_at = time.monotonic()
+        self._play_clock = self.started_at
+        self._tasks = [asyncio.create_task(self._stream(), name=f"stream-{self.uuid[:6]}"),
+                       asyncio.create_task(self._receive(), name=f"receive-{self.uuid[:6]}")]
+
+    async def _stream(self) -> None:
+        size = audio.frame_bytes(self.rate)
+        silence = b"\x00" * size
+        period = audio.FRAME_MS / 1000 / self.pace
+        next_at = time.monotonic()
+        turn: Turn | None = None
+        pcm = b""
+        pos = 0
+        assert self.ws is not None
+        try:
+            while True:
+                if turn is None and self._outbox:
+                    turn = self._outbox.popleft()
+                    pcm = audio.float_to_pcm(turn.samples)
+                    pos = 0
+                if turn is not None:
+                    frame = pcm[pos : pos + size]
+                    frame += b"\x00" * (size - len(frame))
+                    if pos == 0:
+                        turn.started = time.monotonic()
+                    pos += size
+                    if pos >= len(pcm):
+                        turn.ended = time.monotonic() + period
+                        turn.sent.set()
+                        turn = None
+                else:
+                    frame = silence
+                await self.ws.send(frame)
+                next_at += period
+                delay = next_at - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                else:
+                    next_at = time.monotonic()  # we fell behind; do not burst to catch up
+        except ConnectionClosed:
+            pass
+
+    async def _receive(self) -> None:
+        assert self.ws is not None
+        expected = audio.frame_bytes(self.rate)
+        try:
+            async for message in self.ws:
+                if isinstance(message, bytes):
+                    if len(message) != expected:
+                        self.bad_frames += 1
+                        log.error("unexpected frame size %d (expected %d): dropping the socket", len(message),
+                                  expected)
+                        self.ws.transport.abort()  # as Vonage does: close 1006, no closing handshake
+                        return
+                    self._play(message)
+                else:
+                    await self._command(message)
+                self._flush_notifies()
+        except ConnectionClosed:
+            pass
+        finally:
+            if self.ws is not None and self.closed is None:
+                self.closed = (self.ws.close_code, self.ws.close_reason or "")
+
+    def _play(self, frame: bytes) -> None:
+        now = time.monotonic()
+        queued = sum(1 for p in self.played[-VONAGE_BUFFER_FRAMES - 1 :] if p.at > now)
+        if queued >= VONAGE_BUFFER_FRAMES:
+            log.warning("playback buffer full: frame dropped")
+            return
+        self.received_frames += 1
+        start = max(now, self._play_clock)
+        self._play_clock = start + audio.FRAME_MS / 1000 / self.pace
+        self.played.append(Played(start, frame))
+
+    async def _command(self, text: str) -> None:
+        try:
+            command = json.loads(text)
+        except json.JSONDecodeError:
+            log.warning("server sent non-JSON text: %r", text[:80])
+            return
+        self.texts.append(command)
+        assert self.ws is not None
+        if command.get("action") == "clear":
+            now = time.monotonic()
+            self.played = [p for p in self.played if p.at <= now]
+            self._play_clock = now
+            self.cleared += 1
+            await self.ws.send(json.dumps({"event": wire.CLEARED}))
+        elif command.get("action") == "notify":
+            self._pending_notify.append((self._play_clock, command.get("payload", {})))
+
+    def _flush_notifies(self) -> None:
+        now = time.monotonic()
+        due = [n for n in self._pending_notify if n[0] <= now]
+        self._pending_notify = [n for n in self._pending_notify if n[0] > now]
+        for _, payload in due:
+            if self.ws is not None:
+                asyncio.create_task(self.ws.send(json.dumps({"event": wire.NOTIFY, "payload": payload})))
+
+    # -- what the caller does ---------------------------------------------------------------------------
+
+    async def say(self, samples: np.ndarray, rate: int) -> Turn:
+        """Speak ``samples`` into the call (after what is already queued); returns when it has been sent."""
+        turn = Turn(audio.resample(samples, rate, self.rate))
+        self.turns.append(turn)
+        self._outbox.append(turn)
+        await turn.sent.wait()
+        return turn
+
+    async def press(self, digits: str, duration_ms: int = 260) -> None:
+        assert self.ws is not None
+        for digit in digits:
+            self.dtmf_sent.append(digit)
+            await self.ws.send(json.dumps({"event": wire.DTMF, "digit": digit, "duration": duration_ms}))
+
+    async def send_raw(self, message: bytes | str) -> None:
+        """Send anything at all (for tests of bad input)."""
+        assert self.ws is not None
+        await self.ws.send(message)
+
+    async def wait_heard(self, after: float, quiet_s: float = 1.5, timeout: float = 30.0) -> bool:
+        """Wait until audio that arrived after ``after`` has finished playing and ``quiet_s`` passed with
+        nothing new. False on timeout or if nothing came."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            recent = [p.at for p in self.played if p.at >= after]
+            if recent and now - max(recent) > quiet_s:
+                return True
+            if not self.connected:
+                return bool(recent)
+            await asyncio.sleep(0.05)
+        return False
+
+    def first_heard_after(self, t: float) -> float | None:
+        """Arrival time of the first frame played at or after ``t``."""
+        for p in self.played:
+            if p.at >= t:
+                return p.at
+        return None
+
+    def heard(self) -> np.ndarray:
+        """What the caller heard, on the call's timeline (silence where nothing played)."""
+        if not self.played:
+            return np.zeros(0, dtype=np.float32)
+        per_frame = audio.frame_bytes(self.rate) // 2
+        step = audio.FRAME_MS / 1000 / self.pace
+        end = max(p.at for p in self.played) - self.started_at + step
+        out = np.zeros(int(end / step + 1) * per_frame, dtype=np.float32)
+        for p in self.played:
+            i = int(round((p.at - self.started_at) / step)) * per_frame
+            out[i : i + per_frame] = audio.pcm_to_float(p.frame)[: out.size - i]
+        return out
+
+    async def hang_up(self) -> None:
+        """The caller hangs up: the socket closes and Vonage reports ``completed``."""
+        duration = int(time.monotonic() - self.started_at) if self.started_at else 0
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.ws is not None:
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+        if self.closed is None:
+            self.closed = (1000, "caller hung up")
+        await self.event("completed", duration=str(duration), start_time=None, end_time=None,
+                         rate="0.0", price="0", network="fake")
+
+
+class FakeVonage:
+    """Vonage's side of many calls to one babelfish server (``server`` is its base URL)."""
+
+    def __init__(self, server: str, number: str = "447700900000") -> None:
+        self.server = server.rstrip("/")
+        self.number = number
+        self.http = httpx.AsyncClient(timeout=30)
+        self.calls: list[FakeCall] = []
+
+    async def __aenter__(self) -> FakeVonage:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        for call in self.calls:
+            if call.connected:
+                with contextlib.suppress(Exception):
+                    await call.hang_up()
+        await self.http.aclose()
+
+    async def dial(self, caller: str, *, connect: bool = True, pace: float = 1.0) -> FakeCall:
+        """An inbound call from ``caller``: answer webhook, events, websocket."""
+        call = FakeCall(self, caller, self.number)
+        self.calls.append(call)
+        await call.event("started")
+        await call.event("ringing")
+        await call.answer()
+        await call.event("answered")
+        if connect:
+            await call.connect(pace=pace)
+        return call
+
+
+class CaptionFeed:
+    """Listens to the server's ``/captions`` websocket, keeping every event (for transcript.json)."""
+
+    def __init__(self, server: str, printer: Any = None) -> None:
+        self.url = server.replace("http://", "ws://").replace("https://", "wss://").rstrip("/") + "/captions"
+        self.events: list[dict[str, Any]] = []
+        self.printer = printer
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+        await asyncio.wait_for(self._ready.wait(), 10)
+
+    async def _run(self) -> None:
+        async with connect(self.url) as ws:
+            self._ready.set()
+            async for message in ws:
+                event = json.loads(message)
+                self.events.append(event)
+                if self.printer is not None:
+                    self.printer(event)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    def utterances(self) -> list[dict[str, Any]]:
+        return [e["record"] for e in self.events if e.get("type") == "utterance"]
+
+    async def wait_utterances(self, n: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while len(self.utterances()) < n and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return self.utterances()

@@ -1,0 +1,108 @@
+"""Vonage Voice API webhooks: the answer request, call events, and the NCCO we reply with.
+
+The NCCO is built with the ``vonage-voice`` SDK's own pydantic models, so what we send is what Vonage's
+SDK considers valid.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from vonage_voice.models.connect_endpoints import WebsocketEndpoint
+from vonage_voice.models.ncco import Connect, Talk
+
+_PHONE = re.compile(r"^[1-9]\d{6,14}$")
+
+# Statuses Vonage documents for the event webhook; others are accepted and logged.
+KNOWN_STATUSES = frozenset(
+    "started ringing answered busy cancelled unanswered disconnected rejected failed human machine timeout "
+    "completed record input transfer".split()
+)
+ENDED_STATUSES = frozenset({"completed", "disconnected", "busy", "cancelled", "unanswered", "rejected",
+                            "failed", "timeout"})
+
+
+class WebhookError(ValueError):
+    """A webhook we cannot act on; carries a message fit for a 400 reply."""
+
+
+class AnswerRequest(BaseModel):
+    """The fields of the answer webhook we use (GET query or POST JSON body); others are ignored."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    from_: str = Field(alias="from", min_length=1, max_length=64)
+    to: str = Field(min_length=1, max_length=256)
+    uuid: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    conversation_uuid: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+    @field_validator("from_", "to")
+    @classmethod
+    def _strip_plus(cls, value: str) -> str:
+        return value.strip().lstrip("+")
+
+
+class CallEvent(BaseModel):
+    """An event webhook body. ``human``/``machine`` events carry ``call_uuid`` instead of ``uuid``."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    status: str = Field(min_length=1, max_length=64)
+    uuid: str | None = Field(None, max_length=128)
+    call_uuid: str | None = Field(None, max_length=128)
+    conversation_uuid: str | None = Field(None, max_length=128)
+    direction: str | None = None
+    timestamp: str | None = None
+    from_: str | None = Field(None, alias="from")
+    to: str | None = None
+
+    @property
+    def leg_id(self) -> str | None:
+        return self.uuid or self.call_uuid
+
+
+def parse(model: type[BaseModel], data: Any) -> Any:
+    """Validate webhook ``data`` into ``model`` or raise :class:`WebhookError` with a readable message."""
+    if not isinstance(data, dict):
+        raise WebhookError("expected a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
+        )
+        raise WebhookError(problems) from None
+
+
+def websocket_uri(base_url: str, leg_id: str) -> str:
+    """``https://host`` -> ``wss://host/socket?leg=...`` (http -> ws)."""
+    base = base_url.rstrip("/")
+    if base.startswith("https://"):
+        base = "wss://" + base[len("https://") :]
+    elif base.startswith("http://"):
+        base = "ws://" + base[len("http://") :]
+    return f"{base}/socket?{urlencode({'leg': leg_id})}"
+
+
+def answer_ncco(
+    *,
+    greeting: str,
+    greeting_language: str,
+    socket_uri: str,
+    sample_rate: int,
+    headers: dict[str, str],
+    caller_id: str,
+    event_url: str,
+) -> list[dict[str, Any]]:
+    """Greet the caller, then connect the call to our websocket for this leg."""
+    talk = Talk(text=greeting, language=greeting_language)
+    endpoint = WebsocketEndpoint(uri=socket_uri, contentType=f"audio/l16;rate={sample_rate}", headers=headers)
+    if _PHONE.match(caller_id):
+        connect = Connect(endpoint=[endpoint], from_=caller_id, eventType="synchronous", eventUrl=[event_url])
+    else:
+        connect = Connect(endpoint=[endpoint], randomFromNumber=True, eventType="synchronous",
+                          eventUrl=[event_url])
+    return [action.model_dump(by_alias=True, exclude_none=True, mode="json") for action in (talk, connect)]
