@@ -243,7 +243,7 @@ class Server:
         finally:
             self.hub.unsubscribe(queue)
             if ws.application_state != WebSocketState.DISCONNECTED:
-                with contextlib.suppress(RuntimeError):
+                with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                     await ws.close()
 
 

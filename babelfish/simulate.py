@@ -188,6 +188,7 @@ class FakeCall:
                         self.bad_frames += 1
                         log.error("unexpected frame size %d (expected %d): dropping the socket", len(message),
                                   expected)
+                        self.closed = (1006, f"unexpected frame size {len(message)}")
                         self.ws.transport.abort()  # as Vonage does: close 1006, no closing handshake
                         return
                     self._play(message)
@@ -356,13 +357,14 @@ class CaptionFeed:
         await asyncio.wait_for(self._ready.wait(), 10)
 
     async def _run(self) -> None:
-        async with connect(self.url) as ws:
-            self._ready.set()
-            async for message in ws:
-                event = json.loads(message)
-                self.events.append(event)
-                if self.printer is not None:
-                    self.printer(event)
+        with contextlib.suppress(ConnectionClosed):
+            async with connect(self.url) as ws:
+                self._ready.set()
+                async for message in ws:
+                    event = json.loads(message)
+                    self.events.append(event)
+                    if self.printer is not None:
+                        self.printer(event)
 
     async def stop(self) -> None:
         if self._task:

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Debian packages babelfish needs: espeak-ng (synthesis for languages without a neural voice), libsndfile
+# (audio files), and the packages that carry real recorded speech for the demo, tests and benchmarks.
+set -euo pipefail
+PACKAGES=(espeak-ng libsndfile1 cmake build-essential
+          asterisk-core-sounds-en-wav asterisk-core-sounds-en
+          fillets-ng-data fillets-ng-data-nl klettres-data)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing Debian packages: ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

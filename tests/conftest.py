@@ -1,0 +1,102 @@
+"""Shared fixtures. The test doubles here stand in for the model engines in server tests that check
+plumbing (pairing, framing, hang-ups, bad input); tests marked ``e2e`` run the real engines."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from babelfish import audio
+from babelfish.engines.base import Worker
+from babelfish.pipeline.segment import SileroDetector
+from babelfish.pipeline.stream import Engines
+from babelfish.pipeline.synthesize import Voices
+from babelfish.serving import background
+from babelfish.settings import Settings
+
+ASTERISK = Path("/usr/share/asterisk/sounds/en")
+
+
+def asterisk(name: str) -> Path:
+    path = ASTERISK / f"{name}.wav"
+    if not path.exists():
+        pytest.skip(f"{path} missing: install asterisk-core-sounds-en-wav (make test does)")
+    return path
+
+
+class EchoRecognizer:
+    """Test double: 'recognizes' an utterance as its duration, so tests can tell utterances apart."""
+
+    name = "test-recognizer"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.fail_next = False
+
+    async def transcribe(self, samples: np.ndarray, rate: int, language: str) -> str:
+        self.calls += 1
+        await asyncio.sleep(0.01)
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("recognizer exploded")
+        return f"speech of {samples.size / rate:.1f} seconds in {language}"
+
+
+class TagTranslator:
+    """Test double: marks the text with the target language."""
+
+    name = "test-translator"
+
+    async def translate(self, text: str, source: str, target: str) -> str:
+        await asyncio.sleep(0.01)
+        return f"[{target}] {text}"
+
+
+class ToneSynthesizer:
+    """Test double: a 440 Hz tone, 50 ms per word, at 22.05 kHz (a rate no leg uses, to exercise
+    resampling and framing)."""
+
+    name = "test-synthesizer"
+    rate = 22050
+
+    async def synthesize(self, text: str) -> tuple[np.ndarray, int]:
+        n = int(0.05 * len(text.split()) * self.rate)
+        t = np.arange(n) / self.rate
+        return (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), self.rate
+
+
+class ToneVoices(Voices):
+    def __init__(self) -> None:
+        super().__init__({}, Path("."))
+        self.voice = ToneSynthesizer()
+
+    def get(self, language: str) -> ToneSynthesizer:  # type: ignore[override]
+        return self.voice
+
+
+def double_engines() -> Engines:
+    return Engines(recognizer=EchoRecognizer(), translator=TagTranslator(), voices=ToneVoices(),
+                   detector_factory=SileroDetector, vad_worker=Worker("vad-test"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(models_dir=tmp_path / "models", playback_lead_ms=200)
+
+
+@pytest.fixture
+async def server(settings: Settings) -> AsyncIterator[tuple[str, Engines]]:
+    """A real babelfish server (uvicorn, real HTTP and websockets) with test-double engines."""
+    engines = double_engines()
+    async with background(settings, engines) as url:
+        yield url, engines
+
+
+@pytest.fixture(scope="session")
+def speech() -> tuple[np.ndarray, int]:
+    """A real recorded telephone prompt (8 kHz), about 5.5 s."""
+    return audio.read_wav(asterisk("agent-alreadyon"))
