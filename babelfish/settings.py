@@ -35,6 +35,8 @@ class RecognizerSettings(BaseModel):
     beam_size: int = Field(1, ge=1, le=10)
     cpu_threads: int = Field(2, ge=1)
     compute_type: str = "int8"
+    min_window_s: float = Field(
+        15.0, ge=1.0, le=30.0, description="shortest audio window Whisper encodes (30 = Whisper's own window)")
 
 
 class TranslatorSettings(BaseModel):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -79,23 +80,75 @@ def resolve_model(name: str, models_dir: Path) -> str:
     )
 
 
+_REPEAT = re.compile(r"(\b.{10,}?)(?:[\s,.]*\1\b)+", re.IGNORECASE)
+
+
+def collapse_repeats(text: str) -> str:
+    """``"press 0 to reach an operator press 0 to reach an operator"`` -> once: Whisper's loop failure."""
+    return _REPEAT.sub(r"\1", text)
+
+
 class WhisperRecognizer:
-    """faster-whisper with the leg's language forced (detection on short clips is slow and error-prone)."""
+    """faster-whisper with the leg's language forced (detection on short clips is slow and error-prone).
+
+    Whisper pads every input to a 30 s window, so a 3 s turn costs as much as a 30 s one. CTranslate2's
+    encoder accepts shorter inputs: with ``min_window_s`` < 30 we encode ``max(min_window_s, turn + 1 s)``
+    instead. Shorter windows make the base model loop ("press 1 press 1 ..."), so the decode length is
+    capped by the turn's duration and an immediately repeated phrase is collapsed. The trade (WER against
+    time) is measured by ``babelfish bench quality`` and ``bench latency``; see benchmarks/README.md.
+    """
 
     name = "whisper"
 
     def __init__(self, model: str, models_dir: Path, *, cpu_threads: int = 2, compute_type: str = "int8",
-                 beam_size: int = 1) -> None:
+                 beam_size: int = 1, min_window_s: float = 15.0) -> None:
         from faster_whisper import WhisperModel
 
         self.model_path = resolve_model(model, models_dir)
         self.model = WhisperModel(self.model_path, device="cpu", compute_type=compute_type,
                                   cpu_threads=cpu_threads)
         self.beam_size = beam_size
+        self.min_window_s = min_window_s
         self.worker = Worker("whisper")
+        self._tokenizers: dict[str, object] = {}
+
+    def _tokenizer(self, language: str):  # noqa: ANN202 - faster_whisper.tokenizer.Tokenizer
+        from faster_whisper.tokenizer import Tokenizer
+
+        if language not in self._tokenizers:
+            self._tokenizers[language] = Tokenizer(self.model.hf_tokenizer, self.model.model.is_multilingual,
+                                                   task="transcribe", language=language)
+        return self._tokenizers[language]
+
+    def _transcribe_window(self, pcm16k: np.ndarray, language: str) -> str:
+        import ctranslate2
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        features = self.model.feature_extractor(pcm16k)  # (n_mels, frames), 100 frames a second
+        frames = features.shape[-1]
+        # at least min_window_s, else the turn plus a second, in whole seconds (keeps shapes few and stable)
+        target = min(3000, max(int(self.min_window_s * 100), int(np.ceil((frames + 100) / 100.0)) * 100))
+        padded = np.zeros((features.shape[0], target), dtype=np.float32)
+        padded[:, : min(frames, target)] = features[:, :target]
+        tokenizer = self._tokenizer(language)
+        encoded = self.model.model.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=False)
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        duration = pcm16k.size / WHISPER_RATE
+        result = self.model.model.generate(
+            encoded, [prompt], beam_size=self.beam_size, max_length=int(20 + 12 * duration) + len(prompt),
+            suppress_blank=True, suppress_tokens=list(get_suppressed_tokens(tokenizer, [-1])),
+            repetition_penalty=1.0, no_repeat_ngram_size=0,
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        return collapse_repeats(tokenizer.decode(tokens).strip())
 
     def transcribe_sync(self, samples: np.ndarray, rate: int, language: str) -> str:
         pcm16k = audio.resample(samples, rate, WHISPER_RATE)
+        if pcm16k.size == 0:
+            return ""
+        lang = languages.primary(language)
+        if self.min_window_s < 30 and pcm16k.size < 29 * WHISPER_RATE:
+            return self._transcribe_window(pcm16k, lang)
         segments, _info = self.model.transcribe(
             pcm16k,
             language=languages.primary(language),

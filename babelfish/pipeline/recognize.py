@@ -21,5 +21,6 @@ def load_recognizer(settings: Settings) -> Recognizer:
         from babelfish.engines.whisper import WhisperRecognizer
 
         return WhisperRecognizer(cfg.model, settings.models_dir, cpu_threads=cfg.cpu_threads,
-                                 compute_type=cfg.compute_type, beam_size=cfg.beam_size)
+                                 compute_type=cfg.compute_type, beam_size=cfg.beam_size,
+                                 min_window_s=cfg.min_window_s)
     raise ValueError(f"unknown recognizer engine {cfg.engine!r}")

@@ -1,0 +1,41 @@
+"""``babelfish bench latency|quality|load``: each prints a readable table, or one JSON object with --json.
+
+Every benchmark runs offline on real recorded speech (Debian packages it installs if missing, see
+babelfish/corpus.py) through the same code a call uses."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    return {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def emit(result: dict[str, Any], table: str, args: argparse.Namespace) -> None:
+    result.setdefault("machine", machine())
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2, ensure_ascii=False))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(table)
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.kind == "latency":
+        from babelfish.bench.latency import run
+    elif args.kind == "quality":
+        from babelfish.bench.quality import run
+    else:
+        from babelfish.bench.load import run
+    return run(args)
