@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from babelfish import audio, languages
-from babelfish.pipeline.segment import Segmenter, SileroDetector, Speech, SpeechStarted
+from babelfish.pipeline.segment import Pause, Segmenter, SileroDetector, Speech, SpeechStarted
 from babelfish.pipeline.synthesize import sentences
 from babelfish.rooms import Switchboard
 from babelfish.settings import SegmenterSettings, load_settings
@@ -135,6 +135,11 @@ def test_segmenter_finds_each_utterance_in_real_speech(rate: int) -> None:
         assert abs(speech.duration - clip.size / rate) < 1.0
         # the end of turn is decided about end_of_turn_ms after the last voiced window
         assert 0.45 <= speech.detected_at - speech.ended_at <= 0.6
+    # each end of turn was preceded by a pause whose audio is exactly the utterance: work started on it
+    # early (speculation) can be kept
+    for speech in speeches:
+        pause = [e for e in events if isinstance(e, Pause) and e.ended_at == speech.ended_at]
+        assert len(pause) == 1 and np.array_equal(pause[0].audio, speech.audio)
 
 
 def test_segmenter_keeps_short_pauses_inside_a_turn_and_cuts_long_turns() -> None:

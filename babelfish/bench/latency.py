@@ -14,7 +14,6 @@ import statistics
 import time
 from typing import Any
 
-
 from babelfish import audio, corpus
 from babelfish.bench import emit
 from babelfish.bench.calls import Measured, attach_records, percentile, progress, speak_and_wait, stage_summary

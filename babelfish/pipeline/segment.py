@@ -51,6 +51,16 @@ class SpeechStarted:
 
 
 @dataclass
+class Pause:
+    """Speech has paused for ``speculate_ms``: the utterance *may* be over. ``audio`` is exactly what the
+    utterance will be if the pause turns into an end of turn, so work started on it can be kept."""
+
+    audio: np.ndarray
+    rate: int
+    ended_at: float
+
+
+@dataclass
 class Speech:
     """A finished utterance: its audio (float32 at the leg's rate) and when speech began and ended."""
 
@@ -64,6 +74,9 @@ class Speech:
     @property
     def duration(self) -> float:
         return self.audio.size / self.rate
+
+
+Event = SpeechStarted | Pause | Speech
 
 
 class Segmenter:
@@ -90,9 +103,9 @@ class Segmenter:
         """The audio of the utterance in progress (for partial captions)."""
         return np.concatenate(self._speech) if self._speech else np.zeros(0, dtype=np.float32)
 
-    def push(self, samples: np.ndarray, now: float) -> list[SpeechStarted | Speech]:
+    def push(self, samples: np.ndarray, now: float) -> list[Event]:
         """Feed audio that ended at clock time ``now``; returns what happened in it."""
-        events: list[SpeechStarted | Speech] = []
+        events: list[Event] = []
         self._pending = np.concatenate([self._pending, samples.astype(np.float32, copy=False)])
         win = self.detector.window
         n = self._pending.size // win
@@ -104,7 +117,7 @@ class Segmenter:
         self._pending = self._pending[n * win :]
         return events
 
-    def _step(self, window: np.ndarray, t: float) -> list[SpeechStarted | Speech]:
+    def _step(self, window: np.ndarray, t: float) -> list[Event]:
         s = self.settings
         p = self.detector.probability(window)
         win = window.size
@@ -123,9 +136,9 @@ class Segmenter:
         voiced = p >= self._off_threshold
         return self._append(window, t, voiced=voiced, started=False)
 
-    def _append(self, window: np.ndarray, t: float, voiced: bool, started: bool) -> list[SpeechStarted | Speech]:
+    def _append(self, window: np.ndarray, t: float, voiced: bool, started: bool) -> list[Event]:
         s = self.settings
-        events: list[SpeechStarted | Speech] = [SpeechStarted(self._started_at)] if started else []
+        events: list[Event] = [SpeechStarted(self._started_at)] if started else []
         self._speech.append(window)
         self._speech_samples += window.size
         if voiced:
@@ -136,16 +149,17 @@ class Segmenter:
             self._silence_samples += window.size
         if self._silence_samples * 1000 >= s.end_of_turn_ms * self.rate:
             events.extend(self._finish(t, cut=False))
+        elif (s.speculate_ms and not voiced and self._voiced_samples * 1000 >= s.min_speech_ms * self.rate
+              and self._silence_samples - window.size < s.speculate_ms * self.rate // 1000
+              <= self._silence_samples):
+            events.append(Pause(self._utterance_audio(), self.rate, self._last_voiced_at))
         elif self._speech_samples >= s.max_utterance_s * self.rate:
             events.extend(self._finish(t, cut=True))
         return events
 
     def _finish(self, t: float, cut: bool) -> list[Speech]:
         s = self.settings
-        # keep about 100 ms of the trailing silence: Whisper likes a little context after the last word
-        keep_tail = min(self._silence_samples, self.rate // 10)
-        audio = np.concatenate(self._speech)
-        audio = audio[: audio.size - self._silence_samples + keep_tail]
+        audio = self._utterance_audio()
         voiced_ms = self._voiced_samples * 1000 / self.rate
         started_at, ended_at = self._started_at, self._last_voiced_at
         self._in_speech = cut  # a cut turn continues straight into the next utterance
@@ -155,6 +169,13 @@ class Segmenter:
             return []
         return [Speech(audio=audio, rate=self.rate, started_at=started_at, ended_at=ended_at,
                        detected_at=t, cut=cut)]
+
+    def _utterance_audio(self) -> np.ndarray:
+        # up to the last voiced window plus 100 ms of what followed: Whisper likes a little context after
+        # the last word, and the cut does not move while the pause grows (see Pause)
+        audio = np.concatenate(self._speech)
+        keep_tail = min(self._silence_samples, self.rate // 10)
+        return audio[: audio.size - self._silence_samples + keep_tail]
 
     def flush(self, now: float) -> list[Speech]:
         """End of the leg: whatever speech is in progress becomes an utterance."""

@@ -15,7 +15,7 @@ import logging
 import time
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,7 +24,7 @@ from babelfish import audio, languages
 from babelfish.captions import CaptionHub, Utterance
 from babelfish.engines.base import Worker
 from babelfish.pipeline.recognize import Recognizer, load_recognizer
-from babelfish.pipeline.segment import Segmenter, SileroDetector, Speech, SpeechStarted, VoiceDetector
+from babelfish.pipeline.segment import Pause, Segmenter, SileroDetector, Speech, SpeechStarted, VoiceDetector
 from babelfish.pipeline.synthesize import Voices, speak
 from babelfish.pipeline.translate import Translator, load_translator, same_language
 from babelfish.playback import Item, Playback
@@ -37,6 +37,16 @@ log = logging.getLogger(__name__)
 
 INBOUND_FRAMES = 500  # 10 s of audio waiting for the segmenter
 PENDING_UTTERANCES = 4
+
+
+@dataclass
+class Understood:
+    """What was said in an utterance and its translations, with how long each took."""
+
+    text: str = ""
+    translations: dict[str, str] = field(default_factory=dict)
+    latencies: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
 
 
 @dataclass
@@ -87,6 +97,7 @@ class LegSession:
         self._tasks: list[asyncio.Task[None]] = []
         self._last_partial = 0.0
         self._partial_task: asyncio.Task[None] | None = None
+        self._speculation: tuple[float, list[str], asyncio.Task[Understood]] | None = None
 
     def start(self) -> None:
         self.playback.start()
@@ -113,6 +124,7 @@ class LegSession:
             async with asyncio.timeout(drain_s):
                 while not self.utterances.empty() or self._interpreting:
                     await asyncio.sleep(0.05)
+        self._drop_speculation()
         for task in self._tasks:
             task.cancel()
         if self._partial_task:
@@ -138,7 +150,10 @@ class LegSession:
             events = await self.engines.vad_worker.run(self.segmenter.push, samples, at)
             for event in events:
                 if isinstance(event, SpeechStarted):
+                    self._drop_speculation()
                     self._publish("speaking", text="")
+                elif isinstance(event, Pause):
+                    self._speculate(event)
                 else:
                     self._queue_utterance(event)
             self._maybe_partial()
@@ -190,6 +205,48 @@ class LegSession:
             finally:
                 self._interpreting = False
 
+    async def _understand(self, samples: np.ndarray, rate: int, targets: list[str]) -> Understood:
+        """Recognize, then translate into each listener language. Failures are recorded, not raised."""
+        result = Understood()
+        t0 = time.monotonic()
+        try:
+            result.text = await self.engines.recognizer.transcribe(samples, rate, self.leg.language)
+        except Exception as exc:  # noqa: BLE001 - one utterance is lost, not the call
+            log.exception("leg %s: recognition failed", self.leg.id)
+            result.error = f"recognizer: {type(exc).__name__}: {exc}"
+            return result
+        result.latencies["recognize"] = time.monotonic() - t0
+        if not result.text:
+            return result
+        t1 = time.monotonic()
+        for target in targets:
+            if target in result.translations:
+                continue
+            if same_language(self.leg.language, target):
+                result.translations[target] = result.text
+                continue
+            try:
+                result.translations[target] = await self.engines.translator.translate(
+                    result.text, self.leg.language, target)
+            except Exception as exc:  # noqa: BLE001
+                log.exception("leg %s: translation failed", self.leg.id)
+                result.error = f"translator: {type(exc).__name__}: {exc}"
+                result.translations[target] = ""
+        result.latencies["translate"] = time.monotonic() - t1
+        return result
+
+    def _speculate(self, pause: Pause) -> None:
+        """The speaker paused: start understanding now; kept if the pause becomes the end of the turn."""
+        self._drop_speculation()
+        targets = [other.language for other in self.leg.others() if other.session is not None]
+        task = asyncio.create_task(self._understand(pause.audio, pause.rate, targets))
+        self._speculation = (pause.ended_at, targets, task)
+
+    def _drop_speculation(self) -> None:
+        if self._speculation is not None:
+            self._speculation[2].cancel()
+            self._speculation = None
+
     async def interpret(self, speech: Speech) -> Utterance:
         leg = self.leg
         record = Utterance(
@@ -198,20 +255,28 @@ class LegSession:
             ended_at=speech.ended_at + self._wall_offset, cut=speech.cut,
         )
         record.latencies["end_of_turn"] = speech.detected_at - speech.ended_at
-        t0 = time.monotonic()
-        try:
-            record.source_text = await self.engines.recognizer.transcribe(speech.audio, speech.rate,
-                                                                          leg.language)
-        except Exception as exc:
-            record.error = f"recognizer: {exc}"
-            log.exception("leg %s: recognition failed", leg.id)
+        listeners = [other for other in leg.others() if other.session is not None]
+        targets = [other.language for other in listeners]
+        speculation, self._speculation = self._speculation, None
+        understood: Understood | None = None
+        if (speculation is not None and speculation[0] == speech.ended_at and not speech.cut
+                and set(targets) <= set(speculation[1])):
+            with contextlib.suppress(asyncio.CancelledError):
+                understood = await speculation[2]
+            record.latencies["speculated"] = 1.0
+        elif speculation is not None:
+            speculation[2].cancel()
+        if understood is None:
+            understood = await self._understand(speech.audio, speech.rate, targets)
+        record.source_text = understood.text
+        record.translations = {t: understood.translations.get(t, "") for t in targets} if understood.text else {}
+        record.latencies.update(understood.latencies)
+        record.error = understood.error
+        if record.error and not record.source_text:
             self._finish(record)
             return record
-        t1 = time.monotonic()
-        record.latencies["recognize"] = t1 - t0
         if not record.source_text:
             return record  # noise, breath, a cough: nothing was said
-        listeners = [other for other in leg.others() if other.session is not None]
         waiting = {other.id for other in listeners}
         if not listeners:
             self._publish("final", text=record.source_text, translation=None, utterance=record.id)
@@ -219,21 +284,7 @@ class LegSession:
             return record
         for listener in listeners:
             target = listener.language
-            if target not in record.translations:
-                t2 = time.monotonic()
-                if same_language(leg.language, target):
-                    record.translations[target] = record.source_text
-                else:
-                    try:
-                        record.translations[target] = await self.engines.translator.translate(
-                            record.source_text, leg.language, target)
-                    except Exception as exc:
-                        record.error = f"translator: {exc}"
-                        log.exception("leg %s: translation failed", leg.id)
-                        record.translations[target] = ""
-                record.latencies.setdefault("translate", 0.0)
-                record.latencies["translate"] += time.monotonic() - t2
-            translation = record.translations[target]
+            translation = record.translations.get(target, "")
             self._publish("final", text=record.source_text, translation=translation, target=target,
                           listener=listener.id, utterance=record.id)
             if not translation or listener.session is None:
