@@ -118,7 +118,7 @@ class Server:
         except WebSocketDisconnect:
             return
         playback = Playback(ws.send_bytes, ws.send_text, rate, lead_s=self.settings.playback_lead_ms / 1000,
-                            max_items=8)
+                            max_items=self.settings.turns.max_pending)
         assert self.engines is not None, "engines not loaded"
         session = LegSession(leg, self.engines, self.hub, self.settings, rate, playback)
         leg.session = session
@@ -267,6 +267,8 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
     """The ASGI app. Without ``engines`` the real ones are loaded at startup (off the event loop)."""
+    from babelfish import web
+
     server = Server(settings, engines)
 
     @contextlib.asynccontextmanager
@@ -286,6 +288,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
             Route("/rooms", server.rooms, methods=["GET"]),
             WebSocketRoute("/socket", server.socket),
             WebSocketRoute("/captions", server.captions),
+            *web.routes(server),
         ],
         lifespan=lifespan,
     )

@@ -40,6 +40,14 @@ PROMPTS: dict[str, dict[str, str]] = {
         "it": "L'altra persona ha riagganciato. Resti in linea per un nuovo interlocutore, o riagganci.",
         "nl": "De andere partij heeft opgehangen. Blijf aan de lijn voor een nieuwe partner, of hang op.",
     },
+    "skipped": {
+        "en": "Part of the translation was skipped.",
+        "de": "Ein Teil der Übersetzung wurde übersprungen.",
+        "fr": "Une partie de la traduction a été sautée.",
+        "es": "Se omitió parte de la traducción.",
+        "it": "Parte della traduzione è stata saltata.",
+        "nl": "Een deel van de vertaling is overgeslagen.",
+    },
     "connected": {
         "en": "You are connected. Please speak.",
         "de": "Sie sind verbunden. Bitte sprechen Sie.",

@@ -26,12 +26,15 @@ class Item:
     on_first_frame: Callable[[float], None] | None = None
     on_done: Callable[[int, str | None], None] | None = None  # (frames sent, error)
     created: float = field(default_factory=time.monotonic)
+    deadline: float | None = None  # monotonic time after which starting to play it is too late
 
 
 class Playback:
     def __init__(self, send_audio: Callable[[bytes], Awaitable[None]],
                  send_text: Callable[[str], Awaitable[None]], rate: int, *, lead_s: float = 1.0,
-                 max_items: int = 8) -> None:
+                 max_items: int = 8,
+                 notice: Callable[[], AsyncIterator[bytes]] | None = None,
+                 on_frame: Callable[[bytes, float], None] | None = None) -> None:
         self._send_audio = send_audio
         self._send_text = send_text
         self.rate = rate
@@ -41,6 +44,11 @@ class Playback:
         self._generation = 0  # bumped by clear(): the item being sent stops
         self.frames_sent = 0
         self.dropped_items = 0
+        self.stale_items = 0
+        self.cleared = 0
+        self.notice = notice  # a short spoken notice played where translations were dropped
+        self._owe_notice = False
+        self.on_frame = on_frame  # (frame, time it starts playing at the far end): for echo suppression
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -61,13 +69,15 @@ class Playback:
         return self._items.qsize()
 
     def enqueue(self, item: Item) -> None:
-        """Queue an utterance for this leg; when the queue is full the oldest waiting one is dropped."""
+        """Queue an utterance for this leg; when the queue is full the oldest waiting one is dropped (and
+        the listener hears a short notice in its place)."""
         while self._items.full():
             old = self._items.get_nowait()
             self.dropped_items += 1
+            self._owe_notice = True
             log.warning("playback queue full: dropped %s", old.label)
             if old.on_done:
-                old.on_done(0, "dropped: playback queue full")
+                old.on_done(0, "dropped: backlog")
         self._items.put_nowait(item)
 
     async def clear(self) -> None:
@@ -78,6 +88,7 @@ class Playback:
             if item.on_done:
                 item.on_done(0, "cleared")
         self._playhead = time.monotonic()
+        self.cleared += 1
         await self._send_text(wire.clear_command())
 
     async def _send_frame(self, frame: bytes) -> None:
@@ -88,38 +99,54 @@ class Playback:
             now = time.monotonic()
         await self._send_audio(frame)
         self.frames_sent += 1
-        self._playhead = max(self._playhead, now) + audio.FRAME_MS / 1000
+        start = max(self._playhead, now)
+        self._playhead = start + audio.FRAME_MS / 1000
+        if self.on_frame is not None:
+            self.on_frame(frame, start)
 
     async def _run(self) -> None:
         while True:
+            if self._owe_notice and self.notice is not None:
+                self._owe_notice = False
+                await self._play(Item(source=self.notice(), label="notice: translation skipped"))
             item = await self._items.get()
-            generation = self._generation
-            sent, error = 0, None
-            try:
-                async for chunk in item.source:
-                    for frame in audio.frames(chunk, self.rate):
-                        if generation != self._generation:
-                            raise _Cleared
-                        await self._send_frame(frame)
-                        if sent == 0 and item.on_first_frame:
-                            item.on_first_frame(time.monotonic())
-                        sent += 1
-            except _Cleared:
-                error = "cleared"
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # an engine failed on this utterance: the leg carries on
-                log.exception("playback of %s failed", item.label)
-                error = f"{type(exc).__name__}: {exc}"
-            finally:
-                aclose = getattr(item.source, "aclose", None)
-                if aclose is not None:
-                    try:
-                        await aclose()
-                    except Exception:  # noqa: BLE001 - closing a failed generator must not kill playback
-                        pass
-            if item.on_done:
-                item.on_done(sent, error)
+            if item.deadline is not None and time.monotonic() > item.deadline:
+                self.stale_items += 1
+                self._owe_notice = True
+                log.info("dropped %s: too late to play", item.label)
+                if item.on_done:
+                    item.on_done(0, "dropped: stale")
+                continue
+            await self._play(item)
+
+    async def _play(self, item: Item) -> None:
+        generation = self._generation
+        sent, error = 0, None
+        try:
+            async for chunk in item.source:
+                for frame in audio.frames(chunk, self.rate):
+                    if generation != self._generation:
+                        raise _Cleared
+                    await self._send_frame(frame)
+                    if sent == 0 and item.on_first_frame:
+                        item.on_first_frame(time.monotonic())
+                    sent += 1
+        except _Cleared:
+            error = "cleared"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an engine failed on this utterance: the leg carries on
+            log.exception("playback of %s failed", item.label)
+            error = f"{type(exc).__name__}: {exc}"
+        finally:
+            aclose = getattr(item.source, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:  # noqa: BLE001 - closing a failed generator must not kill playback
+                    pass
+        if item.on_done:
+            item.on_done(sent, error)
 
 
 class _Cleared(Exception):

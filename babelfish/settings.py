@@ -32,6 +32,17 @@ class SegmenterSettings(BaseModel):
     partial_every_ms: int = Field(0, ge=0, description="partial captions interval while speaking (0: off)")
 
 
+class TurnSettings(BaseModel):
+    """How the call behaves when people interrupt, overlap or use a speakerphone."""
+
+    barge_in: bool = Field(True, description="a listener who starts speaking stops the translation they hear")
+    echo_suppression: bool = Field(True, description="remove our own playback echoed back into a leg")
+    stale_after_s: float = Field(
+        6.0, ge=0.5, le=120.0, description="a translation not started this long after its utterance ended is "
+        "dropped with a short notice")
+    max_pending: int = Field(3, ge=1, le=16, description="translations waiting to play per listener")
+
+
 class RecognizerSettings(BaseModel):
     engine: Literal["whisper"] = "whisper"
     model: str = Field("base", description="'base' (packaged), a faster-whisper size name or a model dir")
@@ -78,6 +89,7 @@ class Settings(BaseSettings):
     max_message_bytes: int = 64 * 1024
     models_dir: Path = Field(Path.home() / ".cache" / "babelfish", description="where fetched models go")
     segmenter: SegmenterSettings = Field(default_factory=SegmenterSettings)
+    turns: TurnSettings = Field(default_factory=TurnSettings)
     recognizer: RecognizerSettings = Field(default_factory=RecognizerSettings)
     translator: TranslatorSettings = Field(default_factory=TranslatorSettings)
     synthesizer: SynthesizerSettings = Field(default_factory=SynthesizerSettings)

@@ -13,6 +13,7 @@ a frame of the wrong size is logged as "unexpected frame size" and the socket dr
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import logging
@@ -70,6 +71,7 @@ class FakeCall:
         self.headers: dict[str, str] = {}
         self.ws: ClientConnection | None = None
         self.played: list[Played] = []  # everything that played (or is scheduled to play) to the caller
+        self._starts: list[float] = []  # their start times, for bisecting
         self.received_frames = 0
         self.bad_frames = 0
         self.cleared = 0
@@ -83,6 +85,9 @@ class FakeCall:
         self._tasks: list[asyncio.Task[None]] = []
         self._play_clock = 0.0
         self.pace = 1.0
+        # a speakerphone: what the caller hears leaks back into what they send, attenuated and delayed
+        self.echo_gain = 0.0
+        self.echo_delay_ms = 120
 
     @property
     def connected(self) -> bool:
@@ -168,6 +173,8 @@ class FakeCall:
                         turn = None
                 else:
                     frame = silence
+                if self.echo_gain:
+                    frame = self._with_echo(frame, next_at)
                 await self.ws.send(frame)
                 next_at += period
                 delay = next_at - time.monotonic()
@@ -177,6 +184,26 @@ class FakeCall:
                     next_at = time.monotonic()  # we fell behind; do not burst to catch up
         except ConnectionClosed:
             pass
+
+    def _with_echo(self, frame: bytes, at: float) -> bytes:
+        """Mix in what played ``echo_delay_ms`` before ``at`` (speakerphone loopback), sample-accurately on
+        the playback timeline, as a phone's microphone would pick it up."""
+        n = len(frame) // 2
+        step = audio.FRAME_MS / 1000 / self.pace
+        t = at - self.echo_delay_ms / 1000 / self.pace
+        lo = bisect.bisect_right(self._starts, t - step) - 1
+        echo = np.zeros(n, dtype=np.float32)
+        for p in self.played[max(lo, 0) :]:
+            if p.at >= t + step:
+                break
+            offset = int(round((p.at - t) / step * n))
+            samples = audio.pcm_to_float(p.frame)
+            a, b = max(0, offset), min(n, offset + n)
+            if b > a:
+                echo[a:b] += samples[a - offset : b - offset]
+        if not echo.any():
+            return frame
+        return audio.float_to_pcm(audio.pcm_to_float(frame) + self.echo_gain * echo)
 
     async def _receive(self) -> None:
         assert self.ws is not None
@@ -211,6 +238,7 @@ class FakeCall:
         start = max(now, self._play_clock)
         self._play_clock = start + audio.FRAME_MS / 1000 / self.pace
         self.played.append(Played(start, frame))
+        self._starts.append(start)
 
     async def _command(self, text: str) -> None:
         try:
@@ -223,6 +251,7 @@ class FakeCall:
         if command.get("action") == "clear":
             now = time.monotonic()
             self.played = [p for p in self.played if p.at <= now]
+            self._starts = [p.at for p in self.played]
             self._play_clock = now
             self.cleared += 1
             await self.ws.send(json.dumps({"event": wire.CLEARED}))

@@ -69,18 +69,30 @@ class ToneSynthesizer:
         return (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), self.rate
 
 
+class RecordedSynthesizer:
+    """Test double: 'speaks' any text as a real recording, so echo and barge-in are tested on speech."""
+
+    name = "test-recorded-synthesizer"
+
+    def __init__(self, samples: np.ndarray, rate: int) -> None:
+        self.samples, self.rate = samples, rate
+
+    async def synthesize(self, text: str) -> tuple[np.ndarray, int]:
+        return self.samples, self.rate
+
+
 class ToneVoices(Voices):
-    def __init__(self) -> None:
+    def __init__(self, voice: object | None = None) -> None:
         super().__init__({}, Path("."))
-        self.voice = ToneSynthesizer()
+        self.voice = voice or ToneSynthesizer()
 
     def get(self, language: str) -> ToneSynthesizer:  # type: ignore[override]
         return self.voice
 
 
-def double_engines() -> Engines:
-    return Engines(recognizer=EchoRecognizer(), translator=TagTranslator(), voices=ToneVoices(),
-                   detector_factory=SileroDetector, vad_worker=Worker("vad-test"))
+def double_engines(voice: object | None = None, translator: object | None = None) -> Engines:
+    return Engines(recognizer=EchoRecognizer(), translator=translator or TagTranslator(),
+                   voices=ToneVoices(voice), detector_factory=SileroDetector, vad_worker=Worker("vad-test"))
 
 
 @pytest.fixture

@@ -23,8 +23,17 @@ import numpy as np
 from babelfish import audio, languages
 from babelfish.captions import CaptionHub, Utterance
 from babelfish.engines.base import Worker
+from babelfish.pipeline.echo import EchoCanceller
 from babelfish.pipeline.recognize import Recognizer, load_recognizer
-from babelfish.pipeline.segment import Pause, Segmenter, SileroDetector, Speech, SpeechStarted, VoiceDetector
+from babelfish.pipeline.segment import (
+    Event,
+    Pause,
+    Segmenter,
+    SileroDetector,
+    Speech,
+    SpeechStarted,
+    VoiceDetector,
+)
 from babelfish.pipeline.synthesize import Voices, speak
 from babelfish.pipeline.translate import Translator, load_translator, same_language
 from babelfish.playback import Item, Playback
@@ -87,6 +96,13 @@ class LegSession:
         self.rate = rate
         self.playback = playback
         self.segmenter = Segmenter(engines.detector_factory(rate), rate, settings.segmenter)
+        self.echo = EchoCanceller(rate) if settings.turns.echo_suppression else None
+        if self.echo is not None:
+            echo = self.echo
+            playback.on_frame = lambda frame, at: echo.played(audio.pcm_to_float(frame), at)
+        text, lang = languages.prompt("skipped", leg.language)
+        playback.notice = lambda: speak(engines.voices.get(lang), text, rate)
+        self.barge_ins = 0
         self.inbound: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(INBOUND_FRAMES)
         self.utterances: asyncio.Queue[Speech] = asyncio.Queue(PENDING_UTTERANCES)
         self.dropped_frames = 0
@@ -147,16 +163,27 @@ class LegSession:
                 frame, at = self.inbound.get_nowait()
                 batch.append(frame)
             samples = audio.pcm_to_float(b"".join(batch))
-            events = await self.engines.vad_worker.run(self.segmenter.push, samples, at)
+            events = await self.engines.vad_worker.run(self._segment, samples, at)
             for event in events:
                 if isinstance(event, SpeechStarted):
                     self._drop_speculation()
                     self._publish("speaking", text="")
+                    if self.settings.turns.barge_in and self.playback.playing:
+                        self.barge_ins += 1
+                        log.info("leg %s: barge-in, clearing playback", self.leg.id)
+                        await self.playback.clear()
+                        self._publish("barge-in")
                 elif isinstance(event, Pause):
                     self._speculate(event)
                 else:
                     self._queue_utterance(event)
             self._maybe_partial()
+
+    def _segment(self, samples: np.ndarray, at: float) -> list[Event]:
+        """Runs on the VAD worker thread: remove our own echo, then segment what is left."""
+        if self.echo is not None:
+            samples = self.echo.clean(samples, at)
+        return self.segmenter.push(samples, at)
 
     def _queue_utterance(self, speech: Speech) -> None:
         if self.utterances.full():
@@ -296,6 +323,7 @@ class LegSession:
                 label=f"utterance {record.id} for {listener.id}",
                 on_first_frame=self._first_frame_callback(record, speech, ready),
                 on_done=self._done_callback(record, listener.id, waiting),
+                deadline=speech.ended_at + self.settings.turns.stale_after_s,
             ))
         if not waiting:
             self._finish(record)

@@ -1,0 +1,138 @@
+"""Echo suppression: a caller on speakerphone feeds the translation they hear back into their own leg.
+
+The server knows exactly what it plays on each leg and when, so the echo's source is known: we keep the
+played audio on the leg's timeline, find the delay at which it reappears in the inbound audio
+(cross-correlation, re-estimated while playback is active), and subtract the best-fitting scaled, delayed
+copy. The segmenter then runs on the residual: echo alone leaves near-silence (no utterance), while the
+caller's own voice over the echo (double talk) survives, so the leg is not deafened.
+
+Written by hand because no maintained Python package offers echo cancellation against a reference we
+hold ourselves (speexdsp/WebRTC AEC bindings are unmaintained or need a compiler toolchain of their own);
+this is a single-tap canceller: enough for a delayed, attenuated copy (network echo, a phone's speaker
+into its own microphone at a distance), not a full multi-path room response.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class EchoCanceller:
+    def __init__(self, rate: int, *, max_delay_s: float = 0.8, history_s: float = 4.0,
+                 min_correlation: float = 0.5) -> None:
+        self.rate = rate
+        self.max_delay = int(max_delay_s * rate)
+        self.size = int(history_s * rate)
+        self.min_correlation = min_correlation
+        self._ref = np.zeros(self.size, dtype=np.float32)  # played audio, ring buffer by absolute sample index
+        self._ref_written = -1  # highest absolute index written
+        self._in = np.zeros(self.size, dtype=np.float32)  # inbound audio, same timeline
+        self._in_written = -1
+        self._t0: float | None = None
+        self.delay: int | None = None  # samples, current estimate
+        self._last_estimate = -10**9
+        self.cancelled_frames = 0
+
+    def _index(self, at: float) -> int:
+        if self._t0 is None:
+            self._t0 = at
+        return int(round((at - self._t0) * self.rate))
+
+    def _write(self, ring: np.ndarray, written: int, start: int, samples: np.ndarray) -> int:
+        end = start + samples.size
+        if end <= written - self.size:
+            return written
+        if start > written + 1:  # a gap: nothing played (or heard) there
+            gap_from = max(written + 1, end - self.size, start - self.size)
+            self._put(ring, gap_from, np.zeros(start - gap_from, dtype=np.float32))
+        self._put(ring, start, samples)
+        return max(written, end - 1)
+
+    def _put(self, ring: np.ndarray, start: int, samples: np.ndarray) -> None:
+        if samples.size > self.size:
+            start, samples = start + samples.size - self.size, samples[-self.size :]
+        i = start % self.size
+        first = min(samples.size, self.size - i)
+        ring[i : i + first] = samples[:first]
+        ring[: samples.size - first] = samples[first:]
+
+    def _read(self, ring: np.ndarray, written: int, start: int, end: int) -> np.ndarray:
+        out = np.zeros(end - start, dtype=np.float32)
+        lo, hi = max(start, written - self.size + 1), min(end, written + 1)
+        if hi <= lo:
+            return out
+        idx = np.arange(lo, hi) % self.size
+        out[lo - start : hi - start] = ring[idx]
+        return out
+
+    def played(self, samples: np.ndarray, start_at: float) -> None:
+        """Audio that starts playing to the caller at monotonic time ``start_at``."""
+        start = self._index(start_at)
+        self._ref_written = self._write(self._ref, self._ref_written, start, samples)
+
+    def clean(self, samples: np.ndarray, end_at: float) -> np.ndarray:
+        """Inbound audio that ended arriving at ``end_at``; returns it with the echo removed.
+
+        Inbound audio is placed by counting samples from the first frame (the sender's sample clock), not by
+        arrival times, whose network jitter would smear the echo's alignment."""
+        if self._in_written < 0:
+            end = self._index(end_at)
+            if end - samples.size < 0:  # the very first audio: the timeline starts with it
+                self._t0 = end_at - samples.size / self.rate if self._ref_written < 0 else self._t0
+                end = self._index(end_at)
+        else:
+            end = self._in_written + 1 + samples.size
+            drift = self._index(end_at) - end
+            if abs(drift) > self.rate // 5:  # frames were lost or the sender stalled: re-anchor
+                end += drift
+        start = end - samples.size
+        self._in_written = self._write(self._in, self._in_written, start, samples)
+        reference = self._read(self._ref, self._ref_written, start - self.max_delay, end)
+        if not np.any(reference):
+            return samples  # nothing played recently: nothing to cancel
+        if end - self._last_estimate >= self.rate // 4 or self.delay is None:
+            self._estimate_delay(end)
+        candidate = samples
+        if self.delay is not None:
+            echo = self._read(self._ref, self._ref_written, start - self.delay, end - self.delay)
+            power = float(np.dot(echo, echo))
+            if power > 1e-9:
+                gain = float(np.clip(np.dot(samples, echo) / power, 0.0, 2.0))
+                candidate = (samples - gain * echo).astype(np.float32)
+                if _rms(candidate) * 3 < _rms(samples) or _rms(samples) < 1e-4:
+                    self.cancelled_frames += 1
+                    return candidate  # cancelled by 10 dB or more
+            self._last_estimate = -(10**9)  # doubt the delay: estimate again on the next frame
+        # The echo is not (yet) located, or the caller talks over it: quieter inbound audio than what we play
+        # is taken for echo; a caller talking over the translation gets through.
+        if _rms(candidate) < _rms(reference) * 0.5:
+            return np.zeros_like(samples)
+        return candidate
+
+    def _estimate_delay(self, end: int) -> None:
+        """Cross-correlate the last half second heard with what was played up to max_delay before it."""
+        self._last_estimate = end
+        span = self.rate // 2 if self.delay is not None else self.rate // 4
+        heard = self._read(self._in, self._in_written, end - span, end)
+        ref = self._read(self._ref, self._ref_written, end - span - self.max_delay, end)
+        if not np.any(ref) or not np.any(heard):
+            return
+        n = 1 << int(np.ceil(np.log2(ref.size + heard.size)))
+        corr = np.fft.irfft(np.fft.rfft(ref, n) * np.conj(np.fft.rfft(heard, n)), n)[: self.max_delay + 1]
+        # corr[k] pairs heard[i] with ref[i + k], i.e. a delay of max_delay - k samples
+        energy = np.sqrt(np.dot(heard, heard))
+        windows = np.sqrt(np.convolve(ref * ref, np.ones(span), mode="valid")[: self.max_delay + 1]) + 1e-9
+        normalized = corr / (windows * energy + 1e-9)
+        k = int(np.argmax(normalized))
+        if self.delay is not None:
+            current = normalized[self.max_delay - self.delay]
+            # keep a delay that still explains the echo: a self-similar signal (a repeated phrase) can put
+            # a spurious peak elsewhere for a moment
+            if current >= self.min_correlation and current >= normalized[k] - 0.1:
+                return
+        if normalized[k] >= self.min_correlation:
+            self.delay = self.max_delay - k
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(x * x))) if x.size else 0.0

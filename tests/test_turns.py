@@ -1,0 +1,163 @@
+"""Turn-taking on a live call, through the fake Vonage on recorded speech: barge-in, speakerphone echo,
+stale translations and backlogs, overlapping speech."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from babelfish import audio
+from babelfish.pipeline.echo import EchoCanceller
+from babelfish.serving import background
+from babelfish.settings import Settings, TurnSettings
+from babelfish.simulate import CaptionFeed, FakeVonage
+
+from .conftest import RecordedSynthesizer, TagTranslator, asterisk, double_engines
+
+PACE = 2.0
+
+
+def test_echo_canceller_removes_a_delayed_copy_and_keeps_double_talk() -> None:
+    rate = 16000
+    far, _ = audio.read_wav(asterisk("agent-alreadyon"), rate)
+    near, _ = audio.read_wav(asterisk("conf-getconfno"), rate)
+    near = np.concatenate([np.zeros(rate, dtype=np.float32), near, np.zeros(far.size, dtype=np.float32)])
+    near = near[: far.size]
+    delay = int(0.13 * rate)
+    echo = 0.3 * np.concatenate([np.zeros(delay, dtype=np.float32), far])[: far.size]
+    for with_near in (False, True):
+        canceller = EchoCanceller(rate)
+        inbound = echo + (near if with_near else 0)
+        out = []
+        step = rate // 50
+        for i in range(0, far.size - step + 1, step):
+            t = 10.0 + (i + step) / rate
+            canceller.played(far[i : i + step], t - step / rate)
+            out.append(canceller.clean(inbound[i : i + step].astype(np.float32), t))
+        residual = np.concatenate(out)[rate:]  # after the first second the delay is known
+        assert canceller.delay is not None and abs(canceller.delay - delay) <= 2
+        if with_near:
+            kept = near[rate : rate + residual.size]
+            assert np.corrcoef(residual, kept)[0, 1] > 0.95  # the caller's own voice survives
+        else:
+            assert audio.rms_dbfs(residual) < audio.rms_dbfs(echo[rate:]) - 25
+
+
+
+@pytest.mark.parametrize("suppress", [True, False])
+async def test_speakerphone_echo_of_the_translation_is_not_translated_back(tmp_path: Path, speech,
+                                                                        suppress: bool) -> None:
+    samples, rate = speech
+    voice = RecordedSynthesizer(*audio.read_wav(asterisk("conf-getconfno")))
+    settings = Settings(models_dir=tmp_path, playback_lead_ms=200,
+                        turns=TurnSettings(echo_suppression=suppress, barge_in=False))
+    async with background(settings, double_engines(voice)) as url:
+        feed = CaptionFeed(url)
+        await feed.start()
+        async with FakeVonage(url) as vonage:
+            # real time: a speakerphone's echo lives on the real playback timeline
+            a = await vonage.dial("4915100000001", pace=1.0)
+            b = await vonage.dial("447700900002", pace=1.0)
+            b.echo_gain = 0.35  # about -9 dB: a speakerphone
+            turn = await a.say(samples, rate)
+            assert await b.wait_heard(after=turn.started, quiet_s=1.5, timeout=20)
+            await asyncio.sleep(1.0)
+        await feed.stop()
+    finals = [e for e in feed.events if e["type"] == "final"]
+    from_b = [e for e in finals if e["leg"] == b.leg]
+    from_a = [e for e in finals if e["leg"] == a.leg]
+    assert len(from_a) == 1
+    if suppress:
+        assert from_b == []  # the translation B heard, looped back, produced no utterance
+    else:
+        assert from_b  # without suppression it would have been translated back to A
+
+
+async def test_barge_in_clears_the_playback_and_the_listener_is_heard(tmp_path: Path, speech) -> None:
+    samples, rate = speech
+    long_speech = np.concatenate([audio.read_wav(asterisk(n))[0] for n in
+                                  ("conf-getconfno", "agent-alreadyon", "conf-getconfno")])
+    voice = RecordedSynthesizer(long_speech, 8000)
+    settings = Settings(models_dir=tmp_path, playback_lead_ms=200)
+    async with background(settings, double_engines(voice)) as url:
+        feed = CaptionFeed(url)
+        await feed.start()
+        async with FakeVonage(url) as vonage:
+            a = await vonage.dial("4915100000001", pace=PACE)
+            b = await vonage.dial("447700900002", pace=PACE)
+            turn = await a.say(samples, rate)
+            async with asyncio.timeout(20):
+                while b.first_heard_after(turn.started) is None:
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)  # B listens for a moment, then talks over the translation
+            await b.say(samples, rate)
+            records = await feed.wait_utterances(2, timeout=20)
+            assert b.cleared >= 1  # the server sent {"action": "clear"} and the fake dropped queued audio
+            heard_s = len(b.played) * 0.02
+            assert heard_s < long_speech.size / 8000 - 2  # the rest of the translation was dropped
+            assert any(r["leg"] == b.leg and r["translations"] for r in records)  # B's speech went through
+        await feed.stop()
+    assert any(e["type"] == "barge-in" for e in feed.events)
+    first = next(r for r in feed.utterances() if r["leg"] == a.leg)
+    assert first["error"] and "cleared" in first["error"]
+
+
+class SlowTranslator(TagTranslator):
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def translate(self, text: str, source: str, target: str) -> str:
+        await asyncio.sleep(self.seconds)
+        return await super().translate(text, source, target)
+
+
+async def test_late_translations_are_dropped_with_a_notice_and_the_backlog_is_bounded(tmp_path: Path) -> None:
+    clip, rate = audio.read_wav(asterisk("conf-getconfno"))
+    gap = np.zeros(int(0.8 * rate), dtype=np.float32)
+    burst = np.concatenate([clip, gap] * 5)  # five utterances, quickly one after another
+    long_voice = RecordedSynthesizer(np.concatenate([clip] * 3), rate)  # each translation ~12 s long
+    settings = Settings(models_dir=tmp_path, playback_lead_ms=200,
+                        turns=TurnSettings(stale_after_s=3.0, max_pending=2, barge_in=False))
+    engines = double_engines(long_voice)
+    async with background(settings, engines) as url:
+        feed = CaptionFeed(url)
+        await feed.start()
+        async with FakeVonage(url) as vonage:
+            a = await vonage.dial("4915100000001", pace=4.0)
+            b = await vonage.dial("447700900002", pace=4.0)
+            await a.say(burst, rate)
+            records = await feed.wait_utterances(5, timeout=60)
+        await feed.stop()
+    assert len(records) == 5
+    errors = [r["error"] or "" for r in records]
+    played = [r for r in records if r["error"] is None]
+    assert played, "the first translation plays"
+    assert any("stale" in e or "backlog" in e for e in errors), errors
+    # nothing waited beyond the bound: every translation that played started within stale_after_s
+    assert all(r["latencies"]["first_frame"] <= 3.0 + 0.5 for r in played)
+    assert b.received_frames > 0
+
+
+async def test_overlapping_speech_gives_two_clean_translations(server) -> None:
+    url, engines = server
+    samples, rate = audio.read_wav(asterisk("conf-getconfno"))  # one sentence, no pause inside
+    feed = CaptionFeed(url)
+    await feed.start()
+    async with FakeVonage(url) as vonage:
+        a = await vonage.dial("4915100000001", pace=PACE)
+        b = await vonage.dial("447700900002", pace=PACE)
+        turns = await asyncio.gather(a.say(samples, rate), b.say(samples, rate))  # both at once
+        for listener, turn in ((b, turns[0]), (a, turns[1])):
+            assert await listener.wait_heard(after=turn.started, quiet_s=1.0, timeout=20)
+        records = await feed.wait_utterances(2)
+        heard = {call.leg: [p.at for p in call.played] for call in (a, b)}  # before the hang-up notices
+    await feed.stop()
+    assert {r["leg"] for r in records} == {a.leg, b.leg}
+    assert all(r["error"] is None and r["translations"] for r in records)
+    for starts in heard.values():
+        # one utterance's audio, played back to back: no second stream interleaved into it
+        gaps = np.diff(starts)
+        assert len(starts) > 10 and np.all(gaps > 0) and np.sum(gaps > 0.5) == 0
