@@ -309,3 +309,27 @@ async def test_fake_vonage_drops_the_socket_on_a_wrong_frame_size_and_honours_cl
     finally:
         server.should_exit = True
         await task
+
+
+async def test_partial_captions_while_speaking_then_the_final(tmp_path, speech) -> None:
+    from babelfish.serving import background
+    from babelfish.settings import SegmenterSettings, Settings
+
+    from .conftest import double_engines
+
+    samples, rate = speech
+    settings = Settings(models_dir=tmp_path, segmenter=SegmenterSettings(partial_every_ms=500))
+    async with background(settings, double_engines()) as url:
+        feed = CaptionFeed(url)
+        await feed.start()
+        async with FakeVonage(url) as vonage:
+            a = await vonage.dial("4915100000001", pace=1.0)
+            await vonage.dial("447700900002", pace=1.0)
+            await a.say(samples, rate)
+            await feed.wait_utterances(1, timeout=20)
+        await feed.stop()
+    kinds = [e["type"] for e in feed.events if e.get("leg") == a.leg and e["type"] in ("speaking", "partial", "final")]
+    assert kinds[0] == "speaking" and "partial" in kinds and kinds[-1] == "final"
+    assert kinds.index("partial") < kinds.index("final")
+    partial = next(e for e in feed.events if e["type"] == "partial")
+    assert partial["text"].startswith("speech of")
