@@ -55,7 +55,7 @@ class RecognizerSettings(BaseModel):
 
 class TranslatorSettings(BaseModel):
     engine: Literal["gemma", "ctranslate2"] = "gemma"
-    gemma_threads: int = Field(2, ge=1)
+    gemma_threads: int = Field(1, ge=1, description="llama.cpp threads; 1 stays fast when other stages share the cores")
     max_tokens: int = Field(160, ge=8)
     # CTranslate2 (opus-mt / Argos / NLLB) models per language pair, e.g. {"de-en": "models/opus-mt-de-en"}.
     ctranslate2_models: dict[str, str] = Field(default_factory=dict)

@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 import uuid as uuidlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -145,9 +146,12 @@ class Phone:
 
     async def _reap(self, leg: rooms.Leg) -> None:
         """A tab closed between join and websocket would hold its room forever: end such a leg."""
-        await asyncio.sleep(CONNECT_WITHIN_S)
-        if self.server.switchboard.legs.get(leg.id) is leg and leg.session is None:
-            await self.server.end_leg(leg, reason="browser never opened the websocket")
+        deadline = time.monotonic() + CONNECT_WITHIN_S
+        while time.monotonic() < deadline:
+            if self.server.switchboard.legs.get(leg.id) is not leg or leg.session is not None:
+                return  # connected, or already gone
+            await asyncio.sleep(0.5)
+        await self.server.end_leg(leg, reason="browser never opened the websocket")
 
     def _join_code(self, call_uuid: str, conversation: str, code: str) -> rooms.Leg:
         """The leg joins (or opens) the private room ``code``. The switchboard places it first, as for any

@@ -4,7 +4,8 @@
 set -euo pipefail
 PACKAGES=(espeak-ng libsndfile1 cmake build-essential
           asterisk-core-sounds-en-wav asterisk-core-sounds-en
-          fillets-ng-data fillets-ng-data-nl klettres-data)
+          fillets-ng-data fillets-ng-data-nl klettres-data
+          chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -32,6 +32,8 @@ class EchoCanceller:
         self.delay: int | None = None  # samples, current estimate
         self._last_estimate = -10**9
         self.cancelled_frames = 0
+        self.converge = int(0.6 * rate) + self.max_delay  # samples after playback starts
+        self._active_since: int | None = None
 
     def _index(self, at: float) -> int:
         if self._t0 is None:
@@ -89,7 +91,10 @@ class EchoCanceller:
         self._in_written = self._write(self._in, self._in_written, start, samples)
         reference = self._read(self._ref, self._ref_written, start - self.max_delay, end)
         if not np.any(reference):
+            self._active_since = None
             return samples  # nothing played recently: nothing to cancel
+        if self._active_since is None:
+            self._active_since = end
         if end - self._last_estimate >= self.rate // 4 or self.delay is None:
             self._estimate_delay(end)
         candidate = samples
@@ -102,10 +107,11 @@ class EchoCanceller:
                 if _rms(candidate) * 3 < _rms(samples) or _rms(samples) < 1e-4:
                     self.cancelled_frames += 1
                     return candidate  # cancelled by 10 dB or more
-            self._last_estimate = -(10**9)  # doubt the delay: estimate again on the next frame
-        # The echo is not (yet) located, or the caller talks over it: quieter inbound audio than what we play
-        # is taken for echo; a caller talking over the translation gets through.
-        if _rms(candidate) < _rms(reference) * 0.5:
+            self._last_estimate = -(10**9)  # doubt the delay (or the caller talks over it): estimate again
+        # Playback began moments ago and its echo is not reliably located yet: during that convergence time,
+        # inbound audio quieter than what we play is taken for echo. Later, an echo we cannot locate means
+        # there is none (a headset) or the caller talks over it: nothing is muted.
+        if end - self._active_since < self.converge and _rms(candidate) < _rms(reference) * 0.5:
             return np.zeros_like(samples)
         return candidate
 
@@ -124,14 +130,25 @@ class EchoCanceller:
         windows = np.sqrt(np.convolve(ref * ref, np.ones(span), mode="valid")[: self.max_delay + 1]) + 1e-9
         normalized = corr / (windows * energy + 1e-9)
         k = int(np.argmax(normalized))
-        if self.delay is not None:
-            current = normalized[self.max_delay - self.delay]
-            # keep a delay that still explains the echo: a self-similar signal (a repeated phrase) can put
-            # a spurious peak elsewhere for a moment
-            if current >= self.min_correlation and current >= normalized[k] - 0.1:
-                return
-        if normalized[k] >= self.min_correlation:
-            self.delay = self.max_delay - k
+        if normalized[k] < self.min_correlation:
+            return
+        candidate = self.max_delay - k
+        if self.delay is None or candidate == self.delay:
+            self.delay = candidate
+            return
+        # Speech is self-similar: a correlation peak can move to a wrong lag for a moment. Keep whichever
+        # delay actually cancels more of what was heard.
+        if self._residual(heard, ref, k) < self._residual(heard, ref, self.max_delay - self.delay):
+            self.delay = candidate
+
+    @staticmethod
+    def _residual(heard: np.ndarray, ref: np.ndarray, k: int) -> float:
+        echo = ref[k : k + heard.size]
+        power = float(np.dot(echo, echo))
+        if power < 1e-9:
+            return 1.0
+        gain = max(0.0, float(np.dot(heard, echo)) / power)
+        return _rms(heard - gain * echo) / (_rms(heard) + 1e-9)
 
 
 def _rms(x: np.ndarray) -> float:

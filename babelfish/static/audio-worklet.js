@@ -75,11 +75,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
     this.frameSamples = (rate * FRAME_MS) / 1000;
     this.frame = new Int16Array(this.frameSamples);
     this.filled = 0;
-    this.muted = false;
     this.mono = new Float32Array(128);
-    this.port.onmessage = (e) => {
-      if (e.data && e.data.type === "mute") this.muted = !!e.data.muted;
-    };
   }
 
   process(inputs) {
@@ -90,7 +86,7 @@ class CaptureProcessor extends AudioWorkletProcessor {
     const mono = this.mono.subarray(0, size);
     mono.set(channels[0]);
     for (let c = 1; c < channels.length; c++) for (let i = 0; i < size; i++) mono[i] += channels[c][i];
-    const scale = this.muted ? 0 : 1 / channels.length;
+    const scale = 1 / channels.length;
     const out = this.resampler.push(mono);
     for (let i = 0; i < out.length; i++) {
       const s = Math.max(-1, Math.min(1, out[i] * scale));
