@@ -55,14 +55,14 @@ class Server:
             try:
                 data = await request.json()
             except (json.JSONDecodeError, UnicodeDecodeError):
-                return _error(400, "body is not JSON")
+                return error_response(400, "body is not JSON")
         else:
             data = dict(request.query_params)
         try:
             call = vonage.parse(vonage.AnswerRequest, data)
         except vonage.WebhookError as exc:
             log.warning("answer webhook rejected: %s", exc)
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         leg = self.switchboard.answer(call.uuid, call.from_, call.conversation_uuid)
         base = self.base_url(request)
         greeting, greeting_lang = languages.prompt("wait", leg.language)
@@ -81,12 +81,12 @@ class Server:
         try:
             data = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, "body is not JSON")
+            return error_response(400, "body is not JSON")
         try:
             event = vonage.parse(vonage.CallEvent, data)
         except vonage.WebhookError as exc:
             log.warning("event webhook rejected: %s", exc)
-            return _error(400, str(exc))
+            return error_response(400, str(exc))
         leg_id = event.leg_id
         if event.status not in vonage.KNOWN_STATUSES:
             log.info("unknown call status %r for %s (accepted)", event.status, leg_id)
@@ -230,7 +230,7 @@ class Server:
         await ws.accept()
         queue = self.hub.subscribe(ws.query_params.get("room"))
         try:
-            receiver = asyncio.create_task(_wait_closed(ws))
+            receiver = asyncio.create_task(wait_closed(ws))
             while not receiver.done():
                 getter = asyncio.create_task(queue.get())
                 done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
@@ -247,7 +247,8 @@ class Server:
                     await ws.close()
 
 
-async def _wait_closed(ws: WebSocket) -> None:
+async def wait_closed(ws: WebSocket) -> None:
+    """Returns when the client closes the socket (run beside a sender)."""
     while True:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
@@ -261,7 +262,7 @@ class _Refused(Exception):
         self.code = code
 
 
-def _error(status: int, message: str) -> JSONResponse:
+def error_response(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 

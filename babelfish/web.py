@@ -27,6 +27,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from babelfish import languages, rooms
+from babelfish.app import error_response, wait_closed
 from babelfish.telephony import vonage
 
 if TYPE_CHECKING:
@@ -106,15 +107,15 @@ class Phone:
         try:
             data = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
-            return _error(400, "body is not JSON")
+            return error_response(400, "body is not JSON")
         if not isinstance(data, dict):
-            return _error(400, "expected a JSON object")
+            return error_response(400, "expected a JSON object")
         language = _tag(data.get("language"))
         if language is None:
-            return _error(400, f"language must be one of {', '.join(languages.NAMES)}")
+            return error_response(400, f"language must be one of {', '.join(languages.NAMES)}")
         code = data.get("room") or None
         if code is not None and (not isinstance(code, str) or not ROOM_CODE.match(code.strip())):
-            return _error(400, "room code: 1-32 letters, digits, '-' or '_'")
+            return error_response(400, "room code: 1-32 letters, digits, '-' or '_'")
         switchboard = self.server.switchboard
         call_uuid = str(uuidlib.uuid4())
         conversation = "CON-" + str(uuidlib.uuid4())
@@ -123,7 +124,7 @@ class Phone:
         else:
             room = switchboard.rooms.get(room_id(code.strip()))
             if room is not None and not (isinstance(room, PrivateRoom) and room.has_space):
-                return _error(409, "that room is full")
+                return error_response(409, "that room is full")
             leg = self._join_code(call_uuid, conversation, code.strip())
         leg.language = language
         base = self.server.base_url(request)
@@ -196,7 +197,7 @@ class Phone:
             await ws.close(code=1008, reason="unknown leg")
             return
         queue = self.server.hub.subscribe(None)  # filtered here: the leg's room can change during the call
-        receiver = asyncio.create_task(_wait_closed(ws))
+        receiver = asyncio.create_task(wait_closed(ws))
         try:
             state = self.state(leg_id)
             await ws.send_text(json.dumps(state))
@@ -227,17 +228,6 @@ class Phone:
             if ws.application_state != WebSocketState.DISCONNECTED:
                 with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                     await ws.close()
-
-
-async def _wait_closed(ws: WebSocket) -> None:
-    while True:
-        message = await ws.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-
-
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
 
 
 def routes(server: Server) -> list[BaseRoute]:

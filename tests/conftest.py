@@ -112,3 +112,14 @@ async def server(settings: Settings) -> AsyncIterator[tuple[str, Engines]]:
 def speech() -> tuple[np.ndarray, int]:
     """A real recorded telephone prompt (8 kHz), about 5.5 s."""
     return audio.read_wav(asterisk("agent-alreadyon"))
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def engines(models_dir: Path) -> Engines:
+    """The real embedded engines, loaded once for every e2e test."""
+    return Engines.load(Settings(models_dir=models_dir))

@@ -25,15 +25,6 @@ REFERENCE = "Please enter your conference number followed by the pound key."
 GERMAN = "Guten Tag. Ich möchte bitte an der Konferenz teilnehmen."
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
-
-
-@pytest.fixture(scope="module")
-def engines(models_dir: Path) -> Engines:
-    return Engines.load(Settings(models_dir=models_dir))
-
 
 def normalize(text: str) -> str:
     return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())

@@ -171,15 +171,6 @@ class Page:
         path.write_bytes(base64.b64decode(shot["data"]))
 
 
-@pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
-
-
-@pytest.fixture(scope="module")
-def engines(models_dir: Path) -> Engines:
-    return Engines.load(Settings(models_dir=models_dir))
-
 
 def microphone_file(samples: np.ndarray, rate: int, path: Path) -> Path:
     """Speech for Chromium's fake microphone, which loops the file: a little silence before the speech
