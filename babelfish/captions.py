@@ -28,6 +28,7 @@ class Utterance:
     translations: dict[str, str] = field(default_factory=dict)  # listener language -> text
     latencies: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     cut: bool = False
+    speculated: bool = False  # recognition began at a pause, before the end of the turn was sure
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:

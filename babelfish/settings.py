@@ -27,7 +27,7 @@ class SegmenterSettings(BaseModel):
     pre_roll_ms: int = Field(200, ge=0, le=1000, description="audio kept before speech onset")
     max_utterance_s: float = Field(12.0, ge=1.0, le=60.0, description="long turns are cut here")
     speculate_ms: int = Field(
-        200, ge=0, le=3000, description="start recognizing after this much silence, before the end of turn is "
+        100, ge=0, le=3000, description="start recognizing after this much silence, before the end of turn is "
         "sure; kept if the turn really ended (0: off)")
     partial_every_ms: int = Field(0, ge=0, description="partial captions interval while speaking (0: off)")
 

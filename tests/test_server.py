@@ -42,7 +42,7 @@ async def test_two_callers_are_paired_and_hear_each_other_translated(server, spe
         assert first["translations"] == {"en-GB": f"[en-GB] {first['source_text']}"}
         assert first["latencies"]["first_frame"] > 0
         # recognition started at the pause, before the end of turn was sure, and was kept
-        assert first["latencies"]["speculated"] == 1.0
+        assert first["speculated"] is True
 
         turn = await english.say(samples, rate)
         assert await german.wait_heard(after=turn.started, quiet_s=0.5, timeout=20)

@@ -290,7 +290,7 @@ class LegSession:
                 and set(targets) <= set(speculation[1])):
             with contextlib.suppress(asyncio.CancelledError):
                 understood = await speculation[2]
-            record.latencies["speculated"] = 1.0
+            record.speculated = True
         elif speculation is not None:
             speculation[2].cancel()
         if understood is None:

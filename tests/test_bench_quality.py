@@ -1,0 +1,56 @@
+"""``babelfish bench quality --limit 3 --json`` on the real embedded engines and real recorded speech."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from babelfish import cli
+from babelfish.bench import quality
+
+pytestmark = pytest.mark.e2e
+
+WER_SETS = ["en-telephone-8k", "en-telephone-8k-30s-window", "nl-game-lines", "de-words"]
+BLEU_SETS = ["nl-en-speech", "nl-de-speech", "en-de-text", "de-en-text", "en-de-asr-bleu", "nl-en-asr-bleu"]
+
+
+def test_normalize_for_wer() -> None:
+    assert quality.normalize("Press 1, or #.") == "press 1 or pound"
+    assert quality.normalize("press one to re-record, don't hang up") == "press 1 to re record dont hang up"
+    assert quality.normalize('IAX (note: does not say "2")') == "iax"
+    assert quality.normalize("Fünf Bären", "de") == "5 bären"
+    assert quality.normalize("Een, twee", "nl") == "een 2"
+
+
+def test_quality_bench_json(capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        from babelfish import corpus
+
+        corpus.ensure_installed()
+    except RuntimeError as exc:
+        pytest.skip(f"corpus packages not installable here: {exc}")
+    capsys.readouterr()
+    assert cli.main(["bench", "quality", "--limit", "3", "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    result = json.loads(out[-1])
+
+    for key in ("wer", "bleu", "chrf", "n", "seconds", "config", "machine"):
+        assert key in result, key
+    assert set(WER_SETS) <= set(result["wer"])
+    assert set(BLEU_SETS) <= set(result["bleu"]) and set(BLEU_SETS) <= set(result["chrf"])
+    assert set(result["n"]) == set(WER_SETS + BLEU_SETS)
+    assert set(result["seconds"]) == set(result["n"])
+    for name, n in result["n"].items():
+        assert 1 <= n <= 3, (name, n)
+    for metric in ("wer", "bleu", "chrf"):
+        for name, value in result[metric].items():
+            assert isinstance(value, int | float) and 0 <= value <= 200, (metric, name, value)
+    assert 0 <= result["accuracy"]["de-words"] <= 100
+    assert result["config"]["recognizer"]["min_window_s"] == 15
+    assert result["config"]["translator"]["engine"]
+
+    # a bound a broken recognizer (or a broken 8 kHz path) fails: these prompts are clean studio speech
+    assert result["wer"]["en-telephone-8k"] < 30
+    # a Piper English voice that Whisper cannot understand would fail this
+    assert result["chrf"]["nl-en-asr-bleu"] > 50
