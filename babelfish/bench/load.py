@@ -28,17 +28,16 @@ from babelfish.bench.calls import (
 from babelfish.pipeline.stream import Engines
 from babelfish.serving import background
 from babelfish.settings import Settings, load_settings
-from babelfish.simulate import CaptionFeed, FakeVonage
+from babelfish.simulate import CaptionFeed, FakeCall, FakeVonage
 
 BOUND_S = 3.0
 TURNS_PER_LEG = 3
 MAX_CONVERSATIONS = 12
 
 
-async def conversation(vonage: FakeVonage, index: int, english_clips: list, german: list,
+async def conversation(pair: tuple[FakeCall, FakeCall], index: int, english_clips: list, german: list,
                        start_delay: float) -> list[Measured]:
-    english = await vonage.dial(f"4477009{index:05d}")
-    german_leg = await vonage.dial(f"4915109{index:05d}")
+    english, german_leg = pair
     await asyncio.sleep(start_delay)  # conversations start staggered, as real calls do
     measured = []
     for turn in range(TURNS_PER_LEG):
@@ -75,7 +74,9 @@ async def level(settings: Settings, engines: Engines, n: int, english_clips: lis
 
         sampler = asyncio.create_task(sample_rss())
         async with FakeVonage(url) as vonage:
-            results = await asyncio.gather(*(conversation(vonage, i, english_clips, german, 1.5 * i / n)
+            # dial pair by pair: the server pairs the next two callers, as the original did
+            pairs = [(await vonage.dial(f"4477009{i:05d}"), await vonage.dial(f"4915109{i:05d}")) for i in range(n)]
+            results = await asyncio.gather(*(conversation(pairs[i], i, english_clips, german, 1.5 * i / n)
                                              for i in range(n)))
         sampler.cancel()
         wall = loop.time() - t0
