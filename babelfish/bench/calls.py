@@ -3,7 +3,6 @@ real-time pace, and the arithmetic of what a caller experiences."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 import subprocess
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from babelfish import audio
-from babelfish.simulate import CaptionFeed, FakeCall, FakeVonage
+from babelfish.simulate import CaptionFeed, FakeCall
 
 GERMAN_LINES = [
     "Guten Tag, hier ist das Büro von Frau Berger.",
@@ -140,13 +139,3 @@ def rss_mb() -> float:
 def cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system
-
-
-async def dial_pair(vonage: FakeVonage, index: int) -> tuple[FakeCall, FakeCall]:
-    english = await vonage.dial(f"4477009{index:05d}")
-    german = await vonage.dial(f"4915109{index:05d}")
-    return english, german
-
-
-async def settle(seconds: float) -> None:
-    await asyncio.sleep(seconds)
