@@ -67,6 +67,15 @@ class SynthesizerSettings(BaseModel):
     voices: dict[str, str] = Field(default_factory=dict)
 
 
+class VonageSettings(BaseModel):
+    """The Vonage application, for the REST calls the server makes (outbound calls, talk into a call)."""
+
+    application_id: str | None = Field(None, description="the Vonage application's id")
+    private_key: str | None = Field(None, description="the application's private key: PEM text or a file path")
+    api_url: str = Field("https://api.nexmo.com", description="Voice API base URL (a fake's, in tests)")
+    number: str | None = Field(None, description="our Vonage number: the caller id of outbound calls")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BABELFISH_", env_nested_delimiter="__", extra="ignore")
 
@@ -93,6 +102,7 @@ class Settings(BaseSettings):
     recognizer: RecognizerSettings = Field(default_factory=RecognizerSettings)
     translator: TranslatorSettings = Field(default_factory=TranslatorSettings)
     synthesizer: SynthesizerSettings = Field(default_factory=SynthesizerSettings)
+    vonage: VonageSettings = Field(default_factory=VonageSettings)
 
     @field_validator("default_languages")
     @classmethod

@@ -58,15 +58,29 @@ class Played:
 
 
 class FakeCall:
-    """One inbound phone call, from Vonage's side."""
+    """One phone call, from Vonage's side: inbound (a caller dialled our number) or outbound (placed by the
+    server through ``POST /v1/calls``; then ``caller`` is our number and ``number`` the one we rang).
 
-    def __init__(self, vonage: FakeVonage, caller: str, number: str) -> None:
+    ``keys`` are the digits the caller will press at each ``input`` action of the NCCO, in order (one string
+    per prompt; ``None`` lets the prompt time out)."""
+
+    def __init__(self, vonage: FakeVonage, caller: str, number: str, *, direction: str = "inbound",
+                 answer_url: str | None = None, event_url: str | None = None,
+                 keys: list[str | None] | None = None) -> None:
         self.vonage = vonage
         self.caller = caller
         self.number = number
+        self.direction = direction
+        self.answer_url = answer_url or f"{vonage.server}/answer"
+        self.event_url = event_url or f"{vonage.server}/event"
+        self.keys: list[str | None] = list(keys or [])
         self.uuid = uuidlib.uuid4().hex
         self.conversation_uuid = "CON-" + uuidlib.uuid4().hex
         self.ncco: list[dict[str, Any]] = []
+        self.prompts: list[dict[str, Any]] = []  # every talk action of the NCCOs followed (text, language)
+        self.talks: list[dict[str, Any]] = []  # text spoken into the call through the REST API
+        self.talk_stops = 0
+        self.ended = False  # the NCCO ran out without a connect (e.g. a refusal), or the call was hung up
         self.rate = 16000
         self.headers: dict[str, str] = {}
         self.ws: ClientConnection | None = None
@@ -100,11 +114,14 @@ class FakeCall:
     # -- webhooks ---------------------------------------------------------------------------------------
 
     async def answer(self) -> list[dict[str, Any]]:
+        """Fetch the NCCO from the answer URL and follow it up to its ``connect`` (talk prompts are noted,
+        ``input`` actions answered with the next of ``keys`` and their result posted to the input's
+        ``eventUrl``, whose reply is the next NCCO). An NCCO that ends without ``connect`` ends the call."""
         params = {"to": self.number, "from": self.caller, "uuid": self.uuid,
                   "conversation_uuid": self.conversation_uuid, "region_url": "https://api-eu-1.vonage.com"}
         last: httpx.Response | None = None
         for attempt in range(1 + ANSWER_RETRIES):
-            last = await self.vonage.http.get(f"{self.vonage.server}/answer", params=params)
+            last = await self.vonage.http.get(self.answer_url, params=params)
             if last.status_code < 500:
                 break
             log.warning("answer webhook returned %d (attempt %d)", last.status_code, attempt + 1)
@@ -112,14 +129,47 @@ class FakeCall:
         assert last is not None
         if last.status_code != 200:
             raise SimulationError(f"answer webhook: HTTP {last.status_code} {last.text}")
-        self.ncco = last.json()
-        return self.ncco
+        ncco = last.json()
+        for _ in range(20):  # a menu of more than 20 steps is a server bug, not a caller's patience
+            self.ncco = ncco
+            self.prompts += [{"text": a.get("text", ""), "language": a.get("language")}
+                             for a in ncco if a.get("action") == "talk"]
+            if any(a.get("action") == "connect" for a in ncco):
+                return ncco
+            inputs = [a for a in ncco if a.get("action") == "input"]
+            if not inputs:
+                self.ended = True
+                await self.event("completed", duration="0", rate="0.0", price="0", network="fake")
+                return ncco
+            ncco = await self._input(inputs[0])
+        raise SimulationError("the NCCO never reached a connect action")
+
+    async def _input(self, action: dict[str, Any]) -> list[dict[str, Any]]:
+        """What Vonage does at an ``input`` action: collect the digits (or time out), post the result."""
+        settings = action.get("dtmf") or {}
+        digits = self.keys.pop(0) if self.keys else None
+        if digits is not None:
+            digits = digits[: int(settings.get("maxDigits", 4))]
+            if settings.get("submitOnHash") and "#" in digits:
+                digits = digits[: digits.index("#")]
+        body = {"from": self.caller, "to": self.number, "uuid": self.uuid,
+                "conversation_uuid": self.conversation_uuid, "timed_out": digits is None,
+                "dtmf": {"digits": digits or "", "timed_out": digits is None},
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
+        urls = action.get("eventUrl") or [self.event_url]
+        reply = await self.vonage.http.request(action.get("eventMethod", "POST"), urls[0], json=body)
+        if reply.status_code != 200:
+            raise SimulationError(f"input webhook: HTTP {reply.status_code} {reply.text}")
+        ncco = reply.json()
+        if not isinstance(ncco, list):
+            raise SimulationError(f"input webhook did not return an NCCO: {ncco!r}")
+        return ncco
 
     async def event(self, status: str, **extra: Any) -> httpx.Response:
         body = {"from": self.caller, "to": self.number, "uuid": self.uuid,
-                "conversation_uuid": self.conversation_uuid, "status": status, "direction": "inbound",
+                "conversation_uuid": self.conversation_uuid, "status": status, "direction": self.direction,
                 "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), **extra}
-        return await self.vonage.http.post(f"{self.vonage.server}/event", json=body)
+        return await self.vonage.http.post(self.event_url, json=body)
 
     # -- the websocket ----------------------------------------------------------------------------------
 
@@ -332,18 +382,38 @@ class FakeCall:
                 await self.ws.close()
         if self.closed is None:
             self.closed = (1000, "caller hung up")
+        if self.ended:
+            return
+        self.ended = True
         await self.event("completed", duration=str(duration), start_time=None, end_time=None,
                          rate="0.0", price="0", network="fake")
 
 
 class FakeVonage:
-    """Vonage's side of many calls to one babelfish server (``server`` is its base URL)."""
+    """Vonage's side of many calls to one babelfish server (``server`` is its base URL).
 
-    def __init__(self, server: str, number: str = "447700900000") -> None:
+    ``start_api()`` also serves a fake of the Voice REST API the server calls (``POST /v1/calls``,
+    ``PUT /v1/calls/{uuid}``, ``PUT|DELETE /v1/calls/{uuid}/talk``). Each request must carry an application
+    JWT that verifies with ``public_key`` and names ``application_id``, as Vonage requires; every request is
+    kept in ``api_requests``. An outbound call is rung, answered through the ``answer_url`` it names and
+    connected like an inbound one; the test picks it up with ``next_outbound()``.
+    """
+
+    def __init__(self, server: str, number: str = "447700900000", *, application_id: str | None = None,
+                 public_key: str | None = None) -> None:
         self.server = server.rstrip("/")
         self.number = number
         self.http = httpx.AsyncClient(timeout=30)
         self.calls: list[FakeCall] = []
+        self.application_id = application_id
+        self.public_key = public_key
+        self.api_requests: list[ApiRequest] = []
+        self.unreachable: set[str] = set()  # numbers that do not answer an outbound call
+        self.outbound_keys: dict[str, list[str | None]] = {}  # digits an invitee presses, by number
+        self._outbound: asyncio.Queue[FakeCall] = asyncio.Queue()
+        self._api: Any = None
+        self._api_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
 
     async def __aenter__(self) -> FakeVonage:
         return self
@@ -352,23 +422,201 @@ class FakeVonage:
         await self.close()
 
     async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
         for call in self.calls:
             if call.connected:
                 with contextlib.suppress(Exception):
                     await call.hang_up()
+        if self._api is not None:
+            self._api.should_exit = True
+            if self._api_task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._api_task, 10)
         await self.http.aclose()
 
-    async def dial(self, caller: str, *, connect: bool = True, pace: float = 1.0) -> FakeCall:
-        """An inbound call from ``caller``: answer webhook, events, websocket."""
-        call = FakeCall(self, caller, self.number)
+    async def dial(self, caller: str, *, connect: bool = True, pace: float = 1.0,
+                   keys: list[str | None] | None = None) -> FakeCall:
+        """An inbound call from ``caller``: answer webhook (and any menu, answered with ``keys``), events,
+        websocket."""
+        call = FakeCall(self, caller, self.number, keys=keys)
         self.calls.append(call)
         await call.event("started")
         await call.event("ringing")
         await call.answer()
+        if call.ended:
+            return call
         await call.event("answered")
         if connect:
             await call.connect(pace=pace)
         return call
+
+    def find(self, uuid: str) -> FakeCall | None:
+        return next((c for c in self.calls if c.uuid == uuid), None)
+
+    async def next_outbound(self, timeout: float = 10.0) -> FakeCall:
+        """The next call the server placed through ``POST /v1/calls`` (answered and connected)."""
+        return await asyncio.wait_for(self._outbound.get(), timeout)
+
+    # -- the fake REST API ------------------------------------------------------------------------------
+
+    async def start_api(self) -> str:
+        """Serve the fake Voice REST API on a free loopback port; returns its base URL."""
+        import socket
+
+        import uvicorn
+        from starlette.applications import Starlette
+        from starlette.routing import Route
+
+        app = Starlette(routes=[
+            Route("/v1/calls", self._api_create_call, methods=["POST"]),
+            Route("/v1/calls/{uuid}", self._api_modify_call, methods=["PUT"]),
+            Route("/v1/calls/{uuid}/talk", self._api_talk, methods=["PUT", "DELETE"]),
+        ])
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        self._api = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+        self._api_task = asyncio.create_task(self._api.serve(sockets=[sock]))
+        while not self._api.started:
+            if self._api_task.done():
+                self._api_task.result()
+            await asyncio.sleep(0.02)
+        return f"http://127.0.0.1:{port}"
+
+    def _authorize(self, request: Any) -> dict[str, Any]:
+        """Vonage's check of the application JWT: RS256, signed by the application's key, not expired."""
+        import jwt
+
+        header = request.headers.get("authorization", "")
+        if not header.startswith("Bearer "):
+            raise _ApiRefusal(401, "Unauthorized", "missing Bearer token")
+        if self.public_key is None:
+            raise _ApiRefusal(401, "Unauthorized", "fake has no public key to verify with")
+        try:
+            claims = jwt.decode(header[7:], self.public_key, algorithms=["RS256"])
+        except jwt.PyJWTError as exc:
+            raise _ApiRefusal(401, "Unauthorized", f"invalid JWT: {exc}") from None
+        if self.application_id is not None and claims.get("application_id") != self.application_id:
+            raise _ApiRefusal(401, "Unauthorized", "JWT names another application")
+        return claims
+
+    async def _api_call(self, request: Any, handler: Any) -> Any:
+        from starlette.responses import JSONResponse
+
+        try:
+            claims = self._authorize(request)
+            body = await request.json() if await request.body() else None
+            self.api_requests.append(ApiRequest(request.method, request.url.path, body, claims))
+            status, reply = await handler(request, body)
+        except _ApiRefusal as exc:
+            self.api_requests.append(ApiRequest(request.method, request.url.path, None, {}, exc.status))
+            return JSONResponse({"type": "https://developer.nexmo.com/api-errors", "title": exc.title,
+                                 "detail": exc.detail}, status_code=exc.status)
+        except json.JSONDecodeError:
+            return JSONResponse({"title": "Bad Request", "detail": "body is not JSON"}, status_code=400)
+        if status == 204:
+            from starlette.responses import Response
+
+            return Response(status_code=204)
+        return JSONResponse(reply, status_code=status)
+
+    async def _api_create_call(self, request: Any) -> Any:
+        async def create(request: Any, body: Any) -> tuple[int, dict[str, Any]]:
+            from pydantic import ValidationError
+            from vonage_voice.models import CreateCallRequest
+
+            try:
+                order = CreateCallRequest.model_validate(body)
+            except ValidationError as exc:
+                raise _ApiRefusal(400, "Bad Request", str(exc)) from None
+            if not order.answer_url:
+                raise _ApiRefusal(400, "Bad Request", "this fake supports answer_url only")
+            target = order.to[0].number  # type: ignore[union-attr]
+            origin = order.from_.number if hasattr(order.from_, "number") else str(order.from_)  # type: ignore[union-attr]
+            call = FakeCall(self, origin, target, direction="outbound", answer_url=order.answer_url[0],
+                            event_url=(order.event_url or [f"{self.server}/event"])[0],
+                            keys=self.outbound_keys.get(target))
+            self.calls.append(call)
+            self._spawn(self._ring(call))
+            return 201, {"uuid": call.uuid, "status": "started", "direction": "outbound",
+                         "conversation_uuid": call.conversation_uuid}
+
+        return await self._api_call(request, create)
+
+    async def _ring(self, call: FakeCall) -> None:
+        await call.event("started")
+        await call.event("ringing")
+        if call.number in self.unreachable:
+            call.ended = True
+            await call.event("unanswered")
+            return
+        await call.answer()
+        if call.ended:
+            return
+        await call.event("answered")
+        await call.connect()
+        self._outbound.put_nowait(call)
+
+    async def _api_modify_call(self, request: Any) -> Any:
+        async def modify(request: Any, body: Any) -> tuple[int, dict[str, Any]]:
+            call = self.find(request.path_params["uuid"])
+            if call is None:
+                raise _ApiRefusal(404, "Not Found", "no such call")
+            action = (body or {}).get("action")
+            if action != "hangup":
+                raise _ApiRefusal(400, "Bad Request", f"this fake supports hangup only, not {action!r}")
+            self._spawn(call.hang_up())
+            return 204, {}
+
+        return await self._api_call(request, modify)
+
+    async def _api_talk(self, request: Any) -> Any:
+        async def talk(request: Any, body: Any) -> tuple[int, dict[str, Any]]:
+            call = self.find(request.path_params["uuid"])
+            if call is None or call.ended:
+                raise _ApiRefusal(404, "Not Found", "no such call in progress")
+            if request.method == "DELETE":
+                call.talk_stops += 1
+                return 200, {"message": "Talk stopped", "uuid": call.uuid}
+            from pydantic import ValidationError
+            from vonage_voice.models import TtsStreamOptions
+
+            try:
+                options = TtsStreamOptions.model_validate(body)
+            except ValidationError as exc:
+                raise _ApiRefusal(400, "Bad Request", str(exc)) from None
+            call.talks.append(options.model_dump(exclude_none=True, mode="json") | {"at": time.monotonic()})
+            return 200, {"message": "Talk started", "uuid": call.uuid}
+
+        return await self._api_call(request, talk)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+
+        def done(task: asyncio.Task[Any]) -> None:
+            self._background.discard(task)
+            if not task.cancelled() and task.exception() is not None:
+                log.error("fake Vonage: %s", task.exception())
+
+        task.add_done_callback(done)
+
+
+@dataclass
+class ApiRequest:
+    method: str
+    path: str
+    body: Any
+    claims: dict[str, Any]
+    status: int = 200
+
+
+class _ApiRefusal(Exception):
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
 
 
 class CaptionFeed:
