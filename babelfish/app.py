@@ -1,4 +1,5 @@
-"""The web app Vonage talks to: /answer (NCCO), /event (call state), /socket (audio), /health, /captions."""
+"""The web app Vonage talks to: /answer and /input (NCCOs), /event (call state), /socket (audio), plus
+/health, /rooms, /captions and the transcript API."""
 
 from __future__ import annotations
 
@@ -18,16 +19,40 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from babelfish import languages
 from babelfish.audio import Reframer
-from babelfish.captions import CaptionHub
+from babelfish.captions import CaptionHub, Utterance
 from babelfish.pipeline.stream import Engines, LegSession
 from babelfish.playback import Playback
-from babelfish.rooms import Leg, Switchboard
+from babelfish.reception import Reception
+from babelfish.rooms import Leg, Observer, Room, Switchboard
 from babelfish.settings import Settings
+from babelfish.store import AsyncStore, TranscriptStore
 from babelfish.telephony import vonage, wire
+from babelfish.telephony.rest import ConfigError, VonageRest
 
 log = logging.getLogger("babelfish")
 
 HANDSHAKE_TIMEOUT_S = 10.0
+RETENTION_EVERY_S = 3600.0
+
+
+class TranscriptRecorder(Observer):
+    """Writes the switchboard's changes (calls opened and closed, legs joining and leaving) to the store."""
+
+    def __init__(self, store: AsyncStore) -> None:
+        self.store = store
+
+    def room_opened(self, room: Room) -> None:
+        self.store.write(self.store.store.call_started, room.id, room.code or "", room.created)
+
+    def room_closed(self, room: Room) -> None:
+        self.store.write(self.store.store.call_ended, room.id, time.time())
+
+    def leg_joined(self, leg: Leg, room: Room) -> None:
+        self.store.write(self.store.store.leg_joined, room.id, leg.id, leg.caller, leg.language, leg.direction,
+                         time.time())
+
+    def leg_left(self, leg: Leg, room: Room) -> None:
+        self.store.write(self.store.store.leg_left, room.id, leg.id, time.time())
 
 
 class Server:
@@ -36,7 +61,13 @@ class Server:
     def __init__(self, settings: Settings, engines: Engines | None = None) -> None:
         self.settings = settings
         self.engines = engines
-        self.switchboard = Switchboard(settings.numbers, settings.default_languages)
+        self.rest = _rest_client(settings)
+        self.store = AsyncStore(TranscriptStore(settings.database_url,
+                                                mask_numbers=settings.transcripts.mask_numbers))
+        self.switchboard = Switchboard(settings.numbers, settings.default_languages,
+                                       conference_size=settings.rooms.conference_size,
+                                       observer=TranscriptRecorder(self.store))
+        self.reception = Reception(self)
         self.hub = CaptionHub()
         self.started = time.time()
         self.events: dict[str, list[dict[str, Any]]] = {}
@@ -51,6 +82,8 @@ class Server:
     # -- webhooks ---------------------------------------------------------------------------------------
 
     async def answer(self, request: Request) -> JSONResponse:
+        """Vonage asks what to do with a call: the reply is the first step of the call's opening (a refusal,
+        the language menu, the room menu, or the connection to our websocket)."""
         if request.method == "POST":
             try:
                 data = await request.json()
@@ -63,19 +96,38 @@ class Server:
         except vonage.WebhookError as exc:
             log.warning("answer webhook rejected: %s", exc)
             return error_response(400, str(exc))
-        leg = self.switchboard.answer(call.uuid, call.from_, call.conversation_uuid)
-        base = self.base_url(request)
-        greeting, greeting_lang = languages.prompt("wait", leg.language)
-        ncco = vonage.answer_ncco(
-            greeting=greeting,
-            greeting_language=greeting_lang,
+        token = request.path_params.get("token")
+        return JSONResponse(await self.reception.answer(call, self.base_url(request), token))
+
+    async def input(self, request: Request) -> JSONResponse:
+        """The digits a caller pressed at a menu (the NCCO ``input`` action's result); replies with the next
+        step's NCCO."""
+        try:
+            data = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return error_response(400, "body is not JSON")
+        try:
+            result = vonage.parse(vonage.InputResult, data)
+        except vonage.WebhookError as exc:
+            log.warning("input webhook rejected: %s", exc)
+            return error_response(400, str(exc))
+        ncco = await self.reception.input(result, self.base_url(request))
+        if ncco is None:
+            return error_response(404, "no menu is waiting for this call")
+        return JSONResponse(ncco)
+
+    def connect_ncco(self, leg: Leg, base: str, greeting: str = "wait", caller_id: str = "") -> list[dict[str, Any]]:
+        """Greet the leg in its language, then connect its audio to our websocket."""
+        text, lang = languages.prompt(greeting, leg.language)
+        return vonage.answer_ncco(
+            greeting=text,
+            greeting_language=lang,
             socket_uri=vonage.websocket_uri(base, leg.id),
             sample_rate=self.settings.sample_rate,
             headers={"leg": leg.id, "lang": leg.language, "room": leg.room.id if leg.room else ""},
-            caller_id=call.to,
+            caller_id=caller_id,
             event_url=f"{base}/event",
         )
-        return JSONResponse(ncco)
 
     async def event(self, request: Request) -> JSONResponse:
         try:
@@ -92,6 +144,8 @@ class Server:
             log.info("unknown call status %r for %s (accepted)", event.status, leg_id)
         if leg_id is None:
             return JSONResponse({"ok": True})
+        if event.status in vonage.ENDED_STATUSES and leg_id not in self.switchboard.legs:
+            self.reception.call_ended(leg_id, event.status)  # ended in the menu, or an invitation unanswered
         history = self.events.setdefault(leg_id, [])
         if len(history) < 100:
             history.append({"status": event.status, "timestamp": event.timestamp})
@@ -120,7 +174,8 @@ class Server:
         playback = Playback(ws.send_bytes, ws.send_text, rate, lead_s=self.settings.playback_lead_ms / 1000,
                             max_items=self.settings.turns.max_pending)
         assert self.engines is not None, "engines not loaded"
-        session = LegSession(leg, self.engines, self.hub, self.settings, rate, playback)
+        session = LegSession(leg, self.engines, self.hub, self.settings, rate, playback,
+                             on_record=self._keep_record)
         leg.session = session
         session.start()
         log.info("leg %s connected (%d Hz)", leg.id, rate)
@@ -181,6 +236,9 @@ class Server:
             raise _Refused(str(exc)) from None
         return leg, rate
 
+    def _keep_record(self, leg: Leg, record: Utterance) -> None:
+        self.store.write(self.store.store.add_utterance, record.room, record, leg.caller)
+
     def _on_text(self, leg: Leg, text: str) -> None:
         try:
             event = wire.parse_event(text)
@@ -202,6 +260,7 @@ class Server:
             return
         others = leg.others()
         self.switchboard.hang_up(leg.id)
+        self.reception.leg_ended(leg.id)
         log.info("leg %s ended: %s", leg.id, reason)
         self.hub.publish({"type": "leg", "event": "ended", "room": leg.room.id if leg.room else "",
                           "leg": leg.id, "reason": reason})
@@ -213,6 +272,18 @@ class Server:
         session, leg.session = leg.session, None
         if session is not None:
             await session.close()
+
+    async def keep_retention(self) -> None:
+        """Delete transcripts past ``transcripts.retention_days``, at startup and then hourly."""
+        days = self.settings.transcripts.retention_days
+        if days is None:
+            return
+        while True:
+            try:
+                await self.store.run(self.store.store.purge, days)
+            except Exception:  # noqa: BLE001 - retried next hour
+                log.exception("retention purge failed")
+            await asyncio.sleep(RETENTION_EVERY_S)
 
     async def health(self, request: Request) -> JSONResponse:
         return JSONResponse({
@@ -262,13 +333,27 @@ class _Refused(Exception):
         self.code = code
 
 
+def _rest_client(settings: Settings) -> VonageRest | None:
+    """The Vonage REST client when an application is configured. Settings that need it without it (configured
+    invitations) fail here, at startup, with the setting to fix."""
+    vonage_settings = settings.vonage
+    if vonage_settings.application_id and vonage_settings.private_key:
+        return VonageRest(vonage_settings.application_id, vonage_settings.private_key, vonage_settings.api_url)
+    if vonage_settings.application_id or vonage_settings.private_key:
+        raise ConfigError("set both BABELFISH_VONAGE__APPLICATION_ID and BABELFISH_VONAGE__PRIVATE_KEY")
+    if settings.access.invites:
+        raise ConfigError("access.invites rings people through Vonage's REST API: set "
+                          "BABELFISH_VONAGE__APPLICATION_ID and BABELFISH_VONAGE__PRIVATE_KEY")
+    return None
+
+
 def error_response(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
 def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
     """The ASGI app. Without ``engines`` the real ones are loaded at startup (off the event loop)."""
-    from babelfish import web
+    from babelfish import transcripts, web
 
     server = Server(settings, engines)
 
@@ -276,20 +361,29 @@ def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if server.engines is None:
             server.engines = await asyncio.to_thread(Engines.load, settings)
+        retention = asyncio.create_task(server.keep_retention())
         yield
+        retention.cancel()
         for leg in list(server.switchboard.legs.values()):
             await server.end_leg(leg, reason="server shutting down")
+        await server.reception.close()
+        await server.store.close()
+        if server.rest is not None:
+            await server.rest.aclose()
 
     app = Starlette(
         routes=[
             Route("/answer", server.answer, methods=["GET", "POST"]),
+            Route("/answer/invitation/{token}", server.answer, methods=["GET", "POST"]),
             Route("/ncco", server.answer, methods=["GET", "POST"]),
+            Route("/input", server.input, methods=["POST"]),
             Route("/event", server.event, methods=["POST"]),
             Route("/health", server.health, methods=["GET"]),
             Route("/rooms", server.rooms, methods=["GET"]),
             WebSocketRoute("/socket", server.socket),
             WebSocketRoute("/captions", server.captions),
             *web.routes(server),
+            *transcripts.routes(server),
         ],
         lifespan=lifespan,
     )

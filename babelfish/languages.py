@@ -24,6 +24,52 @@ _REGIONS = {"en": "en-GB", "de": "de-DE", "fr": "fr-FR", "es": "es-ES", "it": "i
             "zh": "cmn-CN"}
 
 PROMPTS: dict[str, dict[str, str]] = {
+    # One option of the language menu, said in the option's own language ({digit} is the key).
+    "menu_option": {
+        "en": "For {name}, press {digit}.",
+        "de": "Für Deutsch drücken Sie die {digit}.",
+        "fr": "Pour le français, appuyez sur {digit}.",
+        "es": "Para español, pulse {digit}.",
+        "it": "Per l'italiano, premere {digit}.",
+        "nl": "Voor Nederlands, druk op {digit}.",
+    },
+    "room_menu": {
+        "en": "To join a room, enter its number and press hash. To call someone in, press star, their number, "
+              "then hash. Or just press hash to be connected with the next caller.",
+        "de": "Um einem Raum beizutreten, geben Sie seine Nummer ein und drücken Sie die Raute. Um jemanden "
+              "anzurufen, drücken Sie Stern, seine Nummer und dann Raute. Oder drücken Sie nur die Raute, um mit "
+              "dem nächsten Anrufer verbunden zu werden.",
+        "fr": "Pour rejoindre une salle, tapez son numéro puis dièse. Pour appeler quelqu'un, tapez étoile, son "
+              "numéro, puis dièse. Ou tapez simplement dièse pour parler au prochain appelant.",
+        "es": "Para entrar en una sala, marque su número y pulse almohadilla. Para llamar a alguien, pulse "
+              "asterisco, su número y almohadilla. O pulse solo almohadilla para hablar con el próximo llamante.",
+    },
+    "refused": {
+        "en": "Sorry, this service is by invitation only. Goodbye.",
+        "de": "Entschuldigung, dieser Dienst ist nur auf Einladung nutzbar. Auf Wiederhören.",
+        "fr": "Désolé, ce service est réservé aux invités. Au revoir.",
+        "es": "Lo sentimos, este servicio es solo por invitación. Adiós.",
+        "it": "Spiacenti, questo servizio è solo su invito. Arrivederci.",
+        "nl": "Sorry, deze dienst is alleen op uitnodiging. Tot ziens.",
+    },
+    "room_full": {
+        "en": "Sorry, that room is full. Goodbye.",
+        "de": "Entschuldigung, dieser Raum ist voll. Auf Wiederhören.",
+        "fr": "Désolé, cette salle est pleine. Au revoir.",
+        "es": "Lo sentimos, esa sala está llena. Adiós.",
+    },
+    "inviting": {
+        "en": "We are calling the other person now. Please wait.",
+        "de": "Wir rufen die andere Person jetzt an. Bitte warten Sie.",
+        "fr": "Nous appelons l'autre personne. Veuillez patienter.",
+        "es": "Estamos llamando a la otra persona. Por favor espere.",
+    },
+    "invite_failed": {
+        "en": "Sorry, the other person could not be reached.",
+        "de": "Entschuldigung, die andere Person ist nicht erreichbar.",
+        "fr": "Désolé, l'autre personne est injoignable.",
+        "es": "Lo sentimos, no se pudo contactar a la otra persona.",
+    },
     "wait": {
         "en": "Please wait while we connect you.",
         "de": "Bitte warten Sie, während wir Sie verbinden.",

@@ -1,8 +1,9 @@
 """Legs, rooms and pairing: who is in a call with whom, in which language.
 
-A **leg** is one caller: their Vonage call (uuid), their websocket and their language. A **room** pairs
+A **leg** is one caller: their Vonage call (uuid), their websocket and their language. A **room** holds
 legs; every leg hears every other leg of its room translated into its own language. As in the original,
 the first caller waits in a room of one and the next caller joins it; a third caller opens a new room.
+Callers who give a room code (or are invited) meet in that room instead, which may be a conference.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Leg:
     caller: str  # phone number (or browser label)
     language: str
     conversation: str = ""
+    direction: str = "inbound"  # "outbound": a call the server placed (an invitation)
     room: Room | None = None
     status: str = "answered-webhook"
     statuses: list[tuple[float, str]] = field(default_factory=list)
@@ -48,8 +50,13 @@ class Leg:
 
 @dataclass(eq=False)
 class Room:
+    """Legs that hear each other. A room opened by a code (typed on the phone, given in the browser, or made
+    for an invitation) is private: strangers are never paired into it, and it holds up to the conference
+    size rather than two."""
+
     id: str
     capacity: int = 2
+    code: str | None = None
     legs: list[Leg] = field(default_factory=list)
     created: float = field(default_factory=time.time)
 
@@ -57,24 +64,45 @@ class Room:
     def full(self) -> bool:
         return len(self.legs) >= self.capacity
 
+    @property
+    def private(self) -> bool:
+        return self.code is not None
+
     def languages(self) -> list[str]:
         return [leg.language for leg in self.legs]
 
 
-class Switchboard:
-    """All legs and rooms of this server; pairing happens when Vonage asks the answer webhook."""
+class RoomFull(Exception):
+    pass
 
-    def __init__(self, numbers: dict[str, str], default_languages: list[str]) -> None:
+
+class Observer:
+    """Told of every change on the switchboard (the transcript store listens); does nothing by default."""
+
+    def room_opened(self, room: Room) -> None: ...
+    def room_closed(self, room: Room) -> None: ...
+    def leg_joined(self, leg: Leg, room: Room) -> None: ...
+    def leg_left(self, leg: Leg, room: Room) -> None: ...
+
+
+class Switchboard:
+    """All legs and rooms of this server."""
+
+    def __init__(self, numbers: dict[str, str], default_languages: list[str], *, conference_size: int = 6,
+                 observer: Observer | None = None) -> None:
         self.numbers = {k.lstrip("+"): v for k, v in numbers.items()}
         self.default_languages = default_languages
+        self.conference_size = conference_size
+        self.observer = observer or Observer()
         self.legs: dict[str, Leg] = {}
         self.rooms: dict[str, Room] = {}
+        self.codes: dict[str, Room] = {}
         self._counter = itertools.count(1)
 
-    def waiting_room(self) -> Room | None:
-        """The oldest room still waiting for a partner."""
+    def waiting_room(self, besides: Room | None = None) -> Room | None:
+        """The oldest public room still waiting for a partner."""
         for room in self.rooms.values():
-            if not room.full:
+            if room is not besides and not room.private and not room.full:
                 return room
         return None
 
@@ -87,22 +115,59 @@ class Switchboard:
                 return tag
         return self.default_languages[0]
 
-    def answer(self, leg_id: str, caller: str, conversation: str = "") -> Leg:
-        """A new caller: join the waiting room, or open a new one. Idempotent for Vonage's retries."""
+    def mapped_language(self, caller: str) -> str | None:
+        return self.numbers.get(caller.lstrip("+"))
+
+    def _open(self, code: str | None = None) -> Room:
+        prefix = f"code-{code}" if code else "room"
+        room = Room(id=f"{prefix}-{next(self._counter)}-{uuidlib.uuid4().hex[:6]}", code=code,
+                    capacity=self.conference_size if code else 2)
+        self.rooms[room.id] = room
+        if code:
+            self.codes[code] = room
+        self.observer.room_opened(room)
+        return room
+
+    def room_for_code(self, code: str) -> Room | None:
+        return self.codes.get(code)
+
+    def answer(self, leg_id: str, caller: str, conversation: str = "", *, language: str | None = None,
+               code: str | None = None, direction: str = "inbound") -> Leg:
+        """A new caller joins the room ``code`` (opened if need be), else the waiting room, else a new room.
+        Idempotent for Vonage's retries. Raises :class:`RoomFull` when the coded room is full."""
         if leg_id in self.legs:
             return self.legs[leg_id]
-        room = self.waiting_room()
-        if room is None:
-            room = Room(id=f"room-{next(self._counter)}-{uuidlib.uuid4().hex[:6]}")
-            self.rooms[room.id] = room
-        leg = Leg(id=leg_id, caller=caller, language=self.choose_language(caller, room),
-                  conversation=conversation)
-        room.legs.append(leg)
-        leg.room = room
+        if code is not None:
+            room = self.codes.get(code)
+            if room is not None and room.full:
+                raise RoomFull(code)
+            room = room or self._open(code)
+        else:
+            room = self.waiting_room() or self._open()
+        leg = Leg(id=leg_id, caller=caller, language=language or self.choose_language(caller, room),
+                  conversation=conversation, direction=direction)
+        self._join(leg, room)
         self.legs[leg_id] = leg
         log.info("leg %s (%s, %s) joined %s (%d/%d)", leg_id, caller, leg.language, room.id, len(room.legs),
                  room.capacity)
         return leg
+
+    def _join(self, leg: Leg, room: Room) -> None:
+        room.legs.append(leg)
+        leg.room = room
+        self.observer.leg_joined(leg, room)
+
+    def _leave(self, leg: Leg) -> None:
+        room = leg.room
+        if room is None:
+            return
+        room.legs.remove(leg)
+        self.observer.leg_left(leg, room)
+        if not room.legs:
+            self.rooms.pop(room.id, None)
+            if room.code is not None and self.codes.get(room.code) is room:
+                del self.codes[room.code]
+            self.observer.room_closed(room)
 
     def hang_up(self, leg_id: str) -> Leg | None:
         """Remove a leg; its room is closed when empty."""
@@ -110,28 +175,25 @@ class Switchboard:
         if leg is None:
             return None
         room = leg.room
-        if room is not None:
-            room.legs.remove(leg)
-            if not room.legs:
-                self.rooms.pop(room.id, None)
+        self._leave(leg)
         log.info("leg %s left %s", leg_id, room.id if room else None)
         return leg
 
     def requeue(self, leg: Leg) -> None:
-        """The partner left: this leg waits for a new partner in a room of its own... unless one is waiting
-        already, in which case the two are paired at once."""
+        """The partner left: this leg waits for a new partner in its room, or is paired at once with a caller
+        already waiting elsewhere. A leg in a private room stays there for its partners to call back."""
         old = leg.room
-        if old is not None and len(old.legs) == 1:
-            other = next((r for r in self.rooms.values() if r is not old and not r.full), None)
-            if other is None:
-                return  # stays, alone, in its room: the next caller joins it
-            old.legs.remove(leg)
-            self.rooms.pop(old.id, None)
-            other.legs.append(leg)
-            leg.room = other
+        if old is None or old.private or len(old.legs) != 1:
+            return
+        other = self.waiting_room(besides=old)
+        if other is None:
+            return  # stays, alone, in its room: the next caller joins it
+        self._leave(leg)
+        self._join(leg, other)
 
     def snapshot(self) -> dict[str, Any]:
         return {
-            "rooms": [{"id": r.id, "legs": [leg.summary() for leg in r.legs]} for r in self.rooms.values()],
+            "rooms": [{"id": r.id, "code": r.code, "capacity": r.capacity, "legs": [leg.summary() for leg in r.legs]}
+                      for r in self.rooms.values()],
             "legs": len(self.legs),
         }

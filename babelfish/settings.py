@@ -67,6 +67,40 @@ class SynthesizerSettings(BaseModel):
     voices: dict[str, str] = Field(default_factory=dict)
 
 
+class MenuSettings(BaseModel):
+    """The spoken DTMF menu at the start of a call."""
+
+    languages: list[str] = Field(
+        default_factory=lambda: ["en-GB", "de-DE", "fr-FR", "es-ES"],
+        description="menu options 1, 2, ... each announced in its own language; empty: no menu (callers "
+        "get the numbers map or default_languages)")
+    remember: bool = Field(True, description="a caller's choice is remembered for their next call")
+    room_codes: bool = Field(False, description="ask callers for a room code after the language")
+    timeout_s: int = Field(6, ge=1, le=10, description="seconds Vonage waits for a key press")
+
+
+class AccessSettings(BaseModel):
+    """Who may use the service."""
+
+    allowed: list[str] = Field(
+        default_factory=list, description="numbers allowed to call in and invite; empty: anyone may call")
+    invites: dict[str, str] = Field(
+        default_factory=dict, description="caller -> number the server rings for them as soon as they call")
+    invite_timeout_s: float = Field(120.0, ge=10, description="an invitation not answered by then expires")
+
+
+class RoomSettings(BaseModel):
+    conference_size: int = Field(6, ge=2, le=16, description="most legs in a room joined by code")
+
+
+class TranscriptSettings(BaseModel):
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file transcripts.db in data_dir")
+    token: str | None = Field(None, description="bearer token for the /calls API (unset: the API is off)")
+    retention_days: float | None = Field(None, gt=0, description="delete transcripts older than this")
+    mask_numbers: bool = Field(True, description="store phone numbers as 44*******123")
+
+
 class VonageSettings(BaseModel):
     """The Vonage application, for the REST calls the server makes (outbound calls, talk into a call)."""
 
@@ -103,6 +137,16 @@ class Settings(BaseSettings):
     translator: TranslatorSettings = Field(default_factory=TranslatorSettings)
     synthesizer: SynthesizerSettings = Field(default_factory=SynthesizerSettings)
     vonage: VonageSettings = Field(default_factory=VonageSettings)
+    menu: MenuSettings = Field(default_factory=MenuSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
+    rooms: RoomSettings = Field(default_factory=RoomSettings)
+    transcripts: TranscriptSettings = Field(default_factory=TranscriptSettings)
+    data_dir: Path = Field(Path.home() / ".local" / "share" / "babelfish",
+                           description="where the transcript database lives by default")
+
+    @property
+    def database_url(self) -> str:
+        return self.transcripts.database_url or f"sqlite:///{self.data_dir / 'transcripts.db'}"
 
     @field_validator("default_languages")
     @classmethod

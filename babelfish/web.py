@@ -28,7 +28,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from babelfish import languages, rooms
 from babelfish.app import error_response, wait_closed
-from babelfish.telephony import vonage
 
 if TYPE_CHECKING:
     from babelfish.app import Server
@@ -40,23 +39,6 @@ ROOM_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 BROWSER_CALLER = "browser"
 STATE_POLL_S = 1.0
 CONNECT_WITHIN_S = 30.0  # a browser leg whose page never opens the websocket is ended after this
-
-
-class PrivateRoom(rooms.Room):
-    """A room joined by code. It never counts as waiting for a stranger: ``Switchboard.waiting_room`` and
-    ``requeue`` only pick rooms that are not ``full``."""
-
-    @property
-    def full(self) -> bool:
-        return True
-
-    @property
-    def has_space(self) -> bool:
-        return len(self.legs) < self.capacity
-
-
-def room_id(code: str) -> str:
-    return f"code-{code}"
 
 
 def _regional(primary: str) -> str:
@@ -83,19 +65,6 @@ class Phone:
     def __init__(self, server: Server) -> None:
         self.server = server
         self._reapers: set[asyncio.Task[None]] = set()
-        self._guard_requeue()
-
-    def _guard_requeue(self) -> None:
-        """A leg left alone in a private room stays there for its partner to call back: the switchboard's
-        requeue would move it into a stranger's waiting room. (Belongs in ``rooms.Switchboard``.)"""
-        switchboard = self.server.switchboard
-        requeue = switchboard.requeue
-
-        def guarded(leg: rooms.Leg) -> None:
-            if not isinstance(leg.room, PrivateRoom):
-                requeue(leg)
-
-        switchboard.requeue = guarded  # type: ignore[method-assign]
 
     async def page(self, request: Request) -> FileResponse:
         return FileResponse(STATIC / "phone.html", headers={"Cache-Control": "no-cache"})
@@ -116,28 +85,14 @@ class Phone:
         code = data.get("room") or None
         if code is not None and (not isinstance(code, str) or not ROOM_CODE.match(code.strip())):
             return error_response(400, "room code: 1-32 letters, digits, '-' or '_'")
-        switchboard = self.server.switchboard
         call_uuid = str(uuidlib.uuid4())
         conversation = "CON-" + str(uuidlib.uuid4())
-        if code is None:
-            leg = switchboard.answer(call_uuid, BROWSER_CALLER, conversation)
-        else:
-            room = switchboard.rooms.get(room_id(code.strip()))
-            if room is not None and not (isinstance(room, PrivateRoom) and room.has_space):
-                return error_response(409, "that room is full")
-            leg = self._join_code(call_uuid, conversation, code.strip())
-        leg.language = language
-        base = self.server.base_url(request)
-        greeting, greeting_lang = languages.prompt("wait", leg.language)
-        ncco = vonage.answer_ncco(
-            greeting=greeting,
-            greeting_language=greeting_lang,
-            socket_uri=vonage.websocket_uri(base, leg.id),
-            sample_rate=self.server.settings.sample_rate,
-            headers={"leg": leg.id, "lang": leg.language, "room": leg.room.id if leg.room else ""},
-            caller_id=BROWSER_CALLER,
-            event_url=f"{base}/event",
-        )
+        try:
+            leg = self.server.switchboard.answer(call_uuid, BROWSER_CALLER, conversation, language=language,
+                                                 code=code.strip() if code else None)
+        except rooms.RoomFull:
+            return error_response(409, "that room is full")
+        ncco = self.server.connect_ncco(leg, self.server.base_url(request), caller_id=BROWSER_CALLER)
         log.info("browser leg %s (%s) joined %s", leg.id, leg.language, leg.room.id if leg.room else None)
         reaper = asyncio.create_task(self._reap(leg))
         self._reapers.add(reaper)
@@ -153,30 +108,6 @@ class Phone:
                 return  # connected, or already gone
             await asyncio.sleep(0.5)
         await self.server.end_leg(leg, reason="browser never opened the websocket")
-
-    def _join_code(self, call_uuid: str, conversation: str, code: str) -> rooms.Leg:
-        """The leg joins (or opens) the private room ``code``. The switchboard places it first, as for any
-        call; it is then moved, and the room it was placed in is dropped if that left it empty."""
-        switchboard = self.server.switchboard
-        key = room_id(code)
-        room = switchboard.rooms.get(key)
-        if room is None:
-            room = PrivateRoom(id=key)
-            switchboard.rooms[key] = room
-        try:
-            leg = switchboard.answer(call_uuid, BROWSER_CALLER, conversation)
-        except Exception:
-            if not room.legs:
-                switchboard.rooms.pop(key, None)
-            raise
-        placed = leg.room
-        if placed is not None and placed is not room:
-            placed.legs.remove(leg)
-            if not placed.legs:
-                switchboard.rooms.pop(placed.id, None)
-        room.legs.append(leg)
-        leg.room = room
-        return leg
 
     def state(self, leg_id: str) -> dict[str, Any]:
         leg = self.server.switchboard.legs.get(leg_id)

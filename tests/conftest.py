@@ -97,7 +97,10 @@ def double_engines(voice: object | None = None, translator: object | None = None
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(models_dir=tmp_path / "models", playback_lead_ms=200)
+    """Plumbing tests dial unmapped numbers straight into a room: no language menu (tests/test_menu.py has
+    it), and a transcript database of their own."""
+    return Settings(models_dir=tmp_path / "models", data_dir=tmp_path / "data", playback_lead_ms=200,
+                    menu={"languages": []})
 
 
 @pytest.fixture

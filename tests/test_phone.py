@@ -34,7 +34,7 @@ from babelfish.pipeline.stream import Engines
 from babelfish.serving import background
 from babelfish.settings import Settings
 
-from .conftest import asterisk
+from .conftest import asterisk, double_engines
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 GERMAN = "Guten Tag. Ich möchte bitte an der Konferenz teilnehmen."
@@ -230,8 +230,8 @@ async def test_two_browser_phones_talk_through_the_server(engines: Engines, mode
             await page.wait_for("window.babelfish.state === 'connected'", 30)
         async with httpx.AsyncClient() as http:
             rooms = (await http.get(f"{url}/rooms")).json()["rooms"]
-        assert [(room["id"], sorted(leg["language"] for leg in room["legs"])) for room in rooms] == [
-            ("code-e2e", ["de-DE", "en-GB"])]
+        assert [(room["code"], sorted(leg["language"] for leg in room["legs"])) for room in rooms] == [
+            ("e2e", ["de-DE", "en-GB"])]
 
         # each side reads the other side's words translated (the original under them) and hears them
         for page in (de, en):
@@ -383,11 +383,10 @@ async def test_worklets_frame_and_resample_audio(server: tuple[str, Engines], si
     assert result["marks"] == [{"type": "mark", "payload": {"n": 1}}]
 
 
-async def test_join_returns_the_answer_webhooks_ncco_and_room_codes_keep_strangers_out(
-        server: tuple[str, Engines]) -> None:
+async def test_join_returns_the_answer_webhooks_ncco_and_room_codes_keep_strangers_out(settings: Settings) -> None:
     """No browser: the endpoints the page uses."""
-    url, _ = server
-    async with httpx.AsyncClient(base_url=url) as http:
+    settings.rooms.conference_size = 3
+    async with background(settings, double_engines()) as url, httpx.AsyncClient(base_url=url) as http:
         assert "<title>babelfish phone</title>" in (await http.get("/phone")).text
         assert (await http.get("/static/audio-worklet.js")).status_code == 200
         assert {"tag": "de-DE", "name": "German"} in (await http.get("/phone/languages")).json()["languages"]
@@ -408,12 +407,20 @@ async def test_join_returns_the_answer_webhooks_ncco_and_room_codes_keep_strange
         assert endpoint["headers"] == {"leg": joined["uuid"], "lang": "fr-FR",
                                        "room": answer[1]["endpoint"][0]["headers"]["room"]}
 
-        # two browsers with a code share a private room: a third is refused, and phone callers go elsewhere
+        # browsers with a code share a private room up to the conference size (3 here): a fourth is refused,
+        # and phone callers go elsewhere
         first = (await http.post("/phone/join", json={"language": "de-DE", "room": "tea"})).json()
         phone = (await http.get("/answer", params={"from": "447700900002", "to": "447700900000", "uuid": "phone-2",
                                                    "conversation_uuid": "CON-2"})).json()
         second = (await http.post("/phone/join", json={"language": "en-GB", "room": "tea"})).json()
-        assert (await http.post("/phone/join", json={"language": "it", "room": "tea"})).status_code == 409
-        rooms = {room["id"]: [leg["id"] for leg in room["legs"]] for room in (await http.get("/rooms")).json()["rooms"]}
-        assert rooms["code-tea"] == [first["uuid"], second["uuid"]]
-        assert phone[1]["endpoint"][0]["headers"]["room"] != "code-tea"
+        third = (await http.post("/phone/join", json={"language": "it", "room": "tea"})).json()
+        assert (await http.post("/phone/join", json={"language": "es", "room": "tea"})).status_code == 409
+        listed = (await http.get("/rooms")).json()["rooms"]
+        rooms = {room["code"]: [leg["id"] for leg in room["legs"]] for room in listed}
+        assert rooms["tea"] == [first["uuid"], second["uuid"], third["uuid"]]
+        assert phone[1]["endpoint"][0]["headers"]["room"] == rooms_by_leg(await http.get("/rooms"))["phone-2"]
+        assert not rooms_by_leg(await http.get("/rooms"))["phone-2"].startswith("code-tea")
+
+
+def rooms_by_leg(response: httpx.Response) -> dict[str, str]:
+    return {leg["id"]: room["id"] for room in response.json()["rooms"] for leg in room["legs"]}

@@ -88,8 +88,9 @@ class LegSession:
     """A leg while its websocket is open."""
 
     def __init__(self, leg: Leg, engines: Engines, hub: CaptionHub, settings: Settings, rate: int,
-                 playback: Playback) -> None:
+                 playback: Playback, on_record: Callable[[Leg, Utterance], None] | None = None) -> None:
         self.leg = leg
+        self.on_record = on_record  # every finished utterance, for the transcript
         self.engines = engines
         self.hub = hub
         self.settings = settings
@@ -346,6 +347,11 @@ class LegSession:
         return done
 
     def _finish(self, record: Utterance) -> None:
+        if self.on_record is not None:
+            try:
+                self.on_record(self.leg, record)
+            except Exception:  # noqa: BLE001 - the transcript must not take the call down
+                log.exception("leg %s: keeping the record failed", self.leg.id)
         self.hub.publish({"type": "utterance", "room": record.room, "leg": record.leg,
                           "record": record.to_dict()})
 

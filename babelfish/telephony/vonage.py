@@ -12,7 +12,8 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from vonage_voice.models.connect_endpoints import WebsocketEndpoint
-from vonage_voice.models.ncco import Connect, Talk
+from vonage_voice.models.input_types import Dtmf
+from vonage_voice.models.ncco import Connect, Input, Talk
 
 _PHONE = re.compile(r"^[1-9]\d{6,14}$")
 
@@ -64,6 +65,27 @@ class CallEvent(BaseModel):
         return self.uuid or self.call_uuid
 
 
+class InputResult(BaseModel):
+    """What an NCCO ``input`` action posts to its ``eventUrl``: the digits pressed (old and new shapes)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    uuid: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    conversation_uuid: str | None = Field(None, max_length=128)
+    dtmf: str | dict[str, Any] | None = None
+    timed_out: bool = False
+
+    @property
+    def digits(self) -> str:
+        raw = self.dtmf.get("digits") if isinstance(self.dtmf, dict) else self.dtmf
+        return "".join(ch for ch in str(raw or "") if ch in "0123456789*#")[:32]
+
+    @property
+    def timed_out_without_digits(self) -> bool:
+        nested = isinstance(self.dtmf, dict) and bool(self.dtmf.get("timed_out"))
+        return (self.timed_out or nested) and not self.digits
+
+
 def parse(model: type[BaseModel], data: Any) -> Any:
     """Validate webhook ``data`` into ``model`` or raise :class:`WebhookError` with a readable message."""
     if not isinstance(data, dict):
@@ -105,4 +127,23 @@ def answer_ncco(
     else:
         connect = Connect(endpoint=[endpoint], randomFromNumber=True, eventType="synchronous",
                           eventUrl=[event_url])
-    return [action.model_dump(by_alias=True, exclude_none=True, mode="json") for action in (talk, connect)]
+    return _dump(talk, connect)
+
+
+def _dump(*actions: BaseModel) -> list[dict[str, Any]]:
+    return [action.model_dump(by_alias=True, exclude_none=True, mode="json") for action in actions]
+
+
+def talk_ncco(prompts: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Say each ``(text, language)`` and end the call (a refusal, a goodbye)."""
+    return _dump(*(Talk(text=text, language=language) for text, language in prompts))
+
+
+def menu_ncco(prompts: list[tuple[str, str]], event_url: str, *, max_digits: int = 1, timeout_s: int = 6,
+              submit_on_hash: bool = False) -> list[dict[str, Any]]:
+    """Say each ``(text, language)`` (a key press interrupts), then collect DTMF digits; Vonage posts them
+    to ``event_url`` and plays the NCCO we answer with."""
+    talks = [Talk(text=text, language=language, bargeIn=True) for text, language in prompts]
+    collect = Input(type=["dtmf"], dtmf=Dtmf(maxDigits=max_digits, timeOut=timeout_s, submitOnHash=submit_on_hash),
+                    eventUrl=[event_url])
+    return _dump(*talks, collect)

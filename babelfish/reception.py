@@ -1,0 +1,225 @@
+"""The opening of a call, before any translation: who may call, in which language, into which room.
+
+    answer webhook -> refused (not on the allow-list)            -> spoken refusal, call ends
+                   -> language: numbers map, remembered choice, or the DTMF menu (input webhook)
+                   -> room: the next caller (default), a typed room code, or "*number#" to invite someone
+                   -> connect: the leg joins its room; its websocket carries the audio
+
+Each step is an NCCO; a menu's key presses come back on the ``input`` webhook, which answers with the next
+step's NCCO, exactly as Vonage runs an IVR. A call waiting in the menu is a :class:`Caller`; it becomes a
+leg (``rooms.Leg``) only when it connects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from babelfish import languages
+from babelfish.invites import Invitation, Invitations
+from babelfish.rooms import Leg, RoomFull
+from babelfish.telephony import vonage
+from babelfish.telephony.rest import VonageApiError
+
+if TYPE_CHECKING:
+    from babelfish.app import Server
+
+log = logging.getLogger(__name__)
+
+MENU_ATTEMPTS = 2  # a caller who presses nothing useful hears the menu twice, then gets the first option
+WAITING_CALLERS = 10_000  # callers in the menu at once (bounded: a flood of calls cannot grow it further)
+CALLER_TTL_S = 600.0
+
+
+@dataclass(eq=False)
+class Caller:
+    uuid: str
+    number: str
+    to: str
+    conversation: str
+    direction: str = "inbound"
+    language: str | None = None
+    code: str | None = None
+    invite_to: str | None = None  # a number to ring into this caller's room
+    invitation: Invitation | None = None  # set when this call is the invitee's
+    attempts: int = 0
+    step: str = "language"
+    created: float = field(default_factory=time.monotonic)
+    ncco: list[dict[str, Any]] | None = None  # the connect NCCO, once connected (for Vonage's retries)
+
+
+class Reception:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.settings = server.settings
+        self.invitations = Invitations(self.settings.access.invite_timeout_s)
+        self.callers: dict[str, Caller] = {}
+        self.refused = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- the answer webhook -----------------------------------------------------------------------------
+
+    async def answer(self, call: vonage.AnswerRequest, base: str, invitation_token: str | None = None,
+                     ) -> list[dict[str, Any]]:
+        known = self.callers.get(call.uuid)
+        if known is not None:  # Vonage retried the answer webhook
+            return known.ncco or await self._next(known, base)
+        self._forget_stale()
+        caller = Caller(uuid=call.uuid, number=call.from_, to=call.to, conversation=call.conversation_uuid)
+        if invitation_token is not None:
+            # an outbound call we placed: Vonage's "to" is the invitee, "from" our own number
+            invitation = self.invitations.redeem(invitation_token, call.to)
+            if invitation is None:
+                log.warning("answer for an invalid, used or expired invitation (call %s to %s)", call.uuid, call.to)
+                return self._refuse(call.to)
+            caller.number, caller.to = call.to, call.from_
+            caller.direction, caller.invitation, caller.code = "outbound", invitation, invitation.code
+            invitation.uuid = call.uuid
+        elif not self.allowed(call.from_):
+            log.warning("refused call from %s: not on the allow-list", call.from_)
+            return self._refuse(call.from_)
+        caller.language = self.server.switchboard.mapped_language(caller.number)
+        if caller.language is None and self.settings.menu.remember:
+            store = self.server.store
+            caller.language = await store.run(store.store.remembered_language, caller.number)
+        if caller.invitation is None:
+            caller.invite_to = self.settings.access.invites.get(caller.number)
+        if len(self.callers) >= WAITING_CALLERS:
+            log.error("too many calls in the menu: refusing %s", call.uuid)
+            return vonage.talk_ncco([languages.prompt("room_full", caller.language or "en")])
+        self.callers[caller.uuid] = caller
+        return await self._next(caller, base)
+
+    def allowed(self, number: str) -> bool:
+        allowed = self.settings.access.allowed
+        return not allowed or number.lstrip("+") in {n.lstrip("+") for n in allowed}
+
+    def _refuse(self, number: str) -> list[dict[str, Any]]:
+        self.refused += 1
+        switchboard = self.server.switchboard
+        language = switchboard.mapped_language(number) or (self.settings.menu.languages or ["en-GB"])[0]
+        return vonage.talk_ncco([languages.prompt("refused", language)])
+
+    def _forget_stale(self) -> None:
+        cutoff = time.monotonic() - CALLER_TTL_S
+        for uuid in [u for u, c in self.callers.items() if c.created < cutoff]:
+            del self.callers[uuid]
+
+    # -- the input webhook ------------------------------------------------------------------------------
+
+    async def input(self, result: vonage.InputResult, base: str) -> list[dict[str, Any]] | None:
+        """Key presses for a menu step; the reply is the next step. None: the call is not in a menu."""
+        caller = self.callers.get(result.uuid)
+        if caller is None or caller.ncco is not None:
+            return None
+        digits = result.digits
+        if caller.step == "language":
+            options = self.settings.menu.languages
+            if digits[:1].isdigit() and 1 <= int(digits[:1]) <= len(options):
+                caller.language = options[int(digits[:1]) - 1]
+                log.info("call %s chose %s", caller.uuid, caller.language)
+                if self.settings.menu.remember:
+                    self.server.store.write(self.server.store.store.remember_language, caller.number,
+                                            caller.language)
+            else:
+                caller.attempts += 1
+                if caller.attempts >= MENU_ATTEMPTS:
+                    caller.language = options[0]
+                    log.info("call %s: no choice after %d menus, %s", caller.uuid, caller.attempts, caller.language)
+        elif caller.step == "room":
+            caller.step = "connect"
+            if digits.startswith("*") and len(digits.strip("*")) >= 6:
+                caller.invite_to = digits.strip("*")
+            elif digits.strip("*"):
+                caller.code = digits.strip("*")
+        return await self._next(caller, base)
+
+    # -- steps ------------------------------------------------------------------------------------------
+
+    async def _next(self, caller: Caller, base: str) -> list[dict[str, Any]]:
+        menu = self.settings.menu
+        if caller.language is None and menu.languages:
+            caller.step = "language"
+            prompts = []
+            for digit, tag in enumerate(menu.languages, 1):
+                text, lang = languages.prompt("menu_option", tag)
+                prompts.append((text.format(digit=digit, name=languages.name(tag)), lang))
+            return vonage.menu_ncco(prompts, f"{base}/input", max_digits=1, timeout_s=menu.timeout_s)
+        wants_room = menu.room_codes and caller.invitation is None and caller.invite_to is None
+        if wants_room and caller.step != "connect" and caller.code is None:
+            caller.step = "room"
+            prompt = languages.prompt("room_menu", caller.language or self.server.settings.default_languages[0])
+            return vonage.menu_ncco([prompt], f"{base}/input", max_digits=20, timeout_s=menu.timeout_s,
+                                    submit_on_hash=True)
+        return self._connect(caller, base)
+
+    def _connect(self, caller: Caller, base: str) -> list[dict[str, Any]]:
+        server = self.server
+        code = caller.code
+        if caller.invite_to is not None and code is None:
+            code = f"invite-{caller.uuid[:8]}"
+        try:
+            leg = server.switchboard.answer(caller.uuid, caller.number, caller.conversation,
+                                            language=caller.language, code=code, direction=caller.direction)
+        except RoomFull:
+            log.info("call %s: room %s is full", caller.uuid, code)
+            self.callers.pop(caller.uuid, None)
+            return vonage.talk_ncco([languages.prompt("room_full", caller.language or "en")])
+        greeting = "wait"
+        if caller.invite_to is not None:
+            greeting = "inviting"
+            self._invite(leg, caller.invite_to, code or "", base)
+        caller.ncco = server.connect_ncco(leg, base, greeting, caller_id=caller.to)
+        return caller.ncco
+
+    # -- invitations ------------------------------------------------------------------------------------
+
+    def _invite(self, inviter: Leg, number: str, code: str, base: str) -> None:
+        invitation = self.invitations.create(number, inviter.id, code)
+        task = asyncio.create_task(self._place_call(invitation, base))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _place_call(self, invitation: Invitation, base: str) -> None:
+        rest = self.server.rest
+        if rest is None:
+            self.invitation_failed(invitation, "no Vonage application configured (BABELFISH_VONAGE__*)")
+            return
+        own = self.settings.vonage.number or self.callers.get(invitation.inviter, Caller("", "", "", "")).to
+        try:
+            placed = await rest.create_call(invitation.number, own, f"{base}/answer/invitation/{invitation.token}",
+                                            f"{base}/event")
+        except VonageApiError as exc:
+            self.invitation_failed(invitation, str(exc))
+            return
+        if invitation.uuid is None:
+            invitation.uuid = placed.uuid
+
+    def invitation_failed(self, invitation: Invitation, reason: str) -> None:
+        """The invitee could not be reached: the inviter hears so (and stays in the room, free to hang up)."""
+        if invitation.failed is not None or invitation.answered:
+            return
+        invitation.failed = reason
+        log.warning("invitation of %s failed: %s", invitation.number, reason)
+        leg = self.server.switchboard.legs.get(invitation.inviter)
+        if leg is not None and leg.session is not None:
+            text, lang = languages.prompt("invite_failed", leg.language)
+            leg.session.say(text, lang, label="invitation failed")
+
+    def call_ended(self, uuid: str, status: str) -> None:
+        """An event webhook says a call ended: if it was an invitation not yet answered, it failed."""
+        self.callers.pop(uuid, None)
+        invitation = self.invitations.by_call(uuid)
+        if invitation is not None and not invitation.answered:
+            self.invitation_failed(invitation, f"call {status}")
+
+    def leg_ended(self, uuid: str) -> None:
+        self.callers.pop(uuid, None)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,129 @@
+"""Transcripts out: the ``/calls`` API and the export formats (json, txt, srt, vtt) it shares with the CLI.
+
+The API needs a token (``transcripts.token``): transcripts hold what people said, so with no token set the
+API is off rather than open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import json
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+if TYPE_CHECKING:
+    from babelfish.app import Server
+
+FORMATS = {"json": "application/json", "txt": "text/plain; charset=utf-8",
+           "srt": "application/x-subrip; charset=utf-8", "vtt": "text/vtt; charset=utf-8"}
+
+
+def _clock(seconds: float, separator: str) -> str:
+    ms = max(0, int(round(seconds * 1000)))
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{separator}{ms:03d}"
+
+
+def _iso(epoch: float | None) -> str:
+    if epoch is None:
+        return "-"
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _lines(utterance: dict[str, Any]) -> list[str]:
+    lines = [f"{utterance['number']} ({utterance['language']}): {utterance['source_text']}"]
+    for language, text in utterance["translations"].items():
+        if text and text != utterance["source_text"]:
+            lines.append(f"  -> {language}: {text}")
+    return lines
+
+
+def render(call: dict[str, Any], fmt: str) -> str:
+    """One call with its utterances (``TranscriptStore.get_call``) as ``json``, ``txt``, ``srt`` or ``vtt``.
+    Subtitle times are relative to the start of the call."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    if fmt == "json":
+        return json.dumps(call, ensure_ascii=False, indent=2)
+    start = call["started_at"]
+    spoken = [u for u in call["utterances"] if u["source_text"]]
+    if fmt == "txt":
+        out = [f"Call {call['id']} (room {call['room']}), {_iso(call['started_at'])} to {_iso(call['ended_at'])}"]
+        out += [f"  leg {leg['number']} ({leg['language']}, {leg['direction']})" for leg in call["legs"]]
+        out.append("")
+        for u in spoken:
+            lines = _lines(u)
+            out.append(f"[{_clock(u['started_at'] - start, '.')}] {lines[0]}")
+            out += [f"{' ' * 15}{line.strip()}" for line in lines[1:]]
+        return "\n".join(out) + "\n"
+    out = ["WEBVTT", ""] if fmt == "vtt" else []
+    separator = "." if fmt == "vtt" else ","
+    for index, u in enumerate(spoken, 1):
+        begin, end = u["started_at"] - start, max(u["ended_at"], u["started_at"] + 0.5) - start
+        out.append(str(index))
+        out.append(f"{_clock(begin, separator)} --> {_clock(end, separator)}")
+        lines = [line.strip() for line in _lines(u)]
+        if fmt == "vtt":
+            lines[0] = f"<v {u['number']}>{lines[0]}"
+        out += lines
+        out.append("")
+    return "\n".join(out)
+
+
+class TranscriptApi:
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def _refused(self, request: Request) -> Response | None:
+        token = self.server.settings.transcripts.token
+        if not token:
+            return JSONResponse({"error": "the transcript API is off: set BABELFISH_TRANSCRIPTS__TOKEN"},
+                                status_code=403)
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        given = given or request.query_params.get("token", "")
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return JSONResponse({"error": "missing or wrong token"}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        return None
+
+    async def list(self, request: Request) -> Response:
+        if (refused := self._refused(request)) is not None:
+            return refused
+        try:
+            limit = min(max(int(request.query_params.get("limit", 50)), 1), 500)
+            offset = max(int(request.query_params.get("offset", 0)), 0)
+        except ValueError:
+            return JSONResponse({"error": "limit and offset must be integers"}, status_code=400)
+        store = self.server.store
+        rows = await store.run(store.store.list_calls, limit, offset)
+        return JSONResponse({"calls": rows, "limit": limit, "offset": offset})
+
+    async def transcript(self, request: Request) -> Response:
+        if (refused := self._refused(request)) is not None:
+            return refused
+        fmt = request.query_params.get("format", "json")
+        if fmt not in FORMATS:
+            return JSONResponse({"error": f"format must be one of {', '.join(FORMATS)}"}, status_code=400)
+        store = self.server.store
+        call = await store.run(store.store.get_call, request.path_params["call_id"])
+        if call is None:
+            return JSONResponse({"error": "no such call"}, status_code=404)
+        body = render(call, fmt)
+        if fmt == "json":
+            return Response(body, media_type=FORMATS[fmt])
+        return PlainTextResponse(body, media_type=FORMATS[fmt], headers={
+            "Content-Disposition": f'inline; filename="{call["id"]}.{fmt}"'})
+
+
+def routes(server: Server) -> list[BaseRoute]:
+    api = TranscriptApi(server)
+    return [
+        Route("/calls", api.list, methods=["GET"]),
+        Route("/calls/{call_id}/transcript", api.transcript, methods=["GET"]),
+    ]
