@@ -34,6 +34,24 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return soxr.resample(samples, from_rate, to_rate, quality="HQ").astype(np.float32)
 
 
+class StreamResampler:
+    """Resamples a live stream of 20 ms PCM frames chunk by chunk without clicks at the frame edges, and
+    gives back whole frames at the new rate (a frame may come out one call late)."""
+
+    def __init__(self, from_rate: int, to_rate: int) -> None:
+        self._stream = soxr.ResampleStream(from_rate, to_rate, 1, dtype="int16", quality="HQ")
+        self._pending = b""
+        self._size = frame_bytes(to_rate)
+
+    def push(self, pcm: bytes) -> bytes:
+        out = self._stream.resample_chunk(np.frombuffer(pcm, dtype="<i2"))
+        self._pending += np.asarray(out, dtype="<i2").tobytes()
+        if len(self._pending) < self._size:
+            return b""
+        frame, self._pending = self._pending[: self._size], self._pending[self._size :]
+        return frame
+
+
 def frames(pcm: bytes, rate: int, pad: bool = True) -> list[bytes]:
     """Cut PCM into exact 20 ms frames; the last partial frame is padded with silence (or dropped)."""
     size = frame_bytes(rate)

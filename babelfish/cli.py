@@ -1,4 +1,4 @@
-"""``babelfish serve | call | translate | models | bench``."""
+"""``babelfish serve | call | translate | models | bench | transcripts``."""
 
 from __future__ import annotations
 
@@ -75,6 +75,47 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(args)
 
 
+def cmd_transcripts(args: argparse.Namespace) -> int:
+    """Reads the transcript database directly (no server or token needed: this is the machine's own data)."""
+    from babelfish.store import TranscriptStore
+    from babelfish.transcripts import iso_time, render
+
+    settings = _settings(args)
+    store = TranscriptStore(settings.database_url, mask_numbers=settings.transcripts.mask_numbers)
+    try:
+        if args.action == "list":
+            rows = store.list_calls(limit=args.limit)
+            if args.json:
+                print(json.dumps(rows, indent=2))
+                return 0
+            if not rows:
+                print(f"no calls in {settings.database_url}")
+            for row in rows:
+                who = ", ".join(f"{leg['number']} ({leg['language']})" for leg in row["legs"])
+                print(f"{row['id']}  {iso_time(row['started_at'])}  {row['utterances']:3d} utterances  {who}")
+            return 0
+        if args.action == "purge":
+            days = args.older_than or settings.transcripts.retention_days
+            if days is None:
+                raise ValueError("give --older-than DAYS or set transcripts.retention_days")
+            print(f"deleted {store.purge(days)} calls older than {days:g} days")
+            return 0
+        if not args.call:
+            raise ValueError(f"transcripts {args.action} needs a call id (see: babelfish transcripts list)")
+        call = store.get_call(args.call)
+        if call is None:
+            raise ValueError(f"no call {args.call!r} in {settings.database_url}")
+        text = render(call, "txt" if args.action == "show" else args.format)
+        if args.action == "export" and args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+            print(f"wrote {args.out}", file=sys.stderr)
+        else:
+            sys.stdout.write(text)
+        return 0
+    finally:
+        store.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="babelfish", description=__doc__)
     parser.add_argument("--config", help="TOML settings file (see README)")
@@ -115,6 +156,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--limit", type=int, default=None, help="fewer items, for a quick run")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("transcripts", help="list, show, export or purge stored call transcripts")
+    p.add_argument("action", choices=["list", "show", "export", "purge"])
+    p.add_argument("call", nargs="?", help="call id (show, export)")
+    p.add_argument("--format", choices=["json", "txt", "srt", "vtt"], default="txt", help="export format")
+    p.add_argument("--out", help="export to this file instead of stdout")
+    p.add_argument("--limit", type=int, default=50, help="list: most recent calls shown")
+    p.add_argument("--json", action="store_true", help="list: as JSON")
+    p.add_argument("--older-than", type=float, metavar="DAYS", help="purge: age (default: retention_days)")
+    p.set_defaults(func=cmd_transcripts)
     return parser
 
 

@@ -3,6 +3,10 @@
 Frames are sent ahead of real time, but only up to a lead (``playback_lead_ms``): Vonage would buffer a
 minute of audio, yet audio already handed over can only be dropped wholesale with ``clear``, and a short
 lead keeps barge-in and stale-translation handling precise.
+
+In a room where others speak the listener's language, their voices come in live (``hear``) and are mixed
+into what the listener hears: sent as they arrive when no translation plays, mixed into the translation's
+frames when one does. Each live voice is buffered for at most half a second.
 """
 
 from __future__ import annotations
@@ -10,13 +14,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from babelfish import audio
 from babelfish.telephony import wire
 
 log = logging.getLogger(__name__)
+
+LIVE_FRAMES = 25  # per live voice: 0.5 s; older frames are dropped rather than delaying the voice further
 
 
 @dataclass
@@ -50,19 +59,65 @@ class Playback:
         self._owe_notice = False
         self.on_frame = on_frame  # (frame, time it starts playing at the far end): for echo suppression
         self._task: asyncio.Task[None] | None = None
+        self._live_task: asyncio.Task[None] | None = None
+        self._live: dict[str, deque[bytes]] = {}
+        self._live_ready = asyncio.Event()
+        self._item_playing = False
+        self._item_playhead = 0.0  # when the translation audio we sent will have played
+        self._send_lock = asyncio.Lock()
+        self.live_frames = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="playback")
+        self._live_task = asyncio.create_task(self._run_live(), name="playback-live")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        tasks = [t for t in (self._task, self._live_task) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     @property
     def playing(self) -> bool:
-        """True while audio we sent is still playing (or queued to play) at the far end."""
-        return self._playhead > time.monotonic() or not self._items.empty()
+        """True while a translation or notice we sent is still playing (or queued to play) at the far end;
+        live voices do not count (talking over them is a conversation, not a barge-in)."""
+        return self._item_playhead > time.monotonic() or not self._items.empty()
+
+    def hear(self, source: str, frame: bytes) -> None:
+        """One 20 ms frame of another caller's voice, at this leg's rate, to be heard live."""
+        buffer = self._live.get(source)
+        if buffer is None:
+            buffer = self._live[source] = deque(maxlen=LIVE_FRAMES)
+        buffer.append(frame)
+        self._live_ready.set()
+
+    def _mix_live(self, frame: bytes | None) -> bytes | None:
+        parts = [buffer.popleft() for buffer in self._live.values() if buffer]
+        if not parts:
+            return frame
+        self.live_frames += 1
+        if frame is not None:
+            parts.append(frame)
+        if len(parts) == 1:
+            return parts[0]
+        mixed = np.sum([np.frombuffer(p, dtype="<i2").astype(np.int32) for p in parts], axis=0)
+        return np.clip(mixed, -32768, 32767).astype("<i2").tobytes()
+
+    async def _run_live(self) -> None:
+        while True:
+            if not any(self._live.values()):
+                self._live_ready.clear()
+                await self._live_ready.wait()
+                continue
+            if self._item_playing:  # the item's frames carry the live voices now
+                await asyncio.sleep(audio.FRAME_MS / 1000)
+                continue
+            async with self._send_lock:
+                if self._item_playing:
+                    continue
+                frame = self._mix_live(None)
+                if frame is not None:
+                    await self._send_frame(frame)
 
     @property
     def queued(self) -> int:
@@ -87,9 +142,14 @@ class Playback:
             item = self._items.get_nowait()
             if item.on_done:
                 item.on_done(0, "cleared")
-        self._playhead = time.monotonic()
+        self._playhead = self._item_playhead = time.monotonic()
         self.cleared += 1
         await self._send_text(wire.clear_command())
+
+    async def _send_item_frame(self, frame: bytes) -> None:
+        async with self._send_lock:
+            await self._send_frame(self._mix_live(frame) or frame)
+            self._item_playhead = self._playhead
 
     async def _send_frame(self, frame: bytes) -> None:
         now = time.monotonic()
@@ -122,12 +182,13 @@ class Playback:
     async def _play(self, item: Item) -> None:
         generation = self._generation
         sent, error = 0, None
+        self._item_playing = True
         try:
             async for chunk in item.source:
                 for frame in audio.frames(chunk, self.rate):
                     if generation != self._generation:
                         raise _Cleared
-                    await self._send_frame(frame)
+                    await self._send_item_frame(frame)
                     if sent == 0 and item.on_first_frame:
                         item.on_first_frame(time.monotonic())
                     sent += 1
@@ -139,6 +200,7 @@ class Playback:
             log.exception("playback of %s failed", item.label)
             error = f"{type(exc).__name__}: {exc}"
         finally:
+            self._item_playing = False
             aclose = getattr(item.source, "aclose", None)
             if aclose is not None:
                 try:

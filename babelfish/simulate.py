@@ -527,9 +527,12 @@ class FakeVonage:
             from pydantic import ValidationError
             from vonage_voice.models import CreateCallRequest
 
+            data = dict(body or {})
+            if "from" in data:  # the wire name; the SDK model calls the field from_
+                data["from_"] = data.pop("from")
             try:
-                order = CreateCallRequest.model_validate(body)
-            except ValidationError as exc:
+                order = CreateCallRequest.model_validate(data)
+            except (ValidationError, ValueError) as exc:
                 raise _ApiRefusal(400, "Bad Request", str(exc)) from None
             if not order.answer_url:
                 raise _ApiRefusal(400, "Bad Request", "this fake supports answer_url only")

@@ -30,7 +30,7 @@ def _clock(seconds: float, separator: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{separator}{ms:03d}"
 
 
-def _iso(epoch: float | None) -> str:
+def iso_time(epoch: float | None) -> str:
     if epoch is None:
         return "-"
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
@@ -54,7 +54,8 @@ def render(call: dict[str, Any], fmt: str) -> str:
     start = call["started_at"]
     spoken = [u for u in call["utterances"] if u["source_text"]]
     if fmt == "txt":
-        out = [f"Call {call['id']} (room {call['room']}), {_iso(call['started_at'])} to {_iso(call['ended_at'])}"]
+        when = f"{iso_time(call['started_at'])} to {iso_time(call['ended_at'])}"
+        out = [f"Call {call['id']} (room code {call['room'] or 'none'}), {when}"]
         out += [f"  leg {leg['number']} ({leg['language']}, {leg['direction']})" for leg in call["legs"]]
         out.append("")
         for u in spoken:

@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 INBOUND_FRAMES = 500  # 10 s of audio waiting for the segmenter
 PENDING_UTTERANCES = 4
+GATE_LEVEL = 160  # about -46 dBFS peak: below it a frame is line noise, not a voice
+GATE_HOLD_FRAMES = 25  # 0.5 s: pauses between words pass through
 
 
 @dataclass
@@ -115,6 +117,8 @@ class LegSession:
         self._last_partial = 0.0
         self._partial_task: asyncio.Task[None] | None = None
         self._speculation: tuple[float, list[str], asyncio.Task[Understood]] | None = None
+        self._converters: dict[str, audio.StreamResampler] = {}
+        self._gate_hold = 0
 
     def start(self) -> None:
         self.playback.start()
@@ -124,14 +128,39 @@ class LegSession:
         ]
 
     def feed(self, frame: bytes) -> None:
-        """One inbound 20 ms frame (called by the websocket receive loop)."""
+        """One inbound 20 ms frame (called by the websocket receive loop). Listeners who share this leg's
+        language hear it directly; the others get it translated."""
         self.frames_received += 1
+        if self._gate_open(frame):
+            for other in self.leg.others():
+                if other.session is not None and same_language(self.leg.language, other.language):
+                    other.session.hear_directly(self.leg.id, frame, self.rate)
         if self.inbound.full():
             self.inbound.get_nowait()
             self.dropped_frames += 1
             if self.dropped_frames % 50 == 1:
                 log.warning("leg %s: segmenter behind, dropped %d frames", self.leg.id, self.dropped_frames)
         self.inbound.put_nowait((frame, time.monotonic()))
+
+    def _gate_open(self, frame: bytes) -> bool:
+        """A noise gate for the live voice: a silent line is not forwarded (it would only add its hiss to
+        the listener's mix); speech opens it and it stays open ``GATE_HOLD_FRAMES`` after."""
+        if np.abs(np.frombuffer(frame, dtype="<i2")).max(initial=0) >= GATE_LEVEL:
+            self._gate_hold = GATE_HOLD_FRAMES
+        elif self._gate_hold > 0:
+            self._gate_hold -= 1
+        return self._gate_hold > 0
+
+    def hear_directly(self, source: str, frame: bytes, rate: int) -> None:
+        """A frame of a same-language leg's voice, played live to this leg (resampled when rates differ)."""
+        if rate != self.rate:
+            converter = self._converters.get(source)
+            if converter is None:
+                converter = self._converters[source] = audio.StreamResampler(rate, self.rate)
+            frame = converter.push(frame)
+            if not frame:
+                return
+        self.playback.hear(source, frame)
 
     async def close(self, drain_s: float = 30.0) -> None:
         """The socket is gone: finish the speech in progress (the transcript keeps it), then stop."""
@@ -315,8 +344,8 @@ class LegSession:
             translation = record.translations.get(target, "")
             self._publish("final", text=record.source_text, translation=translation, target=target,
                           listener=listener.id, utterance=record.id)
-            if not translation or listener.session is None:
-                waiting.discard(listener.id)
+            if not translation or listener.session is None or same_language(leg.language, target):
+                waiting.discard(listener.id)  # nothing to say, gone, or heard the speaker's own voice live
                 continue
             ready = time.monotonic()
             listener.session.playback.enqueue(Item(
