@@ -95,6 +95,14 @@ def double_engines(voice: object | None = None, translator: object | None = None
                    voices=ToneVoices(voice), detector_factory=SileroDetector, vad_worker=Worker("vad-test"))
 
 
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's settings keep transcripts in its own folder, and callers go straight into a room (the
+    language menu is on by default; tests/test_calls.py turns it on where it is under test)."""
+    monkeypatch.setenv("BABELFISH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BABELFISH_MENU__LANGUAGES", "[]")
+
+
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Plumbing tests dial unmapped numbers straight into a room: no language menu (tests/test_menu.py has
