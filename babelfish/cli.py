@@ -18,6 +18,7 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from babelfish.engines import choice
     from babelfish.serving import serve
 
     overrides: dict[str, Any] = {}
@@ -25,7 +26,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port:
         overrides["port"] = args.port
-    serve(_settings(args, **overrides))
+    settings = _settings(args, **overrides)
+    choice.check(settings)  # a chosen engine without its credentials or package: one line, before any model loads
+    serve(settings)
     return 0
 
 
