@@ -80,7 +80,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="babelfish", description=__doc__)
-    parser.add_argument("--config", help="TOML settings file (see README)")
+    parser.add_argument("--config", help="TOML settings file, or the original 2018 config.py (see README)")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -1,11 +1,14 @@
 """One typed settings object, read from ``BABELFISH_*`` environment variables and an optional TOML file.
 
 Nested values use ``__`` in environment variables, e.g. ``BABELFISH_SEGMENTER__END_OF_TURN_MS=400``;
-maps are JSON, e.g. ``BABELFISH_NUMBERS='{"447700900001": "de-DE"}'``.
+maps are JSON, e.g. ``BABELFISH_NUMBERS='{"447700900001": "de-DE"}'``. The original 2018 hack's settings
+(``NEXMO_NUMBER``, ``CALLER``, ``LANGUAGE1``, ...) are understood too, with the lowest priority: see
+:mod:`babelfish.legacy`.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -148,10 +151,15 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from babelfish.legacy import LegacySource
+
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        toml_file = _CONFIG_FILE.get("path")
-        if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        config = _CONFIG_FILE.get("path")
+        if config is not None and config.suffix != ".py":
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        # the original 2018 hack's names (its config.py / secrets.py, or environment variables): lowest priority
+        legacy = config if config is not None and config.suffix == ".py" else None
+        sources.append(LegacySource(settings_cls, legacy, os.environ))
         return tuple(sources)
 
 
@@ -159,7 +167,8 @@ _CONFIG_FILE: dict[str, Path | None] = {"path": None}
 
 
 def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
-    """Settings from the environment, then the TOML ``config`` file; keyword ``overrides`` win."""
+    """Settings from the environment, then the ``config`` file (TOML, or the original's ``config.py``);
+    keyword ``overrides`` win."""
     if config is not None and not Path(config).is_file():
         raise FileNotFoundError(f"config file not found: {config}")
     _CONFIG_FILE["path"] = Path(config) if config is not None else None
