@@ -97,8 +97,8 @@ class VonageSettings(BaseModel):
 class AzureSettings(BaseModel):
     """Azure AI Speech, for the Azure engines: a key (or an authorization token) and a region (or an endpoint)."""
 
-    key: str | None = Field(None, description="the Speech resource's key")
-    token: str | None = Field(None, description="an authorization token instead of the key (with region)")
+    key: str | None = Field(None, repr=False, description="the Speech resource's key")
+    token: str | None = Field(None, repr=False, description="an authorization token instead of the key (with region)")
     region: str | None = Field(None, description="the Speech resource's region, e.g. 'westeurope'")
     endpoint: str | None = Field(None, description="a custom endpoint instead of the region (with key)")
     voices: dict[str, str] = Field(
