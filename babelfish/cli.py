@@ -18,6 +18,7 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from babelfish.engines import choice
     from babelfish.serving import serve
 
     overrides: dict[str, Any] = {}
@@ -25,7 +26,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port:
         overrides["port"] = args.port
-    serve(_settings(args, **overrides))
+    settings = _settings(args, **overrides)
+    choice.check(settings)  # a chosen engine without its credentials or package: one line, before any model loads
+    serve(settings)
     return 0
 
 
@@ -118,7 +121,7 @@ def cmd_transcripts(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="babelfish", description=__doc__)
-    parser.add_argument("--config", help="TOML settings file (see README)")
+    parser.add_argument("--config", help="TOML settings file, or the original 2018 config.py (see README)")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 

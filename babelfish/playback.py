@@ -32,6 +32,8 @@ LIVE_FRAMES = 25  # per live voice: 0.5 s; older frames are dropped rather than 
 class Item:
     source: AsyncIterator[bytes]  # PCM chunks at the leg's rate (e.g. one sentence each)
     label: str = ""
+    text: str = ""  # what is said, for outputs that speak text themselves (Vonage talk)
+    language: str = ""  # the language it is said in
     on_first_frame: Callable[[float], None] | None = None
     on_done: Callable[[int, str | None], None] | None = None  # (frames sent, error)
     created: float = field(default_factory=time.monotonic)

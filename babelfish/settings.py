@@ -1,11 +1,14 @@
 """One typed settings object, read from ``BABELFISH_*`` environment variables and an optional TOML file.
 
 Nested values use ``__`` in environment variables, e.g. ``BABELFISH_SEGMENTER__END_OF_TURN_MS=400``;
-maps are JSON, e.g. ``BABELFISH_NUMBERS='{"447700900001": "de-DE"}'``.
+maps are JSON, e.g. ``BABELFISH_NUMBERS='{"447700900001": "de-DE"}'``. The original 2018 hack's settings
+(``NEXMO_NUMBER``, ``CALLER``, ``LANGUAGE1``, ...) are understood too, with the lowest priority: see
+:mod:`babelfish.legacy`.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -43,8 +46,15 @@ class TurnSettings(BaseModel):
     max_pending: int = Field(3, ge=1, le=16, description="translations waiting to play per listener")
 
 
+class ConfigError(ValueError):
+    """Settings that cannot work: credentials or a package a chosen engine needs are missing (raised at
+    startup, never mid-call). The message names the setting to fix."""
+
+
 class RecognizerSettings(BaseModel):
-    engine: Literal["whisper"] = "whisper"
+    engine: Literal["whisper", "azure"] = Field(
+        "whisper", description="'whisper' (offline) or 'azure' (Azure speech translation; needs translator.engine "
+        "'azure' too)")
     model: str = Field("base", description="'base' (packaged), a faster-whisper size name or a model dir")
     beam_size: int = Field(1, ge=1, le=10)
     cpu_threads: int = Field(2, ge=1)
@@ -54,7 +64,8 @@ class RecognizerSettings(BaseModel):
 
 
 class TranslatorSettings(BaseModel):
-    engine: Literal["gemma", "ctranslate2"] = "gemma"
+    engine: Literal["gemma", "ctranslate2", "azure"] = Field(
+        "gemma", description="'gemma' (offline), 'ctranslate2' or 'azure' (with recognizer.engine 'azure')")
     gemma_threads: int = Field(1, ge=1, description="llama.cpp threads; 1 stays fast when other stages share the cores")
     max_tokens: int = Field(160, ge=8)
     # CTranslate2 (opus-mt / Argos / NLLB) models per language pair, e.g. {"de-en": "models/opus-mt-de-en"}.
@@ -62,6 +73,9 @@ class TranslatorSettings(BaseModel):
 
 
 class SynthesizerSettings(BaseModel):
+    engine: Literal["local", "azure", "vonage-talk"] = Field(
+        "local", description="'local' (Piper / espeak-ng), 'azure' (Azure neural voices) or 'vonage-talk' (Vonage "
+        "speaks the translation into the listener's call)")
     # Voice per language (primary subtag): "piper:<path-or-name>" or "espeak:<voice>".
     # Languages without an entry use Piper when a voice is installed for them, else espeak-ng.
     voices: dict[str, str] = Field(default_factory=dict)
@@ -108,6 +122,22 @@ class VonageSettings(BaseModel):
     private_key: str | None = Field(None, description="the application's private key: PEM text or a file path")
     api_url: str = Field("https://api.nexmo.com", description="Voice API base URL (a fake's, in tests)")
     number: str | None = Field(None, description="our Vonage number: the caller id of outbound calls")
+    talk_styles: dict[str, int] = Field(
+        default_factory=dict, description="synthesizer.engine 'vonage-talk': Vonage voice style per language "
+        "(a regional tag or its primary language, e.g. {\"de\": 2}); 0 where unset")
+    talk_premium: bool = Field(False, description="'vonage-talk': Vonage's premium (neural) voices (billed extra)")
+
+
+class AzureSettings(BaseModel):
+    """Azure AI Speech, for the Azure engines: a key (or an authorization token) and a region (or an endpoint)."""
+
+    key: str | None = Field(None, repr=False, description="the Speech resource's key")
+    token: str | None = Field(None, repr=False, description="an authorization token instead of the key (with region)")
+    region: str | None = Field(None, description="the Speech resource's region, e.g. 'westeurope'")
+    endpoint: str | None = Field(None, description="a custom endpoint instead of the region (with key)")
+    voices: dict[str, str] = Field(
+        default_factory=dict, description="synthesizer.engine 'azure': voice per language, e.g. "
+        "{\"de\": \"de-DE-KatjaNeural\"}; unmapped languages get the service's default voice for the locale")
 
 
 class Settings(BaseSettings):
@@ -137,6 +167,7 @@ class Settings(BaseSettings):
     translator: TranslatorSettings = Field(default_factory=TranslatorSettings)
     synthesizer: SynthesizerSettings = Field(default_factory=SynthesizerSettings)
     vonage: VonageSettings = Field(default_factory=VonageSettings)
+    azure: AzureSettings = Field(default_factory=AzureSettings)
     menu: MenuSettings = Field(default_factory=MenuSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
     rooms: RoomSettings = Field(default_factory=RoomSettings)
@@ -164,10 +195,15 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from babelfish.legacy import LegacySource
+
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        toml_file = _CONFIG_FILE.get("path")
-        if toml_file is not None:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        config = _CONFIG_FILE.get("path")
+        if config is not None and config.suffix != ".py":
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        # the original 2018 hack's names (its config.py / secrets.py, or environment variables): lowest priority
+        legacy = config if config is not None and config.suffix == ".py" else None
+        sources.append(LegacySource(settings_cls, legacy, os.environ))
         return tuple(sources)
 
 
@@ -175,7 +211,8 @@ _CONFIG_FILE: dict[str, Path | None] = {"path": None}
 
 
 def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
-    """Settings from the environment, then the TOML ``config`` file; keyword ``overrides`` win."""
+    """Settings from the environment, then the ``config`` file (TOML, or the original's ``config.py``);
+    keyword ``overrides`` win."""
     if config is not None and not Path(config).is_file():
         raise FileNotFoundError(f"config file not found: {config}")
     _CONFIG_FILE["path"] = Path(config) if config is not None else None

@@ -4,6 +4,10 @@ the room and played to them.
     websocket frames -> [inbound queue] -> segmenter -> [utterance queue] -> recognizer
         -> translator (once per listener language) -> synthesizer -> listener's playback queue
 
+A speech-translation engine (Azure) replaces recognizer and translator: the leg's audio streams to it as it
+comes and its final results enter the utterance queue already understood. With Vonage talk as the output,
+the listener's playback queue hands the text to Vonage instead of synthesizing it.
+
 Queues are bounded; when one overflows the oldest entry is dropped and logged, never memory grown.
 """
 
@@ -22,6 +26,7 @@ import numpy as np
 
 from babelfish import audio, languages
 from babelfish.captions import CaptionHub, Utterance
+from babelfish.engines import choice
 from babelfish.engines.base import Worker
 from babelfish.pipeline.echo import EchoCanceller
 from babelfish.pipeline.recognize import Recognizer, load_recognizer
@@ -34,12 +39,14 @@ from babelfish.pipeline.segment import (
     SpeechStarted,
     VoiceDetector,
 )
-from babelfish.pipeline.synthesize import Voices, speak
+from babelfish.pipeline.speech_translate import SpeechTranslation, SpeechTranslator, TranslationStream
+from babelfish.pipeline.synthesize import Voices, speak, speak_in
 from babelfish.pipeline.translate import Translator, load_translator, same_language
 from babelfish.playback import Item, Playback
-from babelfish.settings import Settings
+from babelfish.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
+    from babelfish.engines.vonage_talk import TalkPlayback, VonageTalk
     from babelfish.rooms import Leg
 
 log = logging.getLogger(__name__)
@@ -64,24 +71,34 @@ class Understood:
 class Engines:
     """Everything model-backed, loaded once per process and shared by every call."""
 
-    recognizer: Recognizer
-    translator: Translator
+    recognizer: Recognizer | None  # None when a speech translator does its work
+    translator: Translator | None
     voices: Voices
     detector_factory: Callable[[int], VoiceDetector]
     vad_worker: Worker
+    speech_translator: SpeechTranslator | None = None  # recognizes and translates in one (Azure)
+    talk: VonageTalk | None = None  # Vonage speaks translations into the call instead of our voices
 
     @classmethod
     def load(cls, settings: Settings) -> Engines:
+        """The engines the settings choose; a choice that cannot work raises :class:`ConfigError` first."""
         t0 = time.monotonic()
+        choice.check(settings)
+        azure = choice.load_azure(settings)
+        combined = azure if settings.recognizer.engine == "azure" else None
         engines = cls(
-            recognizer=load_recognizer(settings),
-            translator=load_translator(settings),
-            voices=Voices(settings.synthesizer.voices, settings.models_dir),
+            recognizer=None if combined else load_recognizer(settings),
+            translator=None if combined else load_translator(settings),
+            voices=Voices(settings.synthesizer.voices, settings.models_dir,
+                          azure=azure if settings.synthesizer.engine == "azure" else None),
             detector_factory=SileroDetector,
             vad_worker=Worker("vad"),
+            speech_translator=combined,
+            talk=choice.load_talk(settings),
         )
-        for tag in settings.default_languages:
-            engines.voices.get(tag)  # load the default voices now rather than on the first utterance
+        if engines.talk is None:
+            for tag in settings.default_languages:
+                engines.voices.get(tag)  # load the default voices now rather than on the first utterance
         log.info("engines loaded in %.1f s", time.monotonic() - t0)
         return engines
 
@@ -97,17 +114,22 @@ class LegSession:
         self.hub = hub
         self.settings = settings
         self.rate = rate
-        self.playback = playback
+        self.playback: Playback | TalkPlayback = playback
         self.segmenter = Segmenter(engines.detector_factory(rate), rate, settings.segmenter)
-        self.echo = EchoCanceller(rate) if settings.turns.echo_suppression else None
-        if self.echo is not None:
-            echo = self.echo
-            playback.on_frame = lambda frame, at: echo.played(audio.pcm_to_float(frame), at)
-        text, lang = languages.prompt("skipped", leg.language)
-        playback.notice = lambda: speak(engines.voices.get(lang), text, rate)
+        self.echo = EchoCanceller(rate) if settings.turns.echo_suppression and engines.talk is None else None
+        if engines.talk is not None:  # Vonage speaks into the call: no frames go out (and none can echo)
+            self.playback = engines.talk.playback(leg.id, leg.language, max_items=settings.turns.max_pending)
+        else:
+            if self.echo is not None:
+                echo = self.echo
+                playback.on_frame = lambda frame, at: echo.played(audio.pcm_to_float(frame), at)
+            text, lang = languages.prompt("skipped", leg.language)
+            playback.notice = lambda: speak_in(engines.voices, lang, text, rate)
+        self.stream: TranslationStream | None = None  # the leg's audio going to a speech translator
+        self._stream_t0: float | None = None  # monotonic time of the stream's first sample
         self.barge_ins = 0
         self.inbound: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(INBOUND_FRAMES)
-        self.utterances: asyncio.Queue[Speech] = asyncio.Queue(PENDING_UTTERANCES)
+        self.utterances: asyncio.Queue[tuple[Speech, Understood | None]] = asyncio.Queue(PENDING_UTTERANCES)
         self.dropped_frames = 0
         self.dropped_utterances = 0
         self.frames_received = 0
@@ -126,6 +148,12 @@ class LegSession:
             asyncio.create_task(self._segment_loop(), name=f"segment-{self.leg.id}"),
             asyncio.create_task(self._interpret_loop(), name=f"interpret-{self.leg.id}"),
         ]
+        if self.engines.speech_translator is not None:
+            targets = [*self.settings.default_languages, *self.settings.numbers.values(),
+                       *(other.language for other in self.leg.others())]
+            self.stream = self.engines.speech_translator.open(self.leg.language, targets, self.rate,
+                                                              self._on_translation)
+            self._tasks.append(asyncio.create_task(self._start_stream(), name=f"stream-{self.leg.id}"))
 
     def feed(self, frame: bytes) -> None:
         """One inbound 20 ms frame (called by the websocket receive loop). Listeners who share this leg's
@@ -133,7 +161,8 @@ class LegSession:
         self.frames_received += 1
         if self._gate_open(frame):
             for other in self.leg.others():
-                if other.session is not None and same_language(self.leg.language, other.language):
+                if (other.session is not None and other.session.hears_live
+                        and same_language(self.leg.language, other.language)):
                     other.session.hear_directly(self.leg.id, frame, self.rate)
         if self.inbound.full():
             self.inbound.get_nowait()
@@ -151,6 +180,12 @@ class LegSession:
             self._gate_hold -= 1
         return self._gate_hold > 0
 
+    @property
+    def hears_live(self) -> bool:
+        """Whether other callers' voices can be mixed into what this leg hears (not when Vonage's talk
+        speaks into the call instead of our frames: same-language legs then hear the words spoken)."""
+        return isinstance(self.playback, Playback)
+
     def hear_directly(self, source: str, frame: bytes, rate: int) -> None:
         """A frame of a same-language leg's voice, played live to this leg (resampled when rates differ)."""
         if rate != self.rate:
@@ -165,7 +200,10 @@ class LegSession:
     async def close(self, drain_s: float = 30.0) -> None:
         """The socket is gone: finish the speech in progress (the transcript keeps it), then stop."""
         for speech in self.segmenter.flush(time.monotonic()):
-            self._queue_utterance(speech)
+            if self.stream is None:
+                self._queue_utterance(speech)
+        if self.stream is not None:
+            await self.stream.close()  # the service finishes the utterance in progress: it joins the queue
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(drain_s):
                 while not self.utterances.empty() or self._interpreting:
@@ -180,8 +218,8 @@ class LegSession:
 
     def say(self, text: str, language: str, label: str = "notice") -> None:
         """Speak a fixed sentence (a notice) to this leg."""
-        voice = self.engines.voices.get(language)
-        self.playback.enqueue(Item(source=speak(voice, text, self.rate), label=label))
+        self.playback.enqueue(Item(source=speak_in(self.engines.voices, language, text, self.rate), label=label,
+                                   text=text, language=language))
 
     # -- segmenting -------------------------------------------------------------------------------------
 
@@ -198,29 +236,66 @@ class LegSession:
                 if isinstance(event, SpeechStarted):
                     self._drop_speculation()
                     self._publish("speaking", text="")
+                    if self.stream is not None:
+                        self.stream.add_targets([other.language for other in self.leg.others()])
                     if self.settings.turns.barge_in and self.playback.playing:
                         self.barge_ins += 1
                         log.info("leg %s: barge-in, clearing playback", self.leg.id)
                         await self.playback.clear()
                         self._publish("barge-in")
+                elif self.stream is not None:
+                    continue  # the speech translator finds the utterances itself
                 elif isinstance(event, Pause):
                     self._speculate(event)
                 else:
                     self._queue_utterance(event)
-            self._maybe_partial()
+            if self.stream is None:
+                self._maybe_partial()
 
     def _segment(self, samples: np.ndarray, at: float) -> list[Event]:
-        """Runs on the VAD worker thread: remove our own echo, then segment what is left."""
+        """Runs on the VAD worker thread: remove our own echo, then segment what is left (and stream it to
+        the speech translator, if there is one)."""
         if self.echo is not None:
             samples = self.echo.clean(samples, at)
+        if self.stream is not None:
+            if self._stream_t0 is None:
+                self._stream_t0 = at - samples.size / self.rate
+            self.stream.write(audio.float_to_pcm(samples))
         return self.segmenter.push(samples, at)
 
-    def _queue_utterance(self, speech: Speech) -> None:
+    def _queue_utterance(self, speech: Speech, understood: Understood | None = None) -> None:
         if self.utterances.full():
             self.utterances.get_nowait()
             self.dropped_utterances += 1
             log.warning("leg %s: recognizer behind, dropped an utterance", self.leg.id)
-        self.utterances.put_nowait(speech)
+        self.utterances.put_nowait((speech, understood))
+
+    # -- speech translation (a speech translator instead of recognizer and translator) -------------------
+
+    async def _start_stream(self) -> None:
+        assert self.stream is not None
+        try:
+            await self.stream.start()
+        except Exception:  # noqa: BLE001 - the leg stays up; its speech is not translated
+            log.exception("leg %s: speech translation did not start", self.leg.id)
+
+    def _on_translation(self, result: SpeechTranslation) -> None:
+        """A result of the speech translator, on the event loop: a partial caption, or an utterance."""
+        if result.error:
+            self._publish("error", text=result.error)
+            return
+        if not result.final:
+            self._publish("partial", text=result.text, translations=result.translations)
+            return
+        now = time.monotonic()
+        started = (self._stream_t0 if self._stream_t0 is not None else now) + result.offset_s
+        speech = Speech(np.zeros(0, dtype=np.float32), self.rate, started_at=started,
+                        ended_at=min(started + result.duration_s, now), detected_at=now)
+        translations = dict(result.translations)
+        for other in self.leg.others():
+            if same_language(self.leg.language, other.language):
+                translations[other.language] = result.text
+        self._queue_utterance(speech, Understood(text=result.text, translations=translations))
 
     def _maybe_partial(self) -> None:
         every = self.settings.segmenter.partial_every_ms / 1000
@@ -251,10 +326,10 @@ class LegSession:
 
     async def _interpret_loop(self) -> None:
         while True:
-            speech = await self.utterances.get()
+            speech, understood = await self.utterances.get()
             self._interpreting = True
             try:
-                await self.interpret(speech)
+                await self.interpret(speech, understood)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -304,7 +379,8 @@ class LegSession:
             self._speculation[2].cancel()
             self._speculation = None
 
-    async def interpret(self, speech: Speech) -> Utterance:
+    async def interpret(self, speech: Speech, understood: Understood | None = None) -> Utterance:
+        """One utterance to every listener; ``understood`` when a speech translator already did the work."""
         leg = self.leg
         record = Utterance(
             id=uuidlib.uuid4().hex[:12], room=leg.room.id if leg.room else "", leg=leg.id,
@@ -315,8 +391,7 @@ class LegSession:
         listeners = [other for other in leg.others() if other.session is not None]
         targets = [other.language for other in listeners]
         speculation, self._speculation = self._speculation, None
-        understood: Understood | None = None
-        if (speculation is not None and speculation[0] == speech.ended_at and not speech.cut
+        if (understood is None and speculation is not None and speculation[0] == speech.ended_at and not speech.cut
                 and set(targets) <= set(speculation[1])):
             with contextlib.suppress(asyncio.CancelledError):
                 understood = await speculation[2]
@@ -344,13 +419,14 @@ class LegSession:
             translation = record.translations.get(target, "")
             self._publish("final", text=record.source_text, translation=translation, target=target,
                           listener=listener.id, utterance=record.id)
-            if not translation or listener.session is None or same_language(leg.language, target):
+            heard_live = listener.session is not None and listener.session.hears_live
+            if not translation or listener.session is None or (heard_live and same_language(leg.language, target)):
                 waiting.discard(listener.id)  # nothing to say, gone, or heard the speaker's own voice live
                 continue
             ready = time.monotonic()
             listener.session.playback.enqueue(Item(
-                source=speak(self.engines.voices.get(target), translation, listener.session.rate),
-                label=f"utterance {record.id} for {listener.id}",
+                source=speak_in(self.engines.voices, target, translation, listener.session.rate),
+                label=f"utterance {record.id} for {listener.id}", text=translation, language=target,
                 on_first_frame=self._first_frame_callback(record, speech, ready),
                 on_done=self._done_callback(record, listener.id, waiting),
                 deadline=speech.ended_at + self.settings.turns.stale_after_s,
@@ -362,7 +438,8 @@ class LegSession:
     def _first_frame_callback(self, record: Utterance, speech: Speech, ready: float) -> Callable[[float], None]:
         def first_frame(at: float) -> None:
             if "first_frame" not in record.latencies:
-                record.latencies["synthesize"] = at - ready
+                # with Vonage talk: when Vonage accepted the talk (its speech starts about then)
+                record.latencies["talk" if self.engines.talk else "synthesize"] = at - ready
                 record.latencies["first_frame"] = at - speech.ended_at
         return first_frame
 
@@ -392,6 +469,9 @@ class LegSession:
 async def one_shot(engines: Engines, samples: np.ndarray, rate: int, source: str,
                    target: str) -> tuple[str, str, np.ndarray, dict[str, float]]:
     """One recording through recognizer, translator and synthesizer (``babelfish translate``)."""
+    if engines.recognizer is None or engines.translator is None:
+        raise ConfigError("babelfish translate needs a recognizer and a translator of its own: "
+                          "recognizer.engine 'whisper' (a speech translator works on calls only)")
     timings: dict[str, float] = {}
     t0 = time.monotonic()
     text = await engines.recognizer.transcribe(samples, rate, source)

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from babelfish import audio, languages
 from babelfish.engines.base import EngineError
 
+if TYPE_CHECKING:
+    from babelfish.engines.azure import AzureSpeech
+
 
 class Synthesizer(Protocol):
     name: str
 
     async def synthesize(self, text: str) -> tuple[np.ndarray, int]: ...
+
+
+class NativeRateSynthesizer(Synthesizer, Protocol):
+    """A synthesizer that renders PCM at the caller's rate itself (a cloud voice asked for 8 or 16 kHz)."""
+
+    rates: tuple[int, ...]
+
+    async def synthesize_pcm(self, text: str, rate: int) -> bytes: ...
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;。！？])\s+")
@@ -32,18 +44,22 @@ class Voices:
     """One synthesizer per language, created on first use and shared by every call.
 
     ``voices`` maps a primary language to ``piper:<voice>`` or ``espeak:<voice>``; unmapped languages use
-    the packaged Piper voice for English and espeak-ng for everything else.
+    the packaged Piper voice for English and espeak-ng for everything else. With ``azure`` (synthesizer
+    engine ``azure``) unmapped languages use Azure's voice for them (``azure:<voice or locale>``).
     """
 
-    def __init__(self, voices: dict[str, str], models_dir: Path) -> None:
+    def __init__(self, voices: dict[str, str], models_dir: Path, azure: AzureSpeech | None = None) -> None:
         self.voices = {languages.primary(k): v for k, v in voices.items()}
         self.models_dir = models_dir
+        self.azure = azure
         self._loaded: dict[str, Synthesizer] = {}
 
     def spec(self, language: str) -> str:
         lang = languages.primary(language)
         if lang in self.voices:
             return self.voices[lang]
+        if self.azure is not None:
+            return f"azure:{self.azure.voice_name(language) or languages.regional(language)}"
         return "piper:joe" if lang == "en" else f"espeak:{lang}"
 
     def get(self, language: str) -> Synthesizer:
@@ -62,12 +78,28 @@ class Voices:
             from babelfish.engines.espeak import EspeakSynthesizer
 
             return EspeakSynthesizer(voice)
+        if engine == "azure":
+            if self.azure is None:
+                raise EngineError(f"voice {spec!r} needs synthesizer.engine 'azure'")
+            return self.azure.synthesizer(voice)
         raise EngineError(f"unknown synthesizer {spec!r}: use piper:<voice> or espeak:<voice>")
 
 
 async def speak(synth: Synthesizer, text: str, rate: int) -> AsyncIterator[bytes]:
     """Yield the PCM of ``text`` at ``rate``, one sentence at a time, each cut into whole 20 ms frames."""
+    native = rate in getattr(synth, "rates", ())
     for sentence in sentences(text):
-        samples, sample_rate = await synth.synthesize(sentence)
-        pcm = audio.float_to_pcm(audio.resample(samples, sample_rate, rate))
+        if native:
+            pcm = await synth.synthesize_pcm(sentence, rate)  # type: ignore[attr-defined]
+        else:
+            samples, sample_rate = await synth.synthesize(sentence)
+            pcm = audio.float_to_pcm(audio.resample(samples, sample_rate, rate))
         yield b"".join(audio.frames(pcm, rate))
+
+
+async def speak_in(voices: Voices, language: str, text: str, rate: int) -> AsyncIterator[bytes]:
+    """:func:`speak` with the voice looked up (and loaded) only once playback starts: when Vonage speaks the
+    translations itself, no local voice is ever needed."""
+    async with contextlib.aclosing(speak(voices.get(language), text, rate)) as pieces:
+        async for pcm in pieces:
+            yield pcm

@@ -17,6 +17,10 @@ import httpx
 from vonage_jwt import JwtClient
 from vonage_voice.models import CreateCallRequest, CreateCallResponse, TtsStreamOptions
 
+from babelfish.settings import ConfigError
+
+__all__ = ["ConfigError", "DEFAULT_API_URL", "VonageApiError", "VonageRest", "read_private_key"]
+
 log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.nexmo.com"
@@ -28,10 +32,6 @@ class VonageApiError(RuntimeError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-
-
-class ConfigError(ValueError):
-    """Credentials missing or unreadable (raised at startup, never mid-call)."""
 
 
 def read_private_key(value: str) -> str:
