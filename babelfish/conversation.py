@@ -105,7 +105,7 @@ async def run_call(parties: list[Party], *, settings: Settings, server: str | No
         async with FakeVonage(url) as vonage:
             calls: list[FakeCall] = []
             for party, caller in zip(parties, callers, strict=True):
-                call = await vonage.dial(caller, pace=pace)
+                call = await vonage.dial(caller, pace=pace, language=party.language)
                 lang = call.headers.get("lang", party.language)
                 if languages.primary(lang) != languages.primary(party.language):
                     log.warning("server gave %s language %s, not %s", caller, lang, party.language)

@@ -71,6 +71,9 @@ def main() -> int:
     print(f"\nwrote {out / 'transcript.json'}")
     for leg in result.legs:
         print(f"wrote {leg['heard']}  (what the {leg['language']} caller heard)")
+    calls = sorted({record["room"] for record in result.utterances})
+    if calls:
+        print(f"stored in {settings.database_url}: .venv/bin/babelfish transcripts show {calls[0]}")
     return 0 if result.ok else 1
 
 

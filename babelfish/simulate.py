@@ -17,6 +17,7 @@ import bisect
 import contextlib
 import json
 import logging
+import re
 import time
 import uuid as uuidlib
 from collections import deque
@@ -66,8 +67,9 @@ class FakeCall:
 
     def __init__(self, vonage: FakeVonage, caller: str, number: str, *, direction: str = "inbound",
                  answer_url: str | None = None, event_url: str | None = None,
-                 keys: list[str | None] | None = None) -> None:
+                 keys: list[str | None] | None = None, language: str | None = None) -> None:
         self.vonage = vonage
+        self.language = language  # with no keys left, the caller picks this language from a menu it hears
         self.caller = caller
         self.number = number
         self.direction = direction
@@ -141,8 +143,20 @@ class FakeCall:
                 self.ended = True
                 await self.event("completed", duration="0", rate="0.0", price="0", network="fake")
                 return ncco
+            if not self.keys and self.language:
+                self.keys.append(self._choose(ncco))
             ncco = await self._input(inputs[0])
         raise SimulationError("the NCCO never reached a connect action")
+
+    def _choose(self, ncco: list[dict[str, Any]]) -> str | None:
+        """A caller who listens to a language menu presses the digit said in their own language."""
+        want = (self.language or "").split("-")[0].lower()
+        for action in ncco:
+            spoken = str(action.get("language") or "").split("-")[0].lower()
+            digit = re.search(r"\b(\d)\b", str(action.get("text", "")))
+            if action.get("action") == "talk" and spoken == want and digit:
+                return digit.group(1)
+        return None
 
     async def _input(self, action: dict[str, Any]) -> list[dict[str, Any]]:
         """What Vonage does at an ``input`` action: collect the digits (or time out), post the result."""
@@ -437,10 +451,10 @@ class FakeVonage:
         await self.http.aclose()
 
     async def dial(self, caller: str, *, connect: bool = True, pace: float = 1.0,
-                   keys: list[str | None] | None = None) -> FakeCall:
-        """An inbound call from ``caller``: answer webhook (and any menu, answered with ``keys``), events,
-        websocket."""
-        call = FakeCall(self, caller, self.number, keys=keys)
+                   keys: list[str | None] | None = None, language: str | None = None) -> FakeCall:
+        """An inbound call from ``caller``: answer webhook (and any menu, answered with ``keys``, or by
+        picking ``language`` from what the menu says), events, websocket."""
+        call = FakeCall(self, caller, self.number, keys=keys, language=language)
         self.calls.append(call)
         await call.event("started")
         await call.event("ringing")

@@ -80,6 +80,12 @@ async def test_menu_input_is_a_real_ncco_input_action(menu_settings: Settings) -
         assert (await http.post("/input", json={"dtmf": "1"})).status_code == 400
 
 
+async def test_a_caller_who_listens_to_the_menu_picks_their_language(served: str) -> None:
+    async with FakeVonage(served) as vonage:
+        call = await vonage.dial("33600000001", language="fr-FR", pace=PACE)
+        assert call.headers["lang"] == "fr-FR"
+
+
 async def test_no_key_or_a_wrong_key_repeats_the_menu_then_takes_the_first_option(served: str) -> None:
     async with FakeVonage(served) as vonage:
         call = await vonage.dial("447700900002", keys=[None, "9"], pace=PACE)
