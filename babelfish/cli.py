@@ -18,6 +18,7 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from babelfish import logs
     from babelfish.serving import serve
 
     overrides: dict[str, Any] = {}
@@ -25,7 +26,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port:
         overrides["port"] = args.port
-    serve(_settings(args, **overrides))
+    settings = _settings(args, **overrides)
+    logs.configure(settings.log_format, logging.getLogger().level)
+    serve(settings)
     return 0
 
 
@@ -119,11 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from babelfish import logs
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "websockets", "uvicorn.error", "faster_whisper"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure("text", logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

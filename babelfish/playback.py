@@ -27,6 +27,7 @@ class Item:
     on_done: Callable[[int, str | None], None] | None = None  # (frames sent, error)
     created: float = field(default_factory=time.monotonic)
     deadline: float | None = None  # monotonic time after which starting to play it is too late
+    is_notice: bool = False
 
 
 class Playback:
@@ -48,6 +49,9 @@ class Playback:
         self.cleared = 0
         self.notice = notice  # a short spoken notice played where translations were dropped
         self._owe_notice = False
+        self._notice_waiting = False
+        self._busy = False  # an item is being synthesized or sent
+        self.failed_items = 0
         self.on_frame = on_frame  # (frame, time it starts playing at the far end): for echo suppression
         self._task: asyncio.Task[None] | None = None
 
@@ -65,6 +69,11 @@ class Playback:
         return self._playhead > time.monotonic() or not self._items.empty()
 
     @property
+    def idle(self) -> bool:
+        """Nothing queued, nothing being synthesized or sent, nothing still playing at the far end."""
+        return not self._busy and not self.playing
+
+    @property
     def queued(self) -> int:
         return self._items.qsize()
 
@@ -79,6 +88,17 @@ class Playback:
             if old.on_done:
                 old.on_done(0, "dropped: backlog")
         self._items.put_nowait(item)
+
+    def skip_notice(self) -> None:
+        """A translation meant for this leg was lost (an engine failed or timed out): the listener hears a
+        short notice instead of silence. Several losses in a row give one notice."""
+        if self.notice is None or self._owe_notice:
+            return
+        if self._items.full() or self._notice_waiting:
+            self._owe_notice = True  # played before the next item
+            return
+        self._notice_waiting = True
+        self._items.put_nowait(Item(source=self.notice(), label="notice: translation skipped", is_notice=True))
 
     async def clear(self) -> None:
         """Drop everything queued or playing, here and in Vonage's buffer."""
@@ -108,8 +128,14 @@ class Playback:
         while True:
             if self._owe_notice and self.notice is not None:
                 self._owe_notice = False
-                await self._play(Item(source=self.notice(), label="notice: translation skipped"))
+                self._busy = True
+                try:
+                    await self._play(Item(source=self.notice(), label="notice: translation skipped", is_notice=True))
+                finally:
+                    self._busy = False
             item = await self._items.get()
+            if item.is_notice:
+                self._notice_waiting = False
             if item.deadline is not None and time.monotonic() > item.deadline:
                 self.stale_items += 1
                 self._owe_notice = True
@@ -117,9 +143,16 @@ class Playback:
                 if item.on_done:
                     item.on_done(0, "dropped: stale")
                 continue
-            await self._play(item)
+            self._busy = True
+            try:
+                error = await self._play(item)
+            finally:
+                self._busy = False
+            if error and error != "cleared" and not item.is_notice:
+                self.failed_items += 1
+                self._owe_notice = True
 
-    async def _play(self, item: Item) -> None:
+    async def _play(self, item: Item) -> str | None:
         generation = self._generation
         sent, error = 0, None
         try:
@@ -147,6 +180,7 @@ class Playback:
                     pass
         if item.on_done:
             item.on_done(sent, error)
+        return error
 
 
 class _Cleared(Exception):

@@ -28,7 +28,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from babelfish import languages, rooms
 from babelfish.app import error_response, wait_closed
-from babelfish.telephony import vonage
 
 if TYPE_CHECKING:
     from babelfish.app import Server
@@ -116,6 +115,11 @@ class Phone:
         code = data.get("room") or None
         if code is not None and (not isinstance(code, str) or not ROOM_CODE.match(code.strip())):
             return error_response(400, "room code: 1-32 letters, digits, '-' or '_'")
+        if self.server.draining:
+            return error_response(503, "the service is restarting: try again in a minute")
+        if self.server.at_capacity:
+            self.server.metrics.error("legs_full")
+            return error_response(503, "all lines are busy: try again later")
         switchboard = self.server.switchboard
         call_uuid = str(uuidlib.uuid4())
         conversation = "CON-" + str(uuidlib.uuid4())
@@ -127,17 +131,7 @@ class Phone:
                 return error_response(409, "that room is full")
             leg = self._join_code(call_uuid, conversation, code.strip())
         leg.language = language
-        base = self.server.base_url(request)
-        greeting, greeting_lang = languages.prompt("wait", leg.language)
-        ncco = vonage.answer_ncco(
-            greeting=greeting,
-            greeting_language=greeting_lang,
-            socket_uri=vonage.websocket_uri(base, leg.id),
-            sample_rate=self.server.settings.sample_rate,
-            headers={"leg": leg.id, "lang": leg.language, "room": leg.room.id if leg.room else ""},
-            caller_id=BROWSER_CALLER,
-            event_url=f"{base}/event",
-        )
+        ncco = self.server.connect_ncco(request, leg, caller_id=BROWSER_CALLER)
         log.info("browser leg %s (%s) joined %s", leg.id, leg.language, leg.room.id if leg.room else None)
         reaper = asyncio.create_task(self._reap(leg))
         self._reapers.add(reaper)
@@ -235,7 +229,7 @@ def routes(server: Server) -> list[BaseRoute]:
     return [
         Route("/phone", phone.page, methods=["GET"]),
         Route("/phone/languages", phone.choices, methods=["GET"]),
-        Route("/phone/join", phone.join, methods=["POST"]),
+        Route("/phone/join", server.rate_limited(phone.join), methods=["POST"]),
         WebSocketRoute("/phone/events", phone.events),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]

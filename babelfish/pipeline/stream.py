@@ -44,9 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INBOUND_FRAMES = 500  # 10 s of audio waiting for the segmenter
-PENDING_UTTERANCES = 4
-
 
 @dataclass
 class Understood:
@@ -100,11 +97,15 @@ class LegSession:
         if self.echo is not None:
             echo = self.echo
             playback.on_frame = lambda frame, at: echo.played(audio.pcm_to_float(frame), at)
+        limits = settings.limits
+        self.synthesize_timeout_s = limits.synthesize_timeout_s
         text, lang = languages.prompt("skipped", leg.language)
-        playback.notice = lambda: speak(engines.voices.get(lang), text, rate)
+        playback.notice = lambda: speak(engines.voices.get(lang), text, rate, self.synthesize_timeout_s)
         self.barge_ins = 0
-        self.inbound: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(INBOUND_FRAMES)
-        self.utterances: asyncio.Queue[Speech] = asyncio.Queue(PENDING_UTTERANCES)
+        self.inbound: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(limits.inbound_frames)
+        self.utterances: asyncio.Queue[Speech] = asyncio.Queue(limits.pending_utterances)
+        self.listening = True  # False once the server drains: the speech in progress is the last
+        self.started = time.monotonic()
         self.dropped_frames = 0
         self.dropped_utterances = 0
         self.frames_received = 0
@@ -125,6 +126,8 @@ class LegSession:
     def feed(self, frame: bytes) -> None:
         """One inbound 20 ms frame (called by the websocket receive loop)."""
         self.frames_received += 1
+        if not self.listening:
+            return
         if self.inbound.full():
             self.inbound.get_nowait()
             self.dropped_frames += 1
@@ -151,7 +154,27 @@ class LegSession:
     def say(self, text: str, language: str, label: str = "notice") -> None:
         """Speak a fixed sentence (a notice) to this leg."""
         voice = self.engines.voices.get(language)
-        self.playback.enqueue(Item(source=speak(voice, text, self.rate), label=label))
+        self.playback.enqueue(Item(source=speak(voice, text, self.rate, self.synthesize_timeout_s), label=label))
+
+    async def stop_listening(self) -> None:
+        """Take no more speech from this leg; the speech in progress becomes its last utterance."""
+        if not self.listening:
+            return
+        self.listening = False
+        # the segmenter belongs to the VAD worker thread: flush it there, after any push in progress
+        for speech in await self.engines.vad_worker.run(self.segmenter.flush, time.monotonic()):
+            self._queue_utterance(speech)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing left to do: no utterance waiting or being interpreted, nothing left to play."""
+        return self.utterances.empty() and not self._interpreting and self.playback.idle
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Work shed by this leg because a stage fell behind (for metrics)."""
+        return {"frames": self.dropped_frames, "utterances": self.dropped_utterances,
+                "playback_backlog": self.playback.dropped_items, "playback_stale": self.playback.stale_items}
 
     # -- segmenting -------------------------------------------------------------------------------------
 
@@ -208,8 +231,9 @@ class LegSession:
 
     async def _partial(self, pcm: np.ndarray) -> None:
         try:
-            text = await self.engines.recognizer.transcribe(pcm, self.rate, self.leg.language)
-        except Exception:  # noqa: BLE001 - a partial caption is best effort
+            async with asyncio.timeout(self.settings.limits.recognize_timeout_s):
+                text = await self.engines.recognizer.transcribe(pcm, self.rate, self.leg.language)
+        except Exception:  # noqa: BLE001 - a partial caption is best effort (a timeout included)
             log.exception("partial recognition failed")
             return
         if text and self.segmenter.in_speech:
@@ -235,9 +259,15 @@ class LegSession:
     async def _understand(self, samples: np.ndarray, rate: int, targets: list[str]) -> Understood:
         """Recognize, then translate into each listener language. Failures are recorded, not raised."""
         result = Understood()
+        limits = self.settings.limits
         t0 = time.monotonic()
         try:
-            result.text = await self.engines.recognizer.transcribe(samples, rate, self.leg.language)
+            async with asyncio.timeout(limits.recognize_timeout_s):
+                result.text = await self.engines.recognizer.transcribe(samples, rate, self.leg.language)
+        except TimeoutError:
+            log.warning("leg %s: recognition timed out after %g s", self.leg.id, limits.recognize_timeout_s)
+            result.error = f"recognizer: timed out after {limits.recognize_timeout_s:g} s"
+            return result
         except Exception as exc:  # noqa: BLE001 - one utterance is lost, not the call
             log.exception("leg %s: recognition failed", self.leg.id)
             result.error = f"recognizer: {type(exc).__name__}: {exc}"
@@ -253,8 +283,14 @@ class LegSession:
                 result.translations[target] = result.text
                 continue
             try:
-                result.translations[target] = await self.engines.translator.translate(
-                    result.text, self.leg.language, target)
+                async with asyncio.timeout(limits.translate_timeout_s):
+                    result.translations[target] = await self.engines.translator.translate(
+                        result.text, self.leg.language, target)
+            except TimeoutError:
+                log.warning("leg %s: translation to %s timed out after %g s", self.leg.id, target,
+                            limits.translate_timeout_s)
+                result.error = f"translator: timed out after {limits.translate_timeout_s:g} s"
+                result.translations[target] = ""
             except Exception as exc:  # noqa: BLE001
                 log.exception("leg %s: translation failed", self.leg.id)
                 result.error = f"translator: {type(exc).__name__}: {exc}"
@@ -300,6 +336,9 @@ class LegSession:
         record.latencies.update(understood.latencies)
         record.error = understood.error
         if record.error and not record.source_text:
+            for listener in listeners:  # they hear that something was lost, not silence
+                if listener.session is not None:
+                    listener.session.playback.skip_notice()
             self._finish(record)
             return record
         if not record.source_text:
@@ -315,11 +354,14 @@ class LegSession:
             self._publish("final", text=record.source_text, translation=translation, target=target,
                           listener=listener.id, utterance=record.id)
             if not translation or listener.session is None:
+                if record.error and listener.session is not None:
+                    listener.session.playback.skip_notice()
                 waiting.discard(listener.id)
                 continue
             ready = time.monotonic()
             listener.session.playback.enqueue(Item(
-                source=speak(self.engines.voices.get(target), translation, listener.session.rate),
+                source=speak(self.engines.voices.get(target), translation, listener.session.rate,
+                             self.synthesize_timeout_s),
                 label=f"utterance {record.id} for {listener.id}",
                 on_first_frame=self._first_frame_callback(record, speech, ready),
                 on_done=self._done_callback(record, listener.id, waiting),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -65,9 +66,14 @@ class Voices:
         raise EngineError(f"unknown synthesizer {spec!r}: use piper:<voice> or espeak:<voice>")
 
 
-async def speak(synth: Synthesizer, text: str, rate: int) -> AsyncIterator[bytes]:
-    """Yield the PCM of ``text`` at ``rate``, one sentence at a time, each cut into whole 20 ms frames."""
+async def speak(synth: Synthesizer, text: str, rate: int, timeout_s: float | None = None) -> AsyncIterator[bytes]:
+    """Yield the PCM of ``text`` at ``rate``, one sentence at a time, each cut into whole 20 ms frames. A
+    sentence whose synthesis takes longer than ``timeout_s`` raises :class:`EngineError`."""
     for sentence in sentences(text):
-        samples, sample_rate = await synth.synthesize(sentence)
+        try:
+            async with asyncio.timeout(timeout_s):
+                samples, sample_rate = await synth.synthesize(sentence)
+        except TimeoutError:
+            raise EngineError(f"synthesizer timed out after {timeout_s:g} s") from None
         pcm = audio.float_to_pcm(audio.resample(samples, sample_rate, rate))
         yield b"".join(audio.frames(pcm, rate))
