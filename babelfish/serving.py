@@ -65,6 +65,14 @@ def serve(settings: Settings) -> None:
 @contextlib.asynccontextmanager
 async def background(settings: Settings, engines: Engines | None = None) -> AsyncIterator[str]:
     """Serve on a free loopback port inside this event loop; yields the base URL."""
+    async with background_server(settings, engines) as (url, _):
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def background_server(settings: Settings,
+                            engines: Engines | None = None) -> AsyncIterator[tuple[str, Server]]:
+    """As :func:`background`, yielding the base URL and the babelfish :class:`Server` behind it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -78,7 +86,9 @@ async def background(settings: Settings, engines: Engines | None = None) -> Asyn
                 task.result()  # raises the startup error
                 raise RuntimeError("server stopped during startup")
             await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
+        app_server = babelfish_server(config)
+        assert app_server is not None
+        yield f"http://127.0.0.1:{port}", app_server
     finally:
         server.should_exit = True
         with contextlib.suppress(Exception):

@@ -98,7 +98,7 @@ class LimitsSettings(BaseModel):
     """Bounds that keep one caller, a flood or a slow engine from taking the server down."""
 
     max_legs: int = Field(200, ge=1, description="concurrent legs; further callers hear that all lines are busy")
-    max_call_s: float = Field(3600.0, ge=5.0, description="a leg is ended, with a spoken notice, after this long")
+    max_call_s: float = Field(3600.0, ge=1.0, description="a leg is ended, with a spoken notice, after this long")
     connect_within_s: float = Field(
         120.0, ge=1.0, description="a leg whose websocket does not open this long after the answer is ended")
     webhook_rate: float = Field(50.0, gt=0, description="webhook requests per second per client address")

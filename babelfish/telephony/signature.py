@@ -100,10 +100,10 @@ class WebhookVerifier:
             return claims
         if not isinstance(expected, str):
             raise SignatureError("payload_hash is not a string")
-        if request.method in ("GET", "HEAD", "DELETE"):
-            actual = query_hashes(request.query_params.multi_items())
-        else:
-            actual = {hashlib.sha256(await request.body()).hexdigest()}
+        body = await request.body()
+        actual = {hashlib.sha256(body).hexdigest()}
+        if request.method in ("GET", "HEAD", "DELETE"):  # parameters in the query (a body, if any, counts too)
+            actual |= query_hashes(request.query_params.multi_items())
         if expected.lower() not in actual:
             raise SignatureError("payload_hash does not match the request")
         return claims
