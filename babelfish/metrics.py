@@ -29,6 +29,8 @@ def error_kind(error: str) -> str:
     for prefix, stage in (("recognizer", "recognize"), ("translator", "translate")):
         if text.startswith(prefix):
             return f"{stage}_{'timeout' if timed_out else 'error'}"
+    if "socket closed" in text:
+        return "playback_hung_up"
     if "cleared" in text:
         return "playback_cleared"
     if "dropped" in text:

@@ -148,7 +148,7 @@ class Playback:
                 error = await self._play(item)
             finally:
                 self._busy = False
-            if error and error != "cleared" and not item.is_notice:
+            if error and error not in ("cleared", "socket closed") and not item.is_notice:
                 self.failed_items += 1
                 self._owe_notice = True
 
@@ -160,12 +160,20 @@ class Playback:
                 for frame in audio.frames(chunk, self.rate):
                     if generation != self._generation:
                         raise _Cleared
-                    await self._send_frame(frame)
+                    try:
+                        await self._send_frame(frame)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        raise _SocketGone(f"{type(exc).__name__}: {exc}") from None
                     if sent == 0 and item.on_first_frame:
                         item.on_first_frame(time.monotonic())
                     sent += 1
         except _Cleared:
             error = "cleared"
+        except _SocketGone as exc:  # the caller hung up while we spoke: nothing is wrong with the engines
+            log.info("playback of %s stopped: socket closed (%s)", item.label, exc)
+            error = "socket closed"
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an engine failed on this utterance: the leg carries on
@@ -184,4 +192,8 @@ class Playback:
 
 
 class _Cleared(Exception):
+    pass
+
+
+class _SocketGone(Exception):
     pass
