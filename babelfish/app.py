@@ -1,33 +1,47 @@
 """The web app Vonage talks to: /answer and /input (NCCOs), /event (call state), /socket (audio), plus
-/health, /rooms, /captions and the transcript API."""
+/health, /metrics, /rooms, /captions and the transcript API.
+
+Nobody gets in who does not belong: webhooks must be signed by Vonage (when a signature secret is set) and
+come at a bounded rate per address; a socket must prove, with the single-use token of its NCCO or Vonage's
+own JWT, that it is for a leg this server answered. Under load and faults the server sheds work, never
+memory: a bounded number of legs and call length, bounded queues, engine timeouts. On shutdown it drains:
+no new calls, a spoken notice to the callers, in-flight utterances finished, then the legs ended and the
+transcripts written.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import json
 import logging
+import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from babelfish import languages
+from babelfish import languages, logs
 from babelfish.audio import Reframer
 from babelfish.captions import CaptionHub, Utterance
+from babelfish.limits import RateLimiter
+from babelfish.metrics import CONTENT_TYPE, Metrics
 from babelfish.pipeline.stream import Engines, LegSession
 from babelfish.playback import Playback
 from babelfish.reception import Reception
 from babelfish.rooms import Leg, Observer, Room, Switchboard
 from babelfish.settings import Settings
 from babelfish.store import AsyncStore, TranscriptStore
-from babelfish.telephony import vonage, wire
+from babelfish.telephony import signature, vonage, wire
 from babelfish.telephony.rest import ConfigError, VonageRest
+from babelfish.telephony.tokens import ReplayGuard, SocketTokens, TokenError
 
 log = logging.getLogger("babelfish")
 
@@ -55,6 +69,12 @@ class TranscriptRecorder(Observer):
         self.store.write(self.store.store.leg_left, room.id, leg.id, time.time())
 
 
+WATCH_EVERY_S = 1.0  # how often legs are checked against the call-length and connect-within limits
+NOTICE_WAIT_S = 15.0  # longest wait for a closing notice (time limit) to play before the leg ends
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
 class Server:
     """The state of one babelfish process: settings, shared engines, the switchboard and the caption feed."""
 
@@ -71,6 +91,137 @@ class Server:
         self.hub = CaptionHub()
         self.started = time.time()
         self.events: dict[str, list[dict[str, Any]]] = {}
+        security = settings.security
+        secret = security.signature_secret.get_secret_value() if security.signature_secret else None
+        self.verifier = (signature.WebhookVerifier(secret, security.signature_max_age_s,
+                                                   settings.vonage.application_id) if secret else None)
+        token_key = security.socket_token_secret.get_secret_value().encode() if security.socket_token_secret else None
+        self.tokens = SocketTokens(token_key, security.socket_token_ttl_s)
+        self.socket_jwts = ReplayGuard()  # jti of Vonage JWTs that opened a socket
+        self.rate_limiter = RateLimiter(settings.limits.webhook_rate, settings.limits.webhook_burst)
+        self.metrics = Metrics(
+            legs=lambda: len(self.switchboard.legs),
+            connected=lambda: sum(1 for leg in self.switchboard.legs.values() if leg.session is not None),
+            rooms=lambda: len(self.switchboard.rooms),
+            dropped=self.dropped,
+        )
+        self.hub.listen(self.metrics.observe_event)
+        self.draining = False
+        # Awaited, in order, once the legs have ended on shutdown: where the transcript store is flushed.
+        self.on_drain: list[Callable[[], Awaitable[None]]] = [self.store.flush]
+        self._drain_task: asyncio.Task[None] | None = None
+        self._sockets: dict[str, WebSocket] = {}  # leg id -> its open audio socket
+        self._dropped_ended: collections.Counter[str] = collections.Counter()
+        self._timing_out: set[str] = set()
+        self._watchdog: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the watchdog (call-length limit, legs that never connect). Needs a running loop."""
+        if self.verifier is None:
+            log.warning("!" * 100)
+            log.warning("SIGNED WEBHOOKS ARE OFF: anyone who finds this server can place calls through /answer "
+                        "and /event. Set BABELFISH_SECURITY__SIGNATURE_SECRET to the Vonage signature secret.")
+            log.warning("!" * 100)
+            if self.settings.security.vonage_socket_auth:
+                log.warning("security.vonage_socket_auth needs security.signature_secret: sockets are admitted "
+                            "by their NCCO token only")
+        if self._watchdog is None:
+            self._watchdog = asyncio.create_task(self._watch(), name="leg-watchdog")
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._watchdog, *self._background) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._watchdog = None
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Shut down gently (SIGTERM): take no new calls, tell the callers, let in-flight utterances finish,
+        end the legs, then run the ``on_drain`` hooks. Safe to call more than once."""
+        if self._drain_task is None:
+            self._drain_task = asyncio.create_task(self._drain(), name="drain")
+        await asyncio.shield(self._drain_task)
+
+    async def _drain(self) -> None:
+        self.draining = True
+        limit = self.settings.limits.drain_s
+        deadline = time.monotonic() + limit
+        legs = list(self.switchboard.legs.values())
+        sessions = [leg.session for leg in legs if leg.session is not None]
+        log.warning("draining: taking no new calls; ending %d legs (%d connected) within %g s", len(legs),
+                    len(sessions), limit)
+        for session in sessions:
+            text, lang = languages.prompt("restarting", session.leg.language)
+            session.say(text, lang, label="notice: restarting")
+        await asyncio.gather(*(s.stop_listening() for s in sessions), return_exceptions=True)
+        await _until(lambda: all(s.idle for s in sessions), deadline - time.monotonic())
+        unfinished = [s.leg.id for s in sessions if not s.idle]
+        if unfinished:
+            log.warning("drain time up: %d legs still busy", len(unfinished))
+        await asyncio.gather(*(self.end_leg(leg, reason="server restarting", close_code=wire.CLOSE_GOING_AWAY,
+                                            wait_s=max(0.5, deadline - time.monotonic())) for leg in legs),
+                             return_exceptions=True)
+        for hook in self.on_drain:
+            try:
+                await hook()
+            except Exception:
+                log.exception("drain hook %r failed", hook)
+        log.warning("drained: %d legs ended", len(legs))
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_EVERY_S)
+            try:
+                self._check_legs(time.time())
+            except Exception:
+                log.exception("leg watchdog failed")
+
+    def _check_legs(self, now: float) -> None:
+        limits = self.settings.limits
+        for leg in list(self.switchboard.legs.values()):
+            age = now - leg.created
+            if leg.session is None and leg.id not in self._sockets and age > limits.connect_within_s:
+                log.info("leg %s: websocket never opened (%.0f s after the answer): ended", leg.id, age)
+                self._spawn(self.end_leg(leg, reason="websocket never opened"))
+            elif leg.session is not None and age > limits.max_call_s and leg.id not in self._timing_out:
+                self._timing_out.add(leg.id)
+                self._spawn(self._time_limit(leg))
+
+    async def _time_limit(self, leg: Leg) -> None:
+        """The call reached ``limits.max_call_s``: say so, let the notice play, end the leg."""
+        try:
+            session = leg.session
+            log.info("leg %s: call time limit (%g s) reached", leg.id, self.settings.limits.max_call_s)
+            self.metrics.error("call_time_limit")
+            if session is not None:
+                text, lang = languages.prompt("time_limit", leg.language)
+                session.say(text, lang, label="notice: time limit")
+                await session.stop_listening()
+                await _until(lambda: session.idle, NOTICE_WAIT_S)
+            await self.end_leg(leg, reason="call time limit reached")
+        finally:
+            self._timing_out.discard(leg.id)
+
+    def dropped(self) -> dict[str, int]:
+        """Work shed since the start, by what: ended legs' counts plus the live ones'."""
+        totals = collections.Counter(self._dropped_ended)
+        for leg in self.switchboard.legs.values():
+            if leg.session is not None:
+                totals.update(leg.session.dropped)
+        totals["captions"] = self.hub.dropped
+        return dict(totals)
+
+    @property
+    def at_capacity(self) -> bool:
+        return len(self.switchboard.legs) >= self.settings.limits.max_legs
 
     def base_url(self, request: Request) -> str:
         if self.settings.public_url:
@@ -80,6 +231,57 @@ class Server:
         return f"{proto}://{host}"
 
     # -- webhooks ---------------------------------------------------------------------------------------
+
+    def webhook(self, handler: Handler) -> Handler:
+        """Guard a Vonage webhook handler (answer, event, menu input): a rate limit per client address
+        (429), then Vonage's signature (401)."""
+        return self.rate_limited(signature.signed(lambda: self.verifier, self._rejected)(handler))
+
+    def rate_limited(self, handler: Handler) -> Handler:
+        """Guard an endpoint anyone may call with the per-address rate limit (429 with a JSON error)."""
+
+        @functools.wraps(handler)
+        async def guarded(request: Request) -> Response:
+            client = request.client.host if request.client else "unknown"
+            if self.rate_limiter.allow(client):
+                response = await handler(request)
+            else:
+                self.metrics.error("webhook_rate_limited")
+                if self.rate_limiter.refused % 100 == 1:
+                    log.warning("webhook rate limit: refusing %s (%d refused so far)", client,
+                                self.rate_limiter.refused)
+                retry = max(1, math.ceil(self.rate_limiter.retry_after(client)))
+                response = JSONResponse({"error": "too many requests"}, status_code=429,
+                                        headers={"Retry-After": str(retry)})
+            self.metrics.webhooks.labels(request.url.path, str(response.status_code)).inc()
+            return response
+
+        return guarded
+
+    def _rejected(self, request: Request, reason: str) -> None:
+        self.metrics.error("webhook_rejected")
+
+    def refusal(self, key: str, caller: str) -> list[dict[str, Any]]:
+        """An NCCO that says prompt ``key`` in the caller's language and ends the call."""
+        language = self.switchboard.numbers.get(caller.lstrip("+"), self.settings.default_languages[0])
+        text, lang = languages.prompt(key, language)
+        return vonage.talk_ncco([(text, lang)])
+
+    def connect_ncco(self, leg: Leg, base: str, greeting: str = "wait", caller_id: str = "") -> list[dict[str, Any]]:
+        """The NCCO that greets ``leg`` (prompt ``greeting`` in its language) and connects it to its socket,
+        with the socket's single-use token. Every NCCO that connects to ``/socket`` must come from here: a
+        socket without a token is refused."""
+        greeting, greeting_lang = languages.prompt(greeting, leg.language)
+        return vonage.answer_ncco(
+            greeting=greeting,
+            greeting_language=greeting_lang,
+            socket_uri=vonage.websocket_uri(base, leg.id, token=self.tokens.issue(leg.id)),
+            sample_rate=self.settings.sample_rate,
+            headers={"leg": leg.id, "lang": leg.language, "room": leg.room.id if leg.room else ""},
+            caller_id=caller_id,
+            event_url=f"{base}/event",
+            vonage_auth=self.settings.security.vonage_socket_auth and self.verifier is not None,
+        )
 
     async def answer(self, request: Request) -> JSONResponse:
         """Vonage asks what to do with a call: the reply is the first step of the call's opening (a refusal,
@@ -96,6 +298,14 @@ class Server:
         except vonage.WebhookError as exc:
             log.warning("answer webhook rejected: %s", exc)
             return error_response(400, str(exc))
+        logs.bind(leg=call.uuid)
+        if self.draining:
+            log.info("answer while draining: call refused")
+            return JSONResponse(self.refusal("restarting", call.from_))
+        if call.uuid not in self.switchboard.legs and self.at_capacity:
+            log.warning("all lines busy (%d legs): call refused", len(self.switchboard.legs))
+            self.metrics.error("legs_full")
+            return JSONResponse(self.refusal("busy", call.from_))
         token = request.path_params.get("token")
         return JSONResponse(await self.reception.answer(call, self.base_url(request), token))
 
@@ -111,23 +321,13 @@ class Server:
         except vonage.WebhookError as exc:
             log.warning("input webhook rejected: %s", exc)
             return error_response(400, str(exc))
+        logs.bind(leg=result.uuid)
+        if self.draining:
+            return JSONResponse(self.refusal("restarting", ""))
         ncco = await self.reception.input(result, self.base_url(request))
         if ncco is None:
             return error_response(404, "no menu is waiting for this call")
         return JSONResponse(ncco)
-
-    def connect_ncco(self, leg: Leg, base: str, greeting: str = "wait", caller_id: str = "") -> list[dict[str, Any]]:
-        """Greet the leg in its language, then connect its audio to our websocket."""
-        text, lang = languages.prompt(greeting, leg.language)
-        return vonage.answer_ncco(
-            greeting=text,
-            greeting_language=lang,
-            socket_uri=vonage.websocket_uri(base, leg.id),
-            sample_rate=self.settings.sample_rate,
-            headers={"leg": leg.id, "lang": leg.language, "room": leg.room.id if leg.room else ""},
-            caller_id=caller_id,
-            event_url=f"{base}/event",
-        )
 
     async def event(self, request: Request) -> JSONResponse:
         try:
@@ -140,6 +340,7 @@ class Server:
             log.warning("event webhook rejected: %s", exc)
             return error_response(400, str(exc))
         leg_id = event.leg_id
+        logs.bind(leg=leg_id)
         if event.status not in vonage.KNOWN_STATUSES:
             log.info("unknown call status %r for %s (accepted)", event.status, leg_id)
         if leg_id is None:
@@ -166,11 +367,16 @@ class Server:
         try:
             leg, rate = await self._handshake(ws)
         except _Refused as exc:
-            log.warning("websocket refused: %s", exc.reason)
-            await ws.close(code=exc.code, reason=exc.reason)
+            client = ws.client.host if ws.client else "?"
+            log.warning("websocket from %s refused: %s", client, exc.reason)
+            self.metrics.error("socket_refused")
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await ws.close(code=exc.code, reason=exc.reason[:120])
             return
         except WebSocketDisconnect:
             return
+        logs.bind(leg=leg.id, room=leg.room.id if leg.room else None)
+        self._sockets[leg.id] = ws
         playback = Playback(ws.send_bytes, ws.send_text, rate, lead_s=self.settings.playback_lead_ms / 1000,
                             max_items=self.settings.turns.max_pending)
         assert self.engines is not None, "engines not loaded"
@@ -206,9 +412,13 @@ class Server:
         except Exception:
             log.exception("leg %s: socket failed", leg.id)
         finally:
+            if self._sockets.get(leg.id) is ws:
+                del self._sockets[leg.id]
             await self.end_leg(leg, reason="socket closed")
 
     async def _handshake(self, ws: WebSocket) -> tuple[Leg, int]:
+        if self.draining:
+            raise _Refused("server is restarting", code=wire.CLOSE_TRY_AGAIN)
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
                 first = await ws.receive()
@@ -225,19 +435,63 @@ class Server:
         if event.name != wire.CONNECTED:
             raise _Refused(f"first message must be websocket:connected, not {event.name}")
         leg_id = ws.query_params.get("leg") or event.fields.get("leg")
-        leg = self.switchboard.legs.get(str(leg_id)) if leg_id else None
+        if not leg_id or not isinstance(leg_id, str):
+            raise _Refused("no leg named")
+        admit = self._authenticate(ws, event, leg_id)
+        leg = self.switchboard.legs.get(leg_id)
         if leg is None:
-            raise _Refused("unknown leg: the answer webhook did not create it")
+            raise _Refused("unknown leg: the answer webhook did not create it, or it has ended")
         if leg.session is not None:
             raise _Refused("leg already has a websocket")
         try:
             rate = wire.content_rate(event.fields.get("content-type"), self.settings.sample_rate)
         except wire.ProtocolError as exc:
             raise _Refused(str(exc)) from None
+        try:
+            admit()
+        except TokenError as exc:
+            raise _Refused(f"socket token refused: {exc}") from None
         return leg, rate
 
     def _keep_record(self, leg: Leg, record: Utterance) -> None:
         self.store.write(self.store.store.add_utterance, record.room, record, leg.caller)
+
+    def _authenticate(self, ws: WebSocket, event: wire.Event, leg_id: str) -> Callable[[], None]:
+        """Check what the socket offers as proof: the NCCO's token (URI query or echoed headers) and/or
+        Vonage's JWT on the upgrade. Every proof offered must hold and at least one must be offered.
+        Returns what marks the proofs used, called once the socket is admitted (refusals use nothing)."""
+        token = ws.query_params.get("token") or event.fields.get("token")
+        bearer = signature.bearer(ws.headers)
+        if bearer is not None and self.verifier is None:
+            bearer = None  # nothing to check it with; the token must do
+        if not token and bearer is None:
+            raise _Refused("no socket token or Vonage signature")
+        uses: list[Callable[[], None]] = []
+        if token:
+            try:
+                nonce, expires = self.tokens.check(str(token), leg_id)
+            except TokenError as exc:
+                raise _Refused(f"socket token refused: {exc}") from None
+            uses.append(lambda: self.tokens.consume(nonce, expires))
+        if bearer is not None and self.verifier is not None:
+            verifier = self.verifier
+            try:
+                claims = signature.verify_token(bearer, verifier.secret, verifier.max_age_s,
+                                                application_id=verifier.application_id)
+            except signature.SignatureError as exc:
+                raise _Refused(f"Vonage signature refused: {exc.reason}") from None
+            jti = claims.get("jti")
+            if not isinstance(jti, str) or not jti:
+                raise _Refused("Vonage signature has no jti")
+            if self.socket_jwts.seen(jti):
+                raise _Refused("Vonage signature already used (replay)")
+            uses.append(lambda: self.socket_jwts.use(jti, float(claims["iat"]) + verifier.max_age_s))
+
+        def admit() -> None:
+            for use in uses:
+                use()
+
+        return admit
 
     def _on_text(self, leg: Leg, text: str) -> None:
         try:
@@ -254,8 +508,10 @@ class Server:
         else:
             log.info("leg %s: unknown websocket event %r", leg.id, event.name)
 
-    async def end_leg(self, leg: Leg, reason: str) -> None:
-        """A caller hung up (event webhook) or their socket dropped: clean up, tell the others."""
+    async def end_leg(self, leg: Leg, reason: str, *, close_code: int = wire.CLOSE_NORMAL,
+                      wait_s: float = 30.0) -> None:
+        """A caller hung up (event webhook), their socket dropped, or we end the call (time limit,
+        shutdown): clean up, tell the others, close the socket if it is still open."""
         if self.switchboard.legs.get(leg.id) is not leg:
             return
         others = leg.others()
@@ -264,14 +520,20 @@ class Server:
         log.info("leg %s ended: %s", leg.id, reason)
         self.hub.publish({"type": "leg", "event": "ended", "room": leg.room.id if leg.room else "",
                           "leg": leg.id, "reason": reason})
-        for other in others:
-            if other.session is not None:
-                text, lang = languages.prompt("partner_left", other.language)
-                other.session.say(text, lang, label="partner left")
-            self.switchboard.requeue(other)
+        if not self.draining:  # when draining every leg is ending: no "partner left", no new pairing
+            for other in others:
+                if other.session is not None:
+                    text, lang = languages.prompt("partner_left", other.language)
+                    other.session.say(text, lang, label="partner left")
+                self.switchboard.requeue(other)
         session, leg.session = leg.session, None
         if session is not None:
-            await session.close()
+            await session.close(drain_s=wait_s)
+            self._dropped_ended.update(session.dropped)
+        ws = self._sockets.pop(leg.id, None)
+        if ws is not None and ws.application_state != WebSocketState.DISCONNECTED:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
+                await ws.close(code=close_code, reason=reason[:120])
 
     async def keep_retention(self) -> None:
         """Delete transcripts past ``transcripts.retention_days``, at startup and then hourly."""
@@ -287,11 +549,15 @@ class Server:
 
     async def health(self, request: Request) -> JSONResponse:
         return JSONResponse({
-            "status": "ok" if self.engines is not None else "loading",
+            "status": "draining" if self.draining else "ok" if self.engines is not None else "loading",
             "uptime_s": round(time.time() - self.started, 1),
             "legs": len(self.switchboard.legs),
             "rooms": len(self.switchboard.rooms),
         })
+
+    async def metrics_page(self, request: Request) -> Response:
+        """Prometheus text format."""
+        return Response(self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     async def rooms(self, request: Request) -> JSONResponse:
         return JSONResponse(self.switchboard.snapshot())
@@ -316,6 +582,16 @@ class Server:
             if ws.application_state != WebSocketState.DISCONNECTED:
                 with contextlib.suppress(RuntimeError, WebSocketDisconnect):
                     await ws.close()
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout_s`` passes (False)."""
+    deadline = time.monotonic() + max(0.0, timeout_s)
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
 
 
 async def wait_closed(ws: WebSocket) -> None:
@@ -359,26 +635,28 @@ def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        server.start()
         if server.engines is None:
             server.engines = await asyncio.to_thread(Engines.load, settings)
         retention = asyncio.create_task(server.keep_retention())
         yield
+        await server.drain()  # already done before the sockets closed under babelfish.serving
         retention.cancel()
-        for leg in list(server.switchboard.legs.values()):
-            await server.end_leg(leg, reason="server shutting down")
         await server.reception.close()
         await server.store.close()
         if server.rest is not None:
             await server.rest.aclose()
+        await server.stop()
 
     app = Starlette(
         routes=[
-            Route("/answer", server.answer, methods=["GET", "POST"]),
-            Route("/answer/invitation/{token}", server.answer, methods=["GET", "POST"]),
-            Route("/ncco", server.answer, methods=["GET", "POST"]),
-            Route("/input", server.input, methods=["POST"]),
-            Route("/event", server.event, methods=["POST"]),
+            Route("/answer", server.webhook(server.answer), methods=["GET", "POST"]),
+            Route("/answer/invitation/{token}", server.webhook(server.answer), methods=["GET", "POST"]),
+            Route("/ncco", server.webhook(server.answer), methods=["GET", "POST"]),
+            Route("/input", server.webhook(server.input), methods=["POST"]),
+            Route("/event", server.webhook(server.event), methods=["POST"]),
             Route("/health", server.health, methods=["GET"]),
+            Route("/metrics", server.metrics_page, methods=["GET"]),
             Route("/rooms", server.rooms, methods=["GET"]),
             WebSocketRoute("/socket", server.socket),
             WebSocketRoute("/captions", server.captions),

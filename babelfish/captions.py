@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,6 +46,12 @@ class CaptionHub:
         self._subscribers: set[tuple[asyncio.Queue[dict[str, Any]], str | None]] = set()
         self.queue_size = queue_size
         self.dropped = 0
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def listen(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``callback`` synchronously with every event (for in-process consumers that must see all of
+        them, such as metrics; it must be quick and must not raise)."""
+        self._listeners.append(callback)
 
     def subscribe(self, room: str | None = None) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self.queue_size)
@@ -56,6 +63,11 @@ class CaptionHub:
 
     def publish(self, event: dict[str, Any]) -> None:
         event.setdefault("time", time.time())
+        for callback in self._listeners:
+            try:
+                callback(event)
+            except Exception:  # noqa: BLE001 - a consumer's bug must not stop the captions
+                log.exception("caption listener failed")
         for queue, room in list(self._subscribers):
             if room is not None and event.get("room") != room:
                 continue

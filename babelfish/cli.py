@@ -18,6 +18,7 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from babelfish import logs
     from babelfish.engines import choice
     from babelfish.serving import serve
 
@@ -28,6 +29,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     settings = _settings(args, **overrides)
     choice.check(settings)  # a chosen engine without its credentials or package: one line, before any model loads
+    logs.configure(settings.log_format, logging.getLogger().level)
     serve(settings)
     return 0
 
@@ -173,11 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from babelfish import logs
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("httpx", "websockets", "uvicorn.error", "faster_whisper"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logs.configure("text", logging.DEBUG if args.verbose else logging.INFO)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -94,6 +94,31 @@ PROMPTS: dict[str, dict[str, str]] = {
         "it": "Parte della traduzione è stata saltata.",
         "nl": "Een deel van de vertaling is overgeslagen.",
     },
+    "busy": {
+        "en": "Sorry, all our lines are busy. Please call again later.",
+        "de": "Leider sind alle Leitungen belegt. Bitte rufen Sie später wieder an.",
+        "fr": "Désolé, toutes nos lignes sont occupées. Veuillez rappeler plus tard.",
+        "es": "Lo sentimos, todas nuestras líneas están ocupadas. Por favor, llame más tarde.",
+        "it": "Siamo spiacenti, tutte le linee sono occupate. La preghiamo di richiamare più tardi.",
+        "nl": "Sorry, al onze lijnen zijn bezet. Bel later nog eens.",
+    },
+    "restarting": {
+        "en": "The service is restarting and this call will end now. Please call again in a minute.",
+        "de": "Der Dienst wird neu gestartet und dieser Anruf endet jetzt. Bitte rufen Sie in einer Minute "
+              "wieder an.",
+        "fr": "Le service redémarre et cet appel va se terminer. Veuillez rappeler dans une minute.",
+        "es": "El servicio se está reiniciando y esta llamada terminará ahora. Llame de nuevo en un minuto.",
+        "it": "Il servizio si sta riavviando e questa chiamata termina ora. Richiami tra un minuto.",
+        "nl": "De dienst wordt opnieuw gestart en dit gesprek eindigt nu. Bel over een minuut opnieuw.",
+    },
+    "time_limit": {
+        "en": "This call has reached its time limit and will end now. Goodbye.",
+        "de": "Dieser Anruf hat seine Höchstdauer erreicht und endet jetzt. Auf Wiederhören.",
+        "fr": "Cet appel a atteint sa durée maximale et va se terminer. Au revoir.",
+        "es": "Esta llamada ha alcanzado su duración máxima y terminará ahora. Adiós.",
+        "it": "Questa chiamata ha raggiunto la durata massima e termina ora. Arrivederci.",
+        "nl": "Dit gesprek heeft de maximale duur bereikt en eindigt nu. Tot ziens.",
+    },
     "connected": {
         "en": "You are connected. Please speak.",
         "de": "Sie sind verbunden. Bitte sprechen Sie.",

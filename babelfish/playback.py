@@ -38,6 +38,7 @@ class Item:
     on_done: Callable[[int, str | None], None] | None = None  # (frames sent, error)
     created: float = field(default_factory=time.monotonic)
     deadline: float | None = None  # monotonic time after which starting to play it is too late
+    is_notice: bool = False
 
 
 class Playback:
@@ -59,6 +60,9 @@ class Playback:
         self.cleared = 0
         self.notice = notice  # a short spoken notice played where translations were dropped
         self._owe_notice = False
+        self._notice_waiting = False
+        self._busy = False  # an item is being synthesized or sent
+        self.failed_items = 0
         self.on_frame = on_frame  # (frame, time it starts playing at the far end): for echo suppression
         self._task: asyncio.Task[None] | None = None
         self._live_task: asyncio.Task[None] | None = None
@@ -119,7 +123,16 @@ class Playback:
                     continue
                 frame = self._mix_live(None)
                 if frame is not None:
-                    await self._send_frame(frame)
+                    try:
+                        await self._send_frame(frame)
+                    except Exception as exc:  # noqa: BLE001 - the socket is gone; the leg is ending
+                        log.debug("live audio stopped: %s", exc)
+                        return
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, nothing being synthesized or sent, nothing still playing at the far end."""
+        return not self._busy and not self.playing
 
     @property
     def queued(self) -> int:
@@ -136,6 +149,17 @@ class Playback:
             if old.on_done:
                 old.on_done(0, "dropped: backlog")
         self._items.put_nowait(item)
+
+    def skip_notice(self) -> None:
+        """A translation meant for this leg was lost (an engine failed or timed out): the listener hears a
+        short notice instead of silence. Several losses in a row give one notice."""
+        if self.notice is None or self._owe_notice:
+            return
+        if self._items.full() or self._notice_waiting:
+            self._owe_notice = True  # played before the next item
+            return
+        self._notice_waiting = True
+        self._items.put_nowait(Item(source=self.notice(), label="notice: translation skipped", is_notice=True))
 
     async def clear(self) -> None:
         """Drop everything queued or playing, here and in Vonage's buffer."""
@@ -170,8 +194,14 @@ class Playback:
         while True:
             if self._owe_notice and self.notice is not None:
                 self._owe_notice = False
-                await self._play(Item(source=self.notice(), label="notice: translation skipped"))
+                self._busy = True
+                try:
+                    await self._play(Item(source=self.notice(), label="notice: translation skipped", is_notice=True))
+                finally:
+                    self._busy = False
             item = await self._items.get()
+            if item.is_notice:
+                self._notice_waiting = False
             if item.deadline is not None and time.monotonic() > item.deadline:
                 self.stale_items += 1
                 self._owe_notice = True
@@ -179,9 +209,16 @@ class Playback:
                 if item.on_done:
                     item.on_done(0, "dropped: stale")
                 continue
-            await self._play(item)
+            self._busy = True
+            try:
+                error = await self._play(item)
+            finally:
+                self._busy = False
+            if error and error not in ("cleared", "socket closed") and not item.is_notice:
+                self.failed_items += 1
+                self._owe_notice = True
 
-    async def _play(self, item: Item) -> None:
+    async def _play(self, item: Item) -> str | None:
         generation = self._generation
         sent, error = 0, None
         self._item_playing = True
@@ -190,12 +227,20 @@ class Playback:
                 for frame in audio.frames(chunk, self.rate):
                     if generation != self._generation:
                         raise _Cleared
-                    await self._send_item_frame(frame)
+                    try:
+                        await self._send_item_frame(frame)
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as exc:
+                        raise _SocketGone(f"{type(exc).__name__}: {exc}") from None
                     if sent == 0 and item.on_first_frame:
                         item.on_first_frame(time.monotonic())
                     sent += 1
         except _Cleared:
             error = "cleared"
+        except _SocketGone as exc:  # the caller hung up while we spoke: nothing is wrong with the engines
+            log.info("playback of %s stopped: socket closed (%s)", item.label, exc)
+            error = "socket closed"
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an engine failed on this utterance: the leg carries on
@@ -211,7 +256,12 @@ class Playback:
                     pass
         if item.on_done:
             item.on_done(sent, error)
+        return error
 
 
 class _Cleared(Exception):
+    pass
+
+
+class _SocketGone(Exception):
     pass

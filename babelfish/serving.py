@@ -1,5 +1,10 @@
 """Running the app under uvicorn: in the foreground (``babelfish serve``) or in the background of the
-current event loop (``babelfish call`` without ``--server``, benchmarks and tests)."""
+current event loop (``babelfish call`` without ``--server``, benchmarks and tests).
+
+On SIGTERM (or ``should_exit``) uvicorn closes every open websocket with 1012 *before* it runs the app's
+lifespan shutdown, which would cut callers off mid-sentence. :class:`DrainingServer` drains the babelfish
+server first, while the sockets are still open; the lifespan shutdown then finds nothing left to do.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from collections.abc import AsyncIterator
 
 import uvicorn
 
-from babelfish.app import create_app
+from babelfish.app import Server, create_app
 from babelfish.pipeline.stream import Engines
 from babelfish.settings import Settings
 
@@ -34,20 +39,46 @@ def uvicorn_config(settings: Settings, engines: Engines | None = None, *, port: 
     )
 
 
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, draining the babelfish server before uvicorn closes the connections."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        app_server = babelfish_server(self.config)
+        if app_server is not None and self.started:
+            try:
+                await app_server.drain()
+            except Exception:
+                log.exception("drain failed")
+        await super().shutdown(sockets)
+
+
+def babelfish_server(config: uvicorn.Config) -> Server | None:
+    state = getattr(config.app, "state", None)
+    return getattr(state, "server", None)
+
+
 def serve(settings: Settings) -> None:
     log.info("babelfish listening on http://%s:%d", settings.host, settings.port)
-    uvicorn.Server(uvicorn_config(settings)).run()
+    DrainingServer(uvicorn_config(settings)).run()
 
 
 @contextlib.asynccontextmanager
 async def background(settings: Settings, engines: Engines | None = None) -> AsyncIterator[str]:
     """Serve on a free loopback port inside this event loop; yields the base URL."""
+    async with background_server(settings, engines) as (url, _):
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def background_server(settings: Settings,
+                            engines: Engines | None = None) -> AsyncIterator[tuple[str, Server]]:
+    """As :func:`background`, yielding the base URL and the babelfish :class:`Server` behind it."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn_config(settings, engines, port=port)
-    server = uvicorn.Server(config)
+    server = DrainingServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
@@ -55,7 +86,9 @@ async def background(settings: Settings, engines: Engines | None = None) -> Asyn
                 task.result()  # raises the startup error
                 raise RuntimeError("server stopped during startup")
             await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
+        app_server = babelfish_server(config)
+        assert app_server is not None
+        yield f"http://127.0.0.1:{port}", app_server
     finally:
         server.should_exit = True
         with contextlib.suppress(Exception):

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -140,6 +140,43 @@ class AzureSettings(BaseModel):
         "{\"de\": \"de-DE-KatjaNeural\"}; unmapped languages get the service's default voice for the locale")
 
 
+class SecuritySettings(BaseModel):
+    """Who may talk to the server: signed webhooks and authenticated audio sockets."""
+
+    signature_secret: SecretStr | None = Field(
+        None, description="the Vonage account's signature secret: webhooks must carry a JWT signed with it "
+        "(unset: webhooks are not checked, with a loud warning at startup)")
+    signature_max_age_s: float = Field(
+        300.0, ge=5.0, le=86400.0, description="a signed webhook whose JWT was issued longer ago is refused")
+    socket_token_secret: SecretStr | None = Field(
+        None, description="HMAC key for the websocket tokens put in the NCCO (unset: random per process; set "
+        "the same value on servers that share calls)")
+    socket_token_ttl_s: float = Field(
+        120.0, ge=5.0, le=3600.0, description="how long after the NCCO its websocket may be opened")
+    vonage_socket_auth: bool = Field(
+        False, description="also ask Vonage to sign the websocket upgrade (endpoint authorization "
+        "'vonage'); needs signature_secret")
+
+
+class LimitsSettings(BaseModel):
+    """Bounds that keep one caller, a flood or a slow engine from taking the server down."""
+
+    max_legs: int = Field(200, ge=1, description="concurrent legs; further callers hear that all lines are busy")
+    max_call_s: float = Field(3600.0, ge=1.0, description="a leg is ended, with a spoken notice, after this long")
+    connect_within_s: float = Field(
+        120.0, ge=1.0, description="a leg whose websocket does not open this long after the answer is ended")
+    webhook_rate: float = Field(50.0, gt=0, description="webhook requests per second per client address")
+    webhook_burst: int = Field(200, ge=1, description="requests a client may send at once before the rate applies")
+    inbound_frames: int = Field(500, ge=10, le=6000, description="20 ms frames queued per leg for the segmenter")
+    pending_utterances: int = Field(4, ge=1, le=64, description="utterances queued per leg for recognition")
+    recognize_timeout_s: float = Field(30.0, gt=0, description="a recognition taking longer is abandoned")
+    translate_timeout_s: float = Field(30.0, gt=0, description="a translation taking longer is abandoned")
+    synthesize_timeout_s: float = Field(30.0, gt=0, description="a sentence's synthesis taking longer is abandoned")
+    drain_s: float = Field(
+        20.0, ge=0.0, le=600.0, description="on shutdown, time given to callers to hear the notice and to "
+        "in-flight utterances to finish")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BABELFISH_", env_nested_delimiter="__", extra="ignore")
 
@@ -160,6 +197,7 @@ class Settings(BaseSettings):
     )
     playback_queue_s: float = Field(60.0, ge=1.0, le=60.0, description="queued playback per listener")
     max_message_bytes: int = 64 * 1024
+    log_format: Literal["text", "json"] = Field("text", description="'json': one JSON object per log line")
     models_dir: Path = Field(Path.home() / ".cache" / "babelfish", description="where fetched models go")
     segmenter: SegmenterSettings = Field(default_factory=SegmenterSettings)
     turns: TurnSettings = Field(default_factory=TurnSettings)
@@ -167,6 +205,8 @@ class Settings(BaseSettings):
     translator: TranslatorSettings = Field(default_factory=TranslatorSettings)
     synthesizer: SynthesizerSettings = Field(default_factory=SynthesizerSettings)
     vonage: VonageSettings = Field(default_factory=VonageSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
     azure: AzureSettings = Field(default_factory=AzureSettings)
     menu: MenuSettings = Field(default_factory=MenuSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)

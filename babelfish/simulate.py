@@ -8,6 +8,10 @@ between turns, as a phone line does). Audio coming back is played through a mode
 buffer: frames play one after another at 20 ms each, ``{"action": "clear"}`` drops what has not played
 yet (answered with ``websocket:cleared``), ``notify`` is answered once the audio before it has played, and
 a frame of the wrong size is logged as "unexpected frame size" and the socket dropped (close 1006).
+
+Given the account's ``signature_secret`` it signs every webhook as Vonage does (``Authorization: Bearer``
+JWT, HS256, with the ``payload_hash`` of the body or of the query), and, for a websocket endpoint with
+``authorization: {"type": "vonage"}``, the websocket upgrade too.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import hashlib
 import json
 import logging
 import re
@@ -123,7 +128,8 @@ class FakeCall:
                   "conversation_uuid": self.conversation_uuid, "region_url": "https://api-eu-1.vonage.com"}
         last: httpx.Response | None = None
         for attempt in range(1 + ANSWER_RETRIES):
-            last = await self.vonage.http.get(self.answer_url, params=params)
+            last = await self.vonage.http.get(self.answer_url, params=params,
+                                              headers=self.vonage.signed(query=params))
             if last.status_code < 500:
                 break
             log.warning("answer webhook returned %d (attempt %d)", last.status_code, attempt + 1)
@@ -171,7 +177,7 @@ class FakeCall:
                 "dtmf": {"digits": digits or "", "timed_out": digits is None},
                 "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())}
         urls = action.get("eventUrl") or [self.event_url]
-        reply = await self.vonage.http.request(action.get("eventMethod", "POST"), urls[0], json=body)
+        reply = await self.vonage.send_json(action.get("eventMethod", "POST"), urls[0], body)
         if reply.status_code != 200:
             raise SimulationError(f"input webhook: HTTP {reply.status_code} {reply.text}")
         ncco = reply.json()
@@ -183,7 +189,7 @@ class FakeCall:
         body = {"from": self.caller, "to": self.number, "uuid": self.uuid,
                 "conversation_uuid": self.conversation_uuid, "status": status, "direction": self.direction,
                 "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()), **extra}
-        return await self.vonage.http.post(self.event_url, json=body)
+        return await self.vonage.post_json(self.event_url, body)
 
     # -- the websocket ----------------------------------------------------------------------------------
 
@@ -203,7 +209,13 @@ class FakeCall:
         self.rate = wire.content_rate(content_type, 16000)
         self.headers = {str(k): str(v) for k, v in (endpoint.get("headers") or {}).items()}
         self.pace = pace
-        self.ws = await connect(endpoint["uri"], max_size=2**20, open_timeout=10)
+        headers: dict[str, str] = {}
+        authorization = endpoint.get("authorization") or {}
+        if authorization.get("type") == "vonage":
+            headers = self.vonage.signed()
+        elif authorization.get("type") == "custom" and authorization.get("value"):
+            headers = {"Authorization": str(authorization["value"])}
+        self.ws = await connect(endpoint["uri"], max_size=2**20, open_timeout=10, additional_headers=headers)
         await self.ws.send(wire.connected_message(content_type, self.headers))
         self.started_at = time.monotonic()
         self._play_clock = self.started_at
@@ -414,8 +426,11 @@ class FakeVonage:
     """
 
     def __init__(self, server: str, number: str = "447700900000", *, application_id: str | None = None,
-                 public_key: str | None = None) -> None:
+                 public_key: str | None = None, signature_secret: str | None = None,
+                 api_key: str = "fakekey1") -> None:
         self.server = server.rstrip("/")
+        self.signature_secret = signature_secret
+        self.api_key = api_key
         self.number = number
         self.http = httpx.AsyncClient(timeout=30)
         self.calls: list[FakeCall] = []
@@ -465,6 +480,31 @@ class FakeVonage:
         if connect:
             await call.connect(pace=pace)
         return call
+
+    def signed(self, *, query: dict[str, str] | None = None, body: bytes | None = None) -> dict[str, str]:
+        """The ``Authorization`` header Vonage adds to a request when signed webhooks are on (none when
+        this fake has no signature secret): a JWT with the SHA-256 of the body, or of the query parameters
+        as compact JSON in the order sent."""
+        if self.signature_secret is None:
+            return {}
+        import jwt
+
+        claims: dict[str, Any] = {"iat": int(time.time()), "jti": str(uuidlib.uuid4()), "iss": "Vonage",
+                                  "api_key": self.api_key, "application_id": self.application_id or "fake-app"}
+        if body is not None:
+            claims["payload_hash"] = hashlib.sha256(body).hexdigest()
+        elif query is not None:
+            claims["payload_hash"] = hashlib.sha256(json.dumps(query, separators=(",", ":")).encode()).hexdigest()
+        return {"Authorization": "Bearer " + jwt.encode(claims, self.signature_secret, algorithm="HS256")}
+
+    async def post_json(self, url: str, body: Any) -> httpx.Response:
+        return await self.send_json("POST", url, body)
+
+    async def send_json(self, method: str, url: str, body: Any) -> httpx.Response:
+        """Send ``body`` as JSON, signed over the exact bytes sent."""
+        content = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", **self.signed(body=content)}
+        return await self.http.request(method, url, content=content, headers=headers)
 
     def find(self, uuid: str) -> FakeCall | None:
         return next((c for c in self.calls if c.uuid == uuid), None)

@@ -85,6 +85,11 @@ class Phone:
         code = data.get("room") or None
         if code is not None and (not isinstance(code, str) or not ROOM_CODE.match(code.strip())):
             return error_response(400, "room code: 1-32 letters, digits, '-' or '_'")
+        if self.server.draining:
+            return error_response(503, "the service is restarting: try again in a minute")
+        if self.server.at_capacity:
+            self.server.metrics.error("legs_full")
+            return error_response(503, "all lines are busy: try again later")
         call_uuid = str(uuidlib.uuid4())
         conversation = "CON-" + str(uuidlib.uuid4())
         try:
@@ -166,7 +171,7 @@ def routes(server: Server) -> list[BaseRoute]:
     return [
         Route("/phone", phone.page, methods=["GET"]),
         Route("/phone/languages", phone.choices, methods=["GET"]),
-        Route("/phone/join", phone.join, methods=["POST"]),
+        Route("/phone/join", server.rate_limited(phone.join), methods=["POST"]),
         WebSocketRoute("/phone/events", phone.events),
         Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
     ]

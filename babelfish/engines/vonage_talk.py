@@ -98,8 +98,22 @@ class TalkPlayback:
         return self._playhead > time.monotonic() or not self._items.empty()
 
     @property
+    def idle(self) -> bool:
+        """Nothing waiting and no talk expected to be still speaking (for the server's drain)."""
+        return not self.playing
+
+    @property
     def queued(self) -> int:
         return self._items.qsize()
+
+    def skip_notice(self) -> None:
+        """A translation for this leg was lost: Vonage says the short "skipped" notice in its place."""
+        if self._items.full():
+            self._owe_notice = True  # said before the next item
+            return
+        text, lang = languages.prompt("skipped", self.language)
+        self._items.put_nowait(Item(source=_nothing(), label="notice: translation skipped", text=text,
+                                    language=lang))
 
     def enqueue(self, item: Item) -> None:
         while self._items.full():

@@ -51,8 +51,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INBOUND_FRAMES = 500  # 10 s of audio waiting for the segmenter
-PENDING_UTTERANCES = 4
 GATE_LEVEL = 160  # about -46 dBFS peak: below it a frame is line noise, not a voice
 GATE_HOLD_FRAMES = 25  # 0.5 s: pauses between words pass through
 
@@ -116,6 +114,8 @@ class LegSession:
         self.rate = rate
         self.playback: Playback | TalkPlayback = playback
         self.segmenter = Segmenter(engines.detector_factory(rate), rate, settings.segmenter)
+        limits = settings.limits
+        self.synthesize_timeout_s = limits.synthesize_timeout_s
         self.echo = EchoCanceller(rate) if settings.turns.echo_suppression and engines.talk is None else None
         if engines.talk is not None:  # Vonage speaks into the call: no frames go out (and none can echo)
             self.playback = engines.talk.playback(leg.id, leg.language, max_items=settings.turns.max_pending)
@@ -124,12 +124,14 @@ class LegSession:
                 echo = self.echo
                 playback.on_frame = lambda frame, at: echo.played(audio.pcm_to_float(frame), at)
             text, lang = languages.prompt("skipped", leg.language)
-            playback.notice = lambda: speak_in(engines.voices, lang, text, rate)
+            playback.notice = lambda: speak_in(engines.voices, lang, text, rate, self.synthesize_timeout_s)
         self.stream: TranslationStream | None = None  # the leg's audio going to a speech translator
         self._stream_t0: float | None = None  # monotonic time of the stream's first sample
         self.barge_ins = 0
-        self.inbound: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(INBOUND_FRAMES)
-        self.utterances: asyncio.Queue[tuple[Speech, Understood | None]] = asyncio.Queue(PENDING_UTTERANCES)
+        self.inbound: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(limits.inbound_frames)
+        self.utterances: asyncio.Queue[tuple[Speech, Understood | None]] = asyncio.Queue(limits.pending_utterances)
+        self.listening = True  # False once the server drains: the speech in progress is the last
+        self.started = time.monotonic()
         self.dropped_frames = 0
         self.dropped_utterances = 0
         self.frames_received = 0
@@ -159,6 +161,8 @@ class LegSession:
         """One inbound 20 ms frame (called by the websocket receive loop). Listeners who share this leg's
         language hear it directly; the others get it translated."""
         self.frames_received += 1
+        if not self.listening:
+            return
         if self._gate_open(frame):
             for other in self.leg.others():
                 if (other.session is not None and other.session.hears_live
@@ -218,8 +222,29 @@ class LegSession:
 
     def say(self, text: str, language: str, label: str = "notice") -> None:
         """Speak a fixed sentence (a notice) to this leg."""
-        self.playback.enqueue(Item(source=speak_in(self.engines.voices, language, text, self.rate), label=label,
-                                   text=text, language=language))
+        self.playback.enqueue(Item(source=speak_in(self.engines.voices, language, text, self.rate,
+                                                   self.synthesize_timeout_s),
+                                   label=label, text=text, language=language))
+
+    async def stop_listening(self) -> None:
+        """Take no more speech from this leg; the speech in progress becomes its last utterance."""
+        if not self.listening:
+            return
+        self.listening = False
+        # the segmenter belongs to the VAD worker thread: flush it there, after any push in progress
+        for speech in await self.engines.vad_worker.run(self.segmenter.flush, time.monotonic()):
+            self._queue_utterance(speech)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing left to do: no utterance waiting or being interpreted, nothing left to play."""
+        return self.utterances.empty() and not self._interpreting and self.playback.idle
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Work shed by this leg because a stage fell behind (for metrics)."""
+        return {"frames": self.dropped_frames, "utterances": self.dropped_utterances,
+                "playback_backlog": self.playback.dropped_items, "playback_stale": self.playback.stale_items}
 
     # -- segmenting -------------------------------------------------------------------------------------
 
@@ -313,8 +338,9 @@ class LegSession:
 
     async def _partial(self, pcm: np.ndarray) -> None:
         try:
-            text = await self.engines.recognizer.transcribe(pcm, self.rate, self.leg.language)
-        except Exception:  # noqa: BLE001 - a partial caption is best effort
+            async with asyncio.timeout(self.settings.limits.recognize_timeout_s):
+                text = await self.engines.recognizer.transcribe(pcm, self.rate, self.leg.language)
+        except Exception:  # noqa: BLE001 - a partial caption is best effort (a timeout included)
             log.exception("partial recognition failed")
             return
         if text and self.segmenter.in_speech:
@@ -340,9 +366,15 @@ class LegSession:
     async def _understand(self, samples: np.ndarray, rate: int, targets: list[str]) -> Understood:
         """Recognize, then translate into each listener language. Failures are recorded, not raised."""
         result = Understood()
+        limits = self.settings.limits
         t0 = time.monotonic()
         try:
-            result.text = await self.engines.recognizer.transcribe(samples, rate, self.leg.language)
+            async with asyncio.timeout(limits.recognize_timeout_s):
+                result.text = await self.engines.recognizer.transcribe(samples, rate, self.leg.language)
+        except TimeoutError:
+            log.warning("leg %s: recognition timed out after %g s", self.leg.id, limits.recognize_timeout_s)
+            result.error = f"recognizer: timed out after {limits.recognize_timeout_s:g} s"
+            return result
         except Exception as exc:  # noqa: BLE001 - one utterance is lost, not the call
             log.exception("leg %s: recognition failed", self.leg.id)
             result.error = f"recognizer: {type(exc).__name__}: {exc}"
@@ -358,8 +390,14 @@ class LegSession:
                 result.translations[target] = result.text
                 continue
             try:
-                result.translations[target] = await self.engines.translator.translate(
-                    result.text, self.leg.language, target)
+                async with asyncio.timeout(limits.translate_timeout_s):
+                    result.translations[target] = await self.engines.translator.translate(
+                        result.text, self.leg.language, target)
+            except TimeoutError:
+                log.warning("leg %s: translation to %s timed out after %g s", self.leg.id, target,
+                            limits.translate_timeout_s)
+                result.error = f"translator: timed out after {limits.translate_timeout_s:g} s"
+                result.translations[target] = ""
             except Exception as exc:  # noqa: BLE001
                 log.exception("leg %s: translation failed", self.leg.id)
                 result.error = f"translator: {type(exc).__name__}: {exc}"
@@ -405,6 +443,9 @@ class LegSession:
         record.latencies.update(understood.latencies)
         record.error = understood.error
         if record.error and not record.source_text:
+            for listener in listeners:  # they hear that something was lost, not silence
+                if listener.session is not None:
+                    listener.session.playback.skip_notice()
             self._finish(record)
             return record
         if not record.source_text:
@@ -421,11 +462,14 @@ class LegSession:
                           listener=listener.id, utterance=record.id)
             heard_live = listener.session is not None and listener.session.hears_live
             if not translation or listener.session is None or (heard_live and same_language(leg.language, target)):
+                if record.error and listener.session is not None:
+                    listener.session.playback.skip_notice()
                 waiting.discard(listener.id)  # nothing to say, gone, or heard the speaker's own voice live
                 continue
             ready = time.monotonic()
             listener.session.playback.enqueue(Item(
-                source=speak_in(self.engines.voices, target, translation, listener.session.rate),
+                source=speak_in(self.engines.voices, target, translation, listener.session.rate,
+                                self.synthesize_timeout_s),
                 label=f"utterance {record.id} for {listener.id}", text=translation, language=target,
                 on_first_frame=self._first_frame_callback(record, speech, ready),
                 on_done=self._done_callback(record, listener.id, waiting),

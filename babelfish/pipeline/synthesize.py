@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from collections.abc import AsyncIterator
@@ -85,21 +86,27 @@ class Voices:
         raise EngineError(f"unknown synthesizer {spec!r}: use piper:<voice> or espeak:<voice>")
 
 
-async def speak(synth: Synthesizer, text: str, rate: int) -> AsyncIterator[bytes]:
-    """Yield the PCM of ``text`` at ``rate``, one sentence at a time, each cut into whole 20 ms frames."""
+async def speak(synth: Synthesizer, text: str, rate: int, timeout_s: float | None = None) -> AsyncIterator[bytes]:
+    """Yield the PCM of ``text`` at ``rate``, one sentence at a time, each cut into whole 20 ms frames. A
+    sentence whose synthesis takes longer than ``timeout_s`` raises :class:`EngineError`."""
     native = rate in getattr(synth, "rates", ())
     for sentence in sentences(text):
-        if native:
-            pcm = await synth.synthesize_pcm(sentence, rate)  # type: ignore[attr-defined]
-        else:
-            samples, sample_rate = await synth.synthesize(sentence)
-            pcm = audio.float_to_pcm(audio.resample(samples, sample_rate, rate))
+        try:
+            async with asyncio.timeout(timeout_s):
+                if native:
+                    pcm = await synth.synthesize_pcm(sentence, rate)  # type: ignore[attr-defined]
+                else:
+                    samples, sample_rate = await synth.synthesize(sentence)
+                    pcm = audio.float_to_pcm(audio.resample(samples, sample_rate, rate))
+        except TimeoutError:
+            raise EngineError(f"synthesizer timed out after {timeout_s:g} s") from None
         yield b"".join(audio.frames(pcm, rate))
 
 
-async def speak_in(voices: Voices, language: str, text: str, rate: int) -> AsyncIterator[bytes]:
+async def speak_in(voices: Voices, language: str, text: str, rate: int,
+                   timeout_s: float | None = None) -> AsyncIterator[bytes]:
     """:func:`speak` with the voice looked up (and loaded) only once playback starts: when Vonage speaks the
     translations itself, no local voice is ever needed."""
-    async with contextlib.aclosing(speak(voices.get(language), text, rate)) as pieces:
+    async with contextlib.aclosing(speak(voices.get(language), text, rate, timeout_s)) as pieces:
         async for pcm in pieces:
             yield pcm

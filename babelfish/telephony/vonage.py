@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from vonage_voice.models.common import WebsocketAuthorization
 from vonage_voice.models.connect_endpoints import WebsocketEndpoint
 from vonage_voice.models.input_types import Dtmf
 from vonage_voice.models.ncco import Connect, Input, Talk
@@ -99,14 +100,15 @@ def parse(model: type[BaseModel], data: Any) -> Any:
         raise WebhookError(problems) from None
 
 
-def websocket_uri(base_url: str, leg_id: str) -> str:
-    """``https://host`` -> ``wss://host/socket?leg=...`` (http -> ws)."""
+def websocket_uri(base_url: str, leg_id: str, token: str | None = None) -> str:
+    """``https://host`` -> ``wss://host/socket?leg=...&token=...`` (http -> ws)."""
     base = base_url.rstrip("/")
     if base.startswith("https://"):
         base = "wss://" + base[len("https://") :]
     elif base.startswith("http://"):
         base = "ws://" + base[len("http://") :]
-    return f"{base}/socket?{urlencode({'leg': leg_id})}"
+    query = {"leg": leg_id} if token is None else {"leg": leg_id, "token": token}
+    return f"{base}/socket?{urlencode(query)}"
 
 
 def answer_ncco(
@@ -118,10 +120,13 @@ def answer_ncco(
     headers: dict[str, str],
     caller_id: str,
     event_url: str,
+    vonage_auth: bool = False,
 ) -> list[dict[str, Any]]:
-    """Greet the caller, then connect the call to our websocket for this leg."""
+    """Greet the caller, then connect the call to our websocket for this leg. With ``vonage_auth`` Vonage
+    signs the websocket upgrade with its JWT (endpoint ``authorization: {"type": "vonage"}``)."""
     talk = Talk(text=greeting, language=greeting_language)
-    endpoint = WebsocketEndpoint(uri=socket_uri, contentType=f"audio/l16;rate={sample_rate}", headers=headers)
+    endpoint = WebsocketEndpoint(uri=socket_uri, contentType=f"audio/l16;rate={sample_rate}", headers=headers,
+                                 authorization=WebsocketAuthorization(type="vonage") if vonage_auth else None)
     if _PHONE.match(caller_id):
         connect = Connect(endpoint=[endpoint], from_=caller_id, eventType="synchronous", eventUrl=[event_url])
     else:

@@ -11,6 +11,7 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN = 1013  # refused for now (server busy or restarting); the caller may call again
 
 CONNECTED = "websocket:connected"
 DTMF = "websocket:dtmf"
