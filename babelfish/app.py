@@ -384,6 +384,7 @@ class Server:
                              on_record=self._keep_record)
         leg.session = session
         session.start()
+        self.reception.connected(leg)
         log.info("leg %s connected (%d Hz)", leg.id, rate)
         self.hub.publish({"type": "leg", "event": "connected", "room": leg.room.id if leg.room else "",
                           "leg": leg.id, "language": leg.language})

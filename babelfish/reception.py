@@ -58,6 +58,7 @@ class Reception:
         self.invitations = Invitations(self.settings.access.invite_timeout_s)
         self.callers: dict[str, Caller] = {}
         self.refused = 0
+        self._owed: dict[str, str] = {}  # leg id -> a notice to say once its socket is up
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- the answer webhook -----------------------------------------------------------------------------
@@ -205,9 +206,20 @@ class Reception:
         invitation.failed = reason
         log.warning("invitation of %s failed: %s", invitation.number, reason)
         leg = self.server.switchboard.legs.get(invitation.inviter)
-        if leg is not None and leg.session is not None:
-            text, lang = languages.prompt("invite_failed", leg.language)
-            leg.session.say(text, lang, label="invitation failed")
+        if leg is None:
+            return
+        if leg.session is None:  # still connecting: told as soon as its socket is up
+            self._owed[leg.id] = "invite_failed"
+            return
+        text, lang = languages.prompt("invite_failed", leg.language)
+        leg.session.say(text, lang, label="invitation failed")
+
+    def connected(self, leg: Leg) -> None:
+        """The leg's socket is up: say what it missed while connecting."""
+        key = self._owed.pop(leg.id, None)
+        if key is not None and leg.session is not None:
+            text, lang = languages.prompt(key, leg.language)
+            leg.session.say(text, lang, label=key)
 
     def call_ended(self, uuid: str, status: str) -> None:
         """An event webhook says a call ended: if it was an invitation not yet answered, it failed."""
@@ -218,6 +230,7 @@ class Reception:
 
     def leg_ended(self, uuid: str) -> None:
         self.callers.pop(uuid, None)
+        self._owed.pop(uuid, None)
 
     async def close(self) -> None:
         for task in list(self._tasks):

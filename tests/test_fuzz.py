@@ -50,6 +50,7 @@ class Errors(logging.Handler):
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A real server on an event loop of its own thread, so hypothesis can drive it synchronously."""
     cfg = Settings(models_dir=tmp_path_factory.mktemp("models"), playback_lead_ms=200,
+                   data_dir=tmp_path_factory.mktemp("data"), menu={"languages": []},
                    security=SecuritySettings(signature_secret=SECRET),
                    limits=LimitsSettings(webhook_rate=10_000, webhook_burst=10_000, connect_within_s=1))
     errors = Errors()
