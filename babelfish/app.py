@@ -286,18 +286,9 @@ class Server:
     async def answer(self, request: Request) -> JSONResponse:
         """Vonage asks what to do with a call: the reply is the first step of the call's opening (a refusal,
         the language menu, the room menu, or the connection to our websocket)."""
-        if request.method == "POST":
-            try:
-                data = await request.json()
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return error_response(400, "body is not JSON")
-        else:
-            data = dict(request.query_params)
-        try:
-            call = vonage.parse(vonage.AnswerRequest, data)
-        except vonage.WebhookError as exc:
-            log.warning("answer webhook rejected: %s", exc)
-            return error_response(400, str(exc))
+        call = await read_webhook(request, vonage.AnswerRequest, "answer", query=request.method == "GET")
+        if isinstance(call, JSONResponse):
+            return call
         logs.bind(leg=call.uuid)
         if self.draining:
             log.info("answer while draining: call refused")
@@ -312,15 +303,9 @@ class Server:
     async def input(self, request: Request) -> JSONResponse:
         """The digits a caller pressed at a menu (the NCCO ``input`` action's result); replies with the next
         step's NCCO."""
-        try:
-            data = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error_response(400, "body is not JSON")
-        try:
-            result = vonage.parse(vonage.InputResult, data)
-        except vonage.WebhookError as exc:
-            log.warning("input webhook rejected: %s", exc)
-            return error_response(400, str(exc))
+        result = await read_webhook(request, vonage.InputResult, "input")
+        if isinstance(result, JSONResponse):
+            return result
         logs.bind(leg=result.uuid)
         if self.draining:
             return JSONResponse(self.refusal("restarting", ""))
@@ -330,15 +315,9 @@ class Server:
         return JSONResponse(ncco)
 
     async def event(self, request: Request) -> JSONResponse:
-        try:
-            data = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error_response(400, "body is not JSON")
-        try:
-            event = vonage.parse(vonage.CallEvent, data)
-        except vonage.WebhookError as exc:
-            log.warning("event webhook rejected: %s", exc)
-            return error_response(400, str(exc))
+        event = await read_webhook(request, vonage.CallEvent, "event")
+        if isinstance(event, JSONResponse):
+            return event
         leg_id = event.leg_id
         logs.bind(leg=leg_id)
         if event.status not in vonage.KNOWN_STATUSES:
@@ -622,6 +601,23 @@ def _rest_client(settings: Settings) -> VonageRest | None:
         raise ConfigError("access.invites rings people through Vonage's REST API: set "
                           "BABELFISH_VONAGE__APPLICATION_ID and BABELFISH_VONAGE__PRIVATE_KEY")
     return None
+
+
+async def read_webhook(request: Request, model: type[Any], name: str, *, query: bool = False) -> Any:
+    """The webhook's JSON body (or its query, for GET) validated into ``model``; a 400 response when it is
+    not (returned, for the handler to pass on)."""
+    if query:
+        data: Any = dict(request.query_params)
+    else:
+        try:
+            data = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return error_response(400, "body is not JSON")
+    try:
+        return vonage.parse(model, data)
+    except vonage.WebhookError as exc:
+        log.warning("%s webhook rejected: %s", name, exc)
+        return error_response(400, str(exc))
 
 
 def error_response(status: int, message: str) -> JSONResponse:

@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import re
-import time
 import uuid as uuidlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,6 @@ STATIC = Path(__file__).parent / "static"
 ROOM_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 BROWSER_CALLER = "browser"
 STATE_POLL_S = 1.0
-CONNECT_WITHIN_S = 30.0  # a browser leg whose page never opens the websocket is ended after this
 
 
 def _regional(primary: str) -> str:
@@ -64,7 +62,6 @@ def _tag(value: Any) -> str | None:
 class Phone:
     def __init__(self, server: Server) -> None:
         self.server = server
-        self._reapers: set[asyncio.Task[None]] = set()
 
     async def page(self, request: Request) -> FileResponse:
         return FileResponse(STATIC / "phone.html", headers={"Cache-Control": "no-cache"})
@@ -99,20 +96,9 @@ class Phone:
             return error_response(409, "that room is full")
         ncco = self.server.connect_ncco(leg, self.server.base_url(request), caller_id=BROWSER_CALLER)
         log.info("browser leg %s (%s) joined %s", leg.id, leg.language, leg.room.id if leg.room else None)
-        reaper = asyncio.create_task(self._reap(leg))
-        self._reapers.add(reaper)
-        reaper.add_done_callback(self._reapers.discard)
+        # a tab closed before its websocket opened is ended by the server's watchdog (limits.connect_within_s)
         return JSONResponse({"uuid": leg.id, "conversation_uuid": conversation, "from": BROWSER_CALLER,
                              "to": "phone", "ncco": ncco})
-
-    async def _reap(self, leg: rooms.Leg) -> None:
-        """A tab closed between join and websocket would hold its room forever: end such a leg."""
-        deadline = time.monotonic() + CONNECT_WITHIN_S
-        while time.monotonic() < deadline:
-            if self.server.switchboard.legs.get(leg.id) is not leg or leg.session is not None:
-                return  # connected, or already gone
-            await asyncio.sleep(0.5)
-        await self.server.end_leg(leg, reason="browser never opened the websocket")
 
     def state(self, leg_id: str) -> dict[str, Any]:
         leg = self.server.switchboard.legs.get(leg_id)
