@@ -156,8 +156,9 @@ class Server:
         deadline = time.monotonic() + limit
         legs = list(self.switchboard.legs.values())
         sessions = [leg.session for leg in legs if leg.session is not None]
-        log.warning("draining: taking no new calls; ending %d legs (%d connected) within %g s", len(legs),
-                    len(sessions), limit)
+        log.log(logging.WARNING if legs else logging.INFO,
+                "draining: taking no new calls; ending %d legs (%d connected) within %g s", len(legs),
+                len(sessions), limit)
         for session in sessions:
             text, lang = languages.prompt("restarting", session.leg.language)
             session.say(text, lang, label="notice: restarting")
@@ -174,7 +175,7 @@ class Server:
                 await hook()
             except Exception:
                 log.exception("drain hook %r failed", hook)
-        log.warning("drained: %d legs ended", len(legs))
+        log.log(logging.WARNING if legs else logging.INFO, "drained: %d legs ended", len(legs))
 
     async def _watch(self) -> None:
         while True:
