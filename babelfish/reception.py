@@ -90,7 +90,7 @@ class Reception:
             caller.invite_to = self.settings.access.invites.get(caller.number)
         if len(self.callers) >= WAITING_CALLERS:
             log.error("too many calls in the menu: refusing %s", call.uuid)
-            return vonage.talk_ncco([languages.prompt("room_full", caller.language or "en")])
+            return vonage.talk_ncco([languages.prompt("busy", caller.language or "en")])
         self.callers[caller.uuid] = caller
         return await self._next(caller, base)
 
