@@ -190,7 +190,10 @@ class Cluster:
     server, since one server writes the NCCO and another admits its socket."""
 
     def __init__(self, settings: Settings) -> None:
-        import redis.asyncio as aioredis
+        try:
+            import redis.asyncio as aioredis
+        except ImportError:
+            raise ConfigError("cluster.redis_url needs the redis package: pip install 'babelfish[scale]'") from None
 
         cfg = settings.cluster
         if not cfg.redis_url:
