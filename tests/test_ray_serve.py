@@ -58,7 +58,8 @@ def local_ray() -> Iterator[None]:
 
 def ray_settings(tmp_path: Path, app: str, **overrides: Any) -> Settings:
     small = {"num_replicas": 1, "num_cpus": 0.25}
-    return Settings(models_dir=tmp_path / "models", data_dir=tmp_path / "data", playback_lead_ms=200,
+    overrides.setdefault("models_dir", tmp_path / "models")
+    return Settings(data_dir=tmp_path / "data", playback_lead_ms=200,
                     menu={"languages": []}, numbers={"447700900001": "en-GB", "4915100000002": "de-DE"},
                     ray={"stages": STAGES, "app_name": app, "recognizer": small, "translator": small,
                          "synthesizer": small}, **overrides)
