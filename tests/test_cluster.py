@@ -4,6 +4,7 @@ babelfish servers with test-double engines, calls through the fake Vonage sent t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -18,6 +19,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from babelfish import languages
 from babelfish.cluster import Cluster
@@ -245,3 +247,26 @@ async def test_a_draining_server_lets_its_conversations_finish_while_new_calls_g
         await b.hang_up()
         await asyncio.wait_for(drain, 10)
         assert await translated(c, d, speech)
+
+
+async def test_one_server_is_ready_with_no_dependencies_and_health_names_no_cluster(
+        server: tuple[str, object]) -> None:
+    url, _ = server
+    async with httpx.AsyncClient() as http:
+        ready = await http.get(f"{url}/ready")
+        health = (await http.get(f"{url}/health")).json()
+    assert ready.status_code == 200 and ready.json()["depends"] == {} and ready.json()["ready"] is True
+    assert health["status"] == "ok" and health["server_id"] is None
+
+
+async def test_redis_out_of_reach_makes_a_cluster_server_not_ready(tmp_path: Path, redis_url: str) -> None:
+    port = free_port()
+    settings = cluster_settings(tmp_path, redis_url, "lonely", f"http://127.0.0.1:{port}")
+    async with background_server(settings, double_engines(), port=port) as (url, server):
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{url}/ready")).json()["depends"]["redis"]["ok"] is True
+            assert server.cluster is not None
+            with contextlib.suppress(RedisConnectionError):  # the server goes away as it answers
+                await server.cluster.redis.execute_command("SHUTDOWN", "NOSAVE")
+            ready = await http.get(f"{url}/ready")
+        assert ready.status_code == 503 and ready.json()["depends"]["redis"]["ok"] is False
