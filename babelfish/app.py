@@ -392,7 +392,7 @@ class Server:
             leg.status = event.status
             leg.statuses.append((time.time(), event.status))
             if event.status in vonage.ENDED_STATUSES:
-                await self.end_leg(leg, reason=f"call {event.status}")
+                await self.end_leg(leg, reason=f"call {event.status}", call_ended=True)
         if len(self.events) > 10_000:  # keep the call-state log bounded
             self.events.pop(next(iter(self.events)))
         return JSONResponse({"ok": True})
@@ -508,10 +508,10 @@ class Server:
                                       capacity=record.capacity, code=record.code, conversation=record.conversation,
                                       direction=record.direction)
 
-    async def _leave_directory(self, leg_id: str) -> None:
+    async def _leave_directory(self, leg_id: str, *, hosted_here: bool = False) -> None:
         assert self.cluster is not None
         try:
-            await self.cluster.leave(leg_id)
+            await self.cluster.leave(leg_id, hosted_here=hosted_here)
         except Exception:  # noqa: BLE001 - Redis down: the leg's room is cleaned up when its server is swept
             log.exception("leg %s: could not leave the directory", leg_id)
 
@@ -596,16 +596,17 @@ class Server:
             log.info("leg %s: unknown websocket event %r", leg.id, event.name)
 
     async def end_leg(self, leg: Leg, reason: str, *, close_code: int = wire.CLOSE_NORMAL,
-                      wait_s: float = 30.0, hang_up: bool = False) -> None:
+                      wait_s: float = 30.0, hang_up: bool = False, call_ended: bool = False) -> None:
         """A caller hung up (event webhook), their socket dropped, or we end the call (time limit,
         shutdown): clean up, tell the others, close the socket if it is still open. ``hang_up``: we end it;
-        in cluster mode the call is also hung up through the REST API (its NCCO would hold it otherwise)."""
+        in cluster mode the call is also hung up through the REST API (its NCCO would hold it otherwise).
+        ``call_ended``: Vonage said the call is over (the directory forgets the leg wherever its room is)."""
         if self.switchboard.legs.get(leg.id) is not leg:
             return
         others = leg.others()
         self.switchboard.hang_up(leg.id)
         if self.cluster is not None:
-            await self._leave_directory(leg.id)
+            await self._leave_directory(leg.id, hosted_here=not call_ended)
         self.reception.leg_ended(leg.id)
         log.info("leg %s ended: %s", leg.id, reason)
         self.hub.publish({"type": "leg", "event": "ended", "room": leg.room.id if leg.room else "",

@@ -103,10 +103,13 @@ return {room, redis.call('HGET', p..'room:'..room, 'server'), lang, 'placed'}
 """
 
 # A leg is gone: out of its room; an empty room is closed, a public room left alone waits for a partner.
+# ARGV[2]: the server that thinks it hosts the leg ('' when the call itself ended): a server whose rooms were
+# taken over while it was cut off from Redis must not remove the legs a survivor now hosts.
 _LEAVE = """
 local p = 'bf:'
 local leg = ARGV[1]
 local room = redis.call('HGET', p..'leg:'..leg, 'room')
+if room and ARGV[2] ~= '' and redis.call('HGET', p..'room:'..room, 'server') ~= ARGV[2] then return -2 end
 redis.call('DEL', p..'leg:'..leg)
 if not room or redis.call('SREM', p..'room:'..room..':legs', leg) == 0 then return -1 end
 local left = redis.call('SCARD', p..'room:'..room..':legs')
@@ -338,8 +341,10 @@ class Cluster:
         records = [await self.leg(leg_id) for leg_id in await self.redis.smembers(P + "room:" + room_id + ":legs")]
         return [r for r in records if r is not None]
 
-    async def leave(self, leg_id: str) -> None:
-        await self._leave(args=[leg_id])
+    async def leave(self, leg_id: str, *, hosted_here: bool = False) -> None:
+        """Take a leg off the directory: the call ended (any server may say so), or, with ``hosted_here``,
+        this server ended it (ignored if its room has meanwhile moved to another server)."""
+        await self._leave(args=[leg_id, self.server_id if hosted_here else ""])
 
     # -- remembered languages ---------------------------------------------------------------------------
 

@@ -202,6 +202,12 @@ async def test_servers_placing_callers_at_once_never_pair_a_waiting_room_twice(t
         for legs in rooms.values():  # the second caller of a room gets the language not yet spoken there
             langs = {(await members[0].leg(leg)).language for leg in legs}  # type: ignore[union-attr]
             assert langs == {"de-DE", "en-GB"}
+        # a server that no longer hosts a room (taken over while it was cut off) cannot remove its legs
+        record = await members[0].leg(placements[1].leg)
+        assert record is not None
+        stranger = next(m for m in members if m.server_id != record.server)
+        await stranger.leave(record.id, hosted_here=True)
+        assert await members[0].leg(record.id) is not None
         # a coded room fills up to the conference size, then refuses; a draining server gets no new rooms
         for i in range(6):
             await members[1].place(f"conf-{i}", "1", language="en-GB", code="4711")
