@@ -137,6 +137,8 @@ async def test_calls_to_either_server_meet_on_one_and_a_lost_server_s_rooms_move
             server = picks.choice(list(urls.values()))
             calls.append(await vonage.dial(f"4477009000{i:02d}", server=server, pace=PACE))
         pairs = [(calls[i], calls[i + 1]) for i in range(0, 8, 2)]
+        hold = languages.prompt("hold", calls[0].headers["lang"])[0]  # said after the socket, should it drop
+        assert [p["text"] for p in calls[0].prompts][-1] == hold
         answered_by = {call.answer_url.split("/answer")[0] for call in calls}
         assert answered_by == set(urls.values()), "the random picks should use both servers"
 
