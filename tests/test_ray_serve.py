@@ -118,3 +118,19 @@ async def test_a_real_call_is_translated_by_the_packaged_engines_on_ray_serve(
     finally:
         for stage in STAGES:
             serve.delete(ray_serve.app_name(settings, stage))
+
+
+def test_bench_replicas_settings_put_every_stage_on_ray_with_the_count_asked() -> None:
+    from babelfish.bench.replicas import parse_counts, table, with_replicas
+
+    assert parse_counts("2,1,2") == [1, 2]
+    with pytest.raises(ValueError):
+        parse_counts("0,1")
+    settings = with_replicas(Settings(ray={"address": "ray://elsewhere:10001"}), 3)
+    assert settings.ray.stages == STAGES and settings.ray.address is None
+    assert [getattr(settings.ray, stage).num_replicas for stage in STAGES] == [3, 3, 3]
+    level = {"conversations": 1, "p90_s": 1.5}
+    text = table({"limit": 2, "results": [{"replicas": 1, "max_conversations": 1, "p90_s_at_max": 1.5,
+                                           "machine_cpu_percent_at_max": 80.0, "driver_cpu_percent_at_max": 20.0,
+                                           "levels": [level]}]})
+    assert "1: 1.5" in text.splitlines()[-1]
