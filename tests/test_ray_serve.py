@@ -131,6 +131,6 @@ def test_bench_replicas_settings_put_every_stage_on_ray_with_the_count_asked() -
     assert [getattr(settings.ray, stage).num_replicas for stage in STAGES] == [3, 3, 3]
     level = {"conversations": 1, "p90_s": 1.5}
     text = table({"limit": 2, "results": [{"replicas": 1, "max_conversations": 1, "p90_s_at_max": 1.5,
-                                           "machine_cpu_percent_at_max": 80.0, "driver_cpu_percent_at_max": 20.0,
+                                           "total_cpu_percent_at_max": 80.0, "driver_cpu_percent_at_max": 20.0,
                                            "levels": [level]}]})
     assert "1: 1.5" in text.splitlines()[-1]
