@@ -304,12 +304,13 @@ class Server:
         if self.cluster is not None and cluster.hold_s > 0:
             hold_text, hold_lang = languages.prompt("hold", leg.language)
             hold = (hold_text, hold_lang, max(1, round(cluster.hold_s / 3)))  # about 3 s per notice
-        if cluster.shared_url:
+        socket_uri = vonage.websocket_uri(socket_base or base, leg.id, token=self.tokens.issue(leg.id))
+        if cluster.shared_url:  # call events may go to any server: through the load balancer
             base = cluster.shared_url.rstrip("/")
         return vonage.answer_ncco(
             greeting=text,
             greeting_language=greeting_lang,
-            socket_uri=vonage.websocket_uri(socket_base or base, leg.id, token=self.tokens.issue(leg.id)),
+            socket_uri=socket_uri,
             sample_rate=self.settings.sample_rate,
             headers={"leg": leg.id, "lang": leg.language, "room": leg.room.id if leg.room else ""},
             caller_id=caller_id,
