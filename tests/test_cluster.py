@@ -278,3 +278,22 @@ async def test_redis_out_of_reach_makes_a_cluster_server_not_ready(tmp_path: Pat
                 await server.cluster.redis.execute_command("SHUTDOWN", "NOSAVE")
             ready = await http.get(f"{url}/ready")
         assert ready.status_code == 503 and ready.json()["depends"]["redis"]["ok"] is False
+
+
+def test_a_cluster_ncco_sends_the_socket_to_the_room_s_server_events_to_the_balancer_and_holds_the_caller(
+        tmp_path: Path) -> None:
+    from babelfish.app import Server
+    from babelfish.rooms import Leg, Room
+
+    settings = cluster_settings(tmp_path, "redis://127.0.0.1:1/0", "me", "https://bf1.example.org",
+                                shared_url="https://babelfish.example.org", hold_s=9)
+    server = Server(settings, double_engines())
+    leg = Leg(id="leg-1", caller="447700900001", language="de-DE", room=Room(id="room-1"))
+    ncco = server.connect_ncco(leg, server.own_url, socket_base="https://bf2.example.org")
+    connect = ncco[1]
+    assert connect["endpoint"][0]["uri"].startswith("wss://bf2.example.org/socket?leg=leg-1&token=")
+    assert connect["eventUrl"] == ["https://babelfish.example.org/event"]
+    assert ncco[2] == {"action": "talk", "text": languages.prompt("hold", "de-DE")[0], "language": "de-DE",
+                       "loop": 3}
+    local = server.connect_ncco(leg, server.own_url)  # a room hosted here (or a browser phone's)
+    assert local[1]["endpoint"][0]["uri"].startswith("wss://bf1.example.org/socket?")
