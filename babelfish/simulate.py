@@ -440,12 +440,14 @@ class FakeCall:
 
 
 class FakeVonage:
-    """Vonage's side of many calls to one babelfish server (``server`` is its base URL).
+    """Vonage's side of many calls to one babelfish server (``server`` is its base URL; ``dial(server=...)``
+    sends a call's webhooks to another, as a load balancer in front of several servers would).
 
     ``start_api()`` also serves a fake of the Voice REST API the server calls (``POST /v1/calls``,
-    ``PUT /v1/calls/{uuid}``, ``PUT|DELETE /v1/calls/{uuid}/talk``). Each request must carry an application
-    JWT that verifies with ``public_key`` and names ``application_id``, as Vonage requires; every request is
-    kept in ``api_requests``. An outbound call is rung, answered through the ``answer_url`` it names and
+    ``PUT /v1/calls/{uuid}`` with ``hangup`` or ``transfer`` to an inline NCCO, which the call follows as
+    Vonage does, ``PUT|DELETE /v1/calls/{uuid}/talk``). Each request must carry an application JWT that
+    verifies with ``public_key`` and names ``application_id``, as Vonage requires; every request is kept
+    in ``api_requests``. An outbound call is rung, answered through the ``answer_url`` it names and
     connected like an inbound one; the test picks it up with ``next_outbound()``.
     """
 

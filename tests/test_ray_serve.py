@@ -134,3 +134,16 @@ def test_bench_replicas_settings_put_every_stage_on_ray_with_the_count_asked() -
                                            "total_cpu_percent_at_max": 80.0, "driver_cpu_percent_at_max": 20.0,
                                            "levels": [level]}]})
     assert "1: 1.5" in text.splitlines()[-1]
+
+
+def test_ray_serves_local_engines_only_and_says_which_setting_to_fix() -> None:
+    from babelfish.engines import choice
+    from babelfish.settings import ConfigError
+
+    with pytest.raises(ConfigError, match="synthesizer.engine 'local'"):
+        choice.check(Settings(ray={"stages": ["synthesizer"]}, synthesizer={"engine": "azure"},
+                              azure={"key": "k", "region": "westeurope"}))
+    with pytest.raises(ConfigError, match="Azure speech translation is a cloud service"):
+        choice.check(Settings(ray={"stages": ["recognizer"]}, recognizer={"engine": "azure"},
+                              translator={"engine": "azure"}, azure={"key": "k", "region": "westeurope"}))
+    choice.check(Settings(ray={"stages": STAGES}))  # the default engines: fine
