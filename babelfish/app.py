@@ -31,6 +31,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from babelfish import languages, logs
 from babelfish.audio import Reframer
 from babelfish.captions import CaptionHub, Utterance
+from babelfish.cluster import Cluster, LegRecord
 from babelfish.limits import RateLimiter
 from babelfish.metrics import CONTENT_TYPE, Metrics
 from babelfish.pipeline.stream import Engines, LegSession
@@ -40,7 +41,7 @@ from babelfish.rooms import Leg, Observer, Room, Switchboard
 from babelfish.settings import Settings
 from babelfish.store import AsyncStore, TranscriptStore
 from babelfish.telephony import signature, vonage, wire
-from babelfish.telephony.rest import ConfigError, VonageRest
+from babelfish.telephony.rest import ConfigError, VonageApiError, VonageRest
 from babelfish.telephony.tokens import ReplayGuard, SocketTokens, TokenError
 
 log = logging.getLogger("babelfish")
@@ -87,6 +88,10 @@ class Server:
         self.switchboard = Switchboard(settings.numbers, settings.default_languages,
                                        conference_size=settings.rooms.conference_size,
                                        observer=TranscriptRecorder(self.store))
+        self.cluster = Cluster(settings) if settings.cluster.redis_url else None
+        if self.cluster is not None:
+            self.cluster.load = lambda: (len(self.switchboard.legs), len(self.switchboard.rooms))
+            self.cluster.on_take_over = self._take_over
         self.reception = Reception(self)
         self.hub = CaptionHub()
         self.started = time.time()
@@ -110,6 +115,7 @@ class Server:
         # Awaited, in order, once the legs have ended on shutdown: where the transcript store is flushed.
         self.on_drain: list[Callable[[], Awaitable[None]]] = [self.store.flush]
         self._drain_task: asyncio.Task[None] | None = None
+        self._ending_all = False  # the drain's last step: every leg left is being ended
         self._sockets: dict[str, WebSocket] = {}  # leg id -> its open audio socket
         self._dropped_ended: collections.Counter[str] = collections.Counter()
         self._timing_out: set[str] = set()
@@ -154,6 +160,18 @@ class Server:
         self.draining = True
         limit = self.settings.limits.drain_s
         deadline = time.monotonic() + limit
+        if self.cluster is not None:
+            # Several servers: new rooms open elsewhere from now on; the conversations here are let finish
+            # (none is moved), and only what is left at the deadline hears the notice and ends.
+            try:
+                await self.cluster.set_draining()
+            except Exception:  # noqa: BLE001 - Redis down: the heartbeat's expiry says it for us
+                log.exception("could not mark this server draining in Redis")
+            log.warning("draining: no new rooms here; waiting up to %g s for %d rooms to finish", limit,
+                        len(self.switchboard.rooms))
+            await _until(lambda: all(len(room.legs) < 2 for room in self.switchboard.rooms.values()),
+                         deadline - time.monotonic())
+        self._ending_all = True
         legs = list(self.switchboard.legs.values())
         sessions = [leg.session for leg in legs if leg.session is not None]
         log.log(logging.WARNING if legs else logging.INFO,
@@ -168,7 +186,8 @@ class Server:
         if unfinished:
             log.warning("drain time up: %d legs still busy", len(unfinished))
         await asyncio.gather(*(self.end_leg(leg, reason="server restarting", close_code=wire.CLOSE_GOING_AWAY,
-                                            wait_s=max(0.5, deadline - time.monotonic())) for leg in legs),
+                                            wait_s=max(0.5, deadline - time.monotonic()), hang_up=True)
+                               for leg in legs),
                              return_exceptions=True)
         for hook in self.on_drain:
             try:
@@ -191,7 +210,7 @@ class Server:
             age = now - leg.created
             if leg.session is None and leg.id not in self._sockets and age > limits.connect_within_s:
                 log.info("leg %s: websocket never opened (%.0f s after the answer): ended", leg.id, age)
-                self._spawn(self.end_leg(leg, reason="websocket never opened"))
+                self._spawn(self.end_leg(leg, reason="websocket never opened", hang_up=True))
             elif leg.session is not None and age > limits.max_call_s and leg.id not in self._timing_out:
                 self._timing_out.add(leg.id)
                 self._spawn(self._time_limit(leg))
@@ -207,7 +226,7 @@ class Server:
                 session.say(text, lang, label="notice: time limit")
                 await session.stop_listening()
                 await _until(lambda: session.idle, NOTICE_WAIT_S)
-            await self.end_leg(leg, reason="call time limit reached")
+            await self.end_leg(leg, reason="call time limit reached", hang_up=True)
         finally:
             self._timing_out.discard(leg.id)
 
@@ -223,6 +242,11 @@ class Server:
     @property
     def at_capacity(self) -> bool:
         return len(self.switchboard.legs) >= self.settings.limits.max_legs
+
+    @property
+    def own_url(self) -> str:
+        """This server's own public URL (cluster mode; the request's host otherwise, see base_url)."""
+        return (self.settings.public_url or "").rstrip("/")
 
     def base_url(self, request: Request) -> str:
         if self.settings.public_url:
@@ -268,20 +292,32 @@ class Server:
         text, lang = languages.prompt(key, language)
         return vonage.talk_ncco([(text, lang)])
 
-    def connect_ncco(self, leg: Leg, base: str, greeting: str = "wait", caller_id: str = "") -> list[dict[str, Any]]:
+    def connect_ncco(self, leg: Leg, base: str, greeting: str = "wait", caller_id: str = "", *,
+                     socket_base: str | None = None) -> list[dict[str, Any]]:
         """The NCCO that greets ``leg`` (prompt ``greeting`` in its language) and connects it to its socket,
         with the socket's single-use token. Every NCCO that connects to ``/socket`` must come from here: a
-        socket without a token is refused."""
-        greeting, greeting_lang = languages.prompt(greeting, leg.language)
+        socket without a token is refused. ``socket_base``: the server hosting the leg's room, when it is
+        not this one (cluster mode); the tokens' secret is shared, so that server admits the socket. In
+        cluster mode the caller is held with a notice should the socket drop, while a survivor takes over."""
+        text, greeting_lang = languages.prompt(greeting, leg.language)
+        hold = None
+        cluster = self.settings.cluster
+        if self.cluster is not None and cluster.hold_s > 0:
+            hold_text, hold_lang = languages.prompt("hold", leg.language)
+            hold = (hold_text, hold_lang, max(1, round(cluster.hold_s / 3)))  # about 3 s per notice
+        socket_uri = vonage.websocket_uri(socket_base or base, leg.id, token=self.tokens.issue(leg.id))
+        if cluster.shared_url:  # call events may go to any server: through the load balancer
+            base = cluster.shared_url.rstrip("/")
         return vonage.answer_ncco(
-            greeting=greeting,
+            greeting=text,
             greeting_language=greeting_lang,
-            socket_uri=vonage.websocket_uri(base, leg.id, token=self.tokens.issue(leg.id)),
+            socket_uri=socket_uri,
             sample_rate=self.settings.sample_rate,
             headers={"leg": leg.id, "lang": leg.language, "room": leg.room.id if leg.room else ""},
             caller_id=caller_id,
             event_url=f"{base}/event",
             vonage_auth=self.settings.security.vonage_socket_auth and self.verifier is not None,
+            hold=hold,
         )
 
     async def answer(self, request: Request) -> JSONResponse:
@@ -291,7 +327,7 @@ class Server:
         if isinstance(call, JSONResponse):
             return call
         logs.bind(leg=call.uuid)
-        if self.draining:
+        if self.draining and self.cluster is None:  # in a cluster the call is placed on another server
             log.info("answer while draining: call refused")
             return JSONResponse(self.refusal("restarting", call.from_))
         if call.uuid not in self.switchboard.legs and self.at_capacity:
@@ -308,7 +344,7 @@ class Server:
         if isinstance(result, JSONResponse):
             return result
         logs.bind(leg=result.uuid)
-        if self.draining:
+        if self.draining and self.cluster is None:
             return JSONResponse(self.refusal("restarting", ""))
         ncco = await self.reception.input(result, self.base_url(request))
         if ncco is None:
@@ -327,6 +363,8 @@ class Server:
             return JSONResponse({"ok": True})
         if event.status in vonage.ENDED_STATUSES and leg_id not in self.switchboard.legs:
             self.reception.call_ended(leg_id, event.status)  # ended in the menu, or an invitation unanswered
+            if self.cluster is not None:  # a leg placed on another server (or never connected): off the directory
+                await self._leave_directory(leg_id)
         history = self.events.setdefault(leg_id, [])
         if len(history) < 100:
             history.append({"status": event.status, "timestamp": event.timestamp})
@@ -335,7 +373,7 @@ class Server:
             leg.status = event.status
             leg.statuses.append((time.time(), event.status))
             if event.status in vonage.ENDED_STATUSES:
-                await self.end_leg(leg, reason=f"call {event.status}")
+                await self.end_leg(leg, reason=f"call {event.status}", call_ended=True)
         if len(self.events) > 10_000:  # keep the call-state log bounded
             self.events.pop(next(iter(self.events)))
         return JSONResponse({"ok": True})
@@ -398,7 +436,7 @@ class Server:
             await self.end_leg(leg, reason="socket closed")
 
     async def _handshake(self, ws: WebSocket) -> tuple[Leg, int]:
-        if self.draining:
+        if self._ending_all or (self.draining and self.cluster is None):
             raise _Refused("server is restarting", code=wire.CLOSE_TRY_AGAIN)
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
@@ -420,6 +458,8 @@ class Server:
             raise _Refused("no leg named")
         admit = self._authenticate(ws, event, leg_id)
         leg = self.switchboard.legs.get(leg_id)
+        if leg is None and self.cluster is not None:
+            leg = await self._adopt(leg_id)
         if leg is None:
             raise _Refused("unknown leg: the answer webhook did not create it, or it has ended")
         if leg.session is not None:
@@ -433,6 +473,53 @@ class Server:
         except TokenError as exc:
             raise _Refused(f"socket token refused: {exc}") from None
         return leg, rate
+
+    async def _adopt(self, leg_id: str) -> Leg | None:
+        """A socket for a leg another server answered (or a survivor moved here): book it on this switchboard
+        if the directory says its room is hosted here."""
+        assert self.cluster is not None
+        try:
+            record = await self.cluster.leg(leg_id)
+        except Exception:  # noqa: BLE001 - Redis unreachable: the socket is refused
+            log.exception("leg %s: directory lookup failed", leg_id)
+            return None
+        if record is None or record.server != self.cluster.server_id:
+            return None
+        return self.switchboard.place(leg_id, record.caller, record.room, language=record.language,
+                                      capacity=record.capacity, code=record.code, conversation=record.conversation,
+                                      direction=record.direction)
+
+    async def _leave_directory(self, leg_id: str, *, hosted_here: bool = False) -> None:
+        assert self.cluster is not None
+        try:
+            await self.cluster.leave(leg_id, hosted_here=hosted_here)
+        except Exception:  # noqa: BLE001 - Redis down: the leg's room is cleaned up when its server is swept
+            log.exception("leg %s: could not leave the directory", leg_id)
+
+    async def _take_over(self, rooms: list[str]) -> None:
+        """Rooms of a lost server are ours now: their callers' calls are still up (hearing the hold notice),
+        so each is transferred, through Vonage's REST API, to a new NCCO that says they were reconnected and
+        connects them here."""
+        assert self.cluster is not None
+        for room_id in rooms:
+            for record in await self.cluster.room_legs(room_id):
+                self._spawn(self._reconnect(record))
+
+    async def _reconnect(self, record: LegRecord) -> None:
+        assert self.cluster is not None
+        leg = Leg(id=record.id, caller=record.caller, language=record.language, room=Room(id=record.room))
+        ncco = self.connect_ncco(leg, self.cluster.url, "reconnected", socket_base=self.cluster.url)
+        if self.rest is None:
+            log.error("leg %s: its server is gone and it cannot be moved here without the Vonage REST API "
+                      "(BABELFISH_VONAGE__APPLICATION_ID and __PRIVATE_KEY)", record.id)
+            await self._leave_directory(record.id)
+            return
+        try:
+            await self.rest.transfer(record.id, ncco)
+            log.warning("leg %s: moved here from a lost server (room %s)", record.id, record.room)
+        except VonageApiError as exc:  # the call ended meanwhile
+            log.warning("leg %s: transfer failed: %s", record.id, exc)
+            await self._leave_directory(record.id)
 
     def _keep_record(self, leg: Leg, record: Utterance) -> None:
         self.store.write(self.store.store.add_utterance, record.room, record, leg.caller)
@@ -490,13 +577,17 @@ class Server:
             log.info("leg %s: unknown websocket event %r", leg.id, event.name)
 
     async def end_leg(self, leg: Leg, reason: str, *, close_code: int = wire.CLOSE_NORMAL,
-                      wait_s: float = 30.0) -> None:
+                      wait_s: float = 30.0, hang_up: bool = False, call_ended: bool = False) -> None:
         """A caller hung up (event webhook), their socket dropped, or we end the call (time limit,
-        shutdown): clean up, tell the others, close the socket if it is still open."""
+        shutdown): clean up, tell the others, close the socket if it is still open. ``hang_up``: we end it;
+        in cluster mode the call is also hung up through the REST API (its NCCO would hold it otherwise).
+        ``call_ended``: Vonage said the call is over (the directory forgets the leg wherever its room is)."""
         if self.switchboard.legs.get(leg.id) is not leg:
             return
         others = leg.others()
         self.switchboard.hang_up(leg.id)
+        if self.cluster is not None:
+            await self._leave_directory(leg.id, hosted_here=not call_ended)
         self.reception.leg_ended(leg.id)
         log.info("leg %s ended: %s", leg.id, reason)
         self.hub.publish({"type": "leg", "event": "ended", "room": leg.room.id if leg.room else "",
@@ -506,7 +597,8 @@ class Server:
                 if other.session is not None:
                     text, lang = languages.prompt("partner_left", other.language)
                     other.session.say(text, lang, label="partner left")
-                self.switchboard.requeue(other)
+                if self.cluster is None:  # in a cluster the room waits in the shared queue for a partner
+                    self.switchboard.requeue(other)
         session, leg.session = leg.session, None
         if session is not None:
             await session.close(drain_s=wait_s)
@@ -515,6 +607,9 @@ class Server:
         if ws is not None and ws.application_state != WebSocketState.DISCONNECTED:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
                 await ws.close(code=close_code, reason=reason[:120])
+        if hang_up and self.cluster is not None and self.rest is not None:
+            with contextlib.suppress(VonageApiError):
+                await self.rest.hang_up(leg.id)
 
     async def keep_retention(self) -> None:
         """Delete transcripts past ``transcripts.retention_days``, at startup and then hourly."""
@@ -529,12 +624,37 @@ class Server:
             await asyncio.sleep(RETENTION_EVERY_S)
 
     async def health(self, request: Request) -> JSONResponse:
+        """Liveness: the process answers (a load balancer restarts it when this fails)."""
         return JSONResponse({
             "status": "draining" if self.draining else "ok" if self.engines is not None else "loading",
             "uptime_s": round(time.time() - self.started, 1),
             "legs": len(self.switchboard.legs),
             "rooms": len(self.switchboard.rooms),
+            "server_id": self.cluster.server_id if self.cluster is not None else None,
         })
+
+    async def ready(self, request: Request) -> JSONResponse:
+        """Readiness: whether to send this server new calls, and what it depends on (503 when not ready:
+        engines still loading, draining, Redis or the Ray cluster unreachable)."""
+        depends: dict[str, Any] = {}
+        if self.cluster is not None:
+            from babelfish.cluster import _safe_url
+
+            depends["redis"] = {"url": _safe_url(self.settings.cluster.redis_url or ""),
+                                "ok": await self.cluster.ping(),
+                                "heartbeat_age_s": round(time.monotonic() - self.cluster.last_heartbeat, 1)}
+        if self.settings.ray.stages:
+            from babelfish.engines import ray_serve
+
+            depends["ray"] = {"address": self.settings.ray.address or "local", "stages": self.settings.ray.stages,
+                              "ok": ray_serve.reachable()}
+        engines = self.engines is not None
+        ready = engines and not self.draining and all(d["ok"] for d in depends.values())
+        return JSONResponse({
+            "ready": ready, "engines": "loaded" if engines else "loading", "draining": self.draining,
+            "server_id": self.cluster.server_id if self.cluster is not None else None, "depends": depends,
+            "legs": len(self.switchboard.legs), "rooms": len(self.switchboard.rooms),
+        }, status_code=200 if ready else 503)
 
     async def metrics_page(self, request: Request) -> Response:
         """Prometheus text format."""
@@ -636,9 +756,13 @@ def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
         server.start()
         if server.engines is None:
             server.engines = await asyncio.to_thread(Engines.load, settings)
+        if server.cluster is not None:
+            await server.cluster.start()  # joins once it can take calls
         retention = asyncio.create_task(server.keep_retention())
         yield
         await server.drain()  # already done before the sockets closed under babelfish.serving
+        if server.cluster is not None:
+            await server.cluster.stop()
         retention.cancel()
         await server.reception.close()
         await server.store.close()
@@ -654,6 +778,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
             Route("/input", server.webhook(server.input), methods=["POST"]),
             Route("/event", server.webhook(server.event), methods=["POST"]),
             Route("/health", server.health, methods=["GET"]),
+            Route("/ready", server.ready, methods=["GET"]),
             Route("/metrics", server.metrics_page, methods=["GET"]),
             Route("/rooms", server.rooms, methods=["GET"]),
             WebSocketRoute("/socket", server.socket),

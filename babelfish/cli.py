@@ -1,4 +1,4 @@
-"""``babelfish serve | call | translate | models | bench | transcripts``."""
+"""``babelfish serve | call | translate | models | bench | ray-serve | transcripts``."""
 
 from __future__ import annotations
 
@@ -81,6 +81,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.main(args)
 
 
+def cmd_ray_serve(args: argparse.Namespace) -> int:
+    """Deploy (or update) the stages' Serve applications with the replicas, CPUs and GPUs of the ``ray``
+    settings. On a cluster the applications outlive this command; without an address the local Ray lives
+    as long as it does."""
+    import time
+
+    from babelfish.engines import choice, ray_serve
+
+    settings = _settings(args)
+    if args.address:
+        settings.ray.address = args.address
+    stages = args.stage or settings.ray.stages or list(ray_serve.STAGES)
+    settings.ray.stages = stages
+    choice.check(settings)
+    ray_serve.deploy(settings, stages=stages)
+    for stage in stages:
+        cfg = getattr(settings.ray, stage)
+        print(f"deployed {ray_serve.app_name(settings, stage)}: {cfg.num_replicas} replicas, "
+              f"{cfg.num_cpus:g} CPU and {cfg.num_gpus:g} GPU each")
+    if settings.ray.address is None:
+        print("local Ray: serving until Ctrl-C (servers on this machine: BABELFISH_RAY__ADDRESS=auto)")
+        while True:
+            time.sleep(3600)
+    return 0
+
+
 def cmd_transcripts(args: argparse.Namespace) -> int:
     """Reads the transcript database directly (no server or token needed: this is the machine's own data)."""
     from babelfish.store import TranscriptStore
@@ -161,7 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--limit", type=int, default=None, help="fewer items, for a quick run")
+    p.add_argument("--replicas", metavar="N,N,...", help="load: run the engines on Ray Serve with each number "
+                   "of replicas per stage and report the conversations held with each")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("ray-serve", help="deploy the engines as Ray Serve applications on a Ray cluster")
+    p.add_argument("--address", help="Ray cluster address (default: ray.address; unset: a local Ray, kept "
+                   "running until Ctrl-C)")
+    p.add_argument("--stage", action="append", choices=["recognizer", "translator", "synthesizer"],
+                   help="a stage to deploy (repeatable; default: ray.stages, or all three)")
+    p.set_defaults(func=cmd_ray_serve)
 
     p = sub.add_parser("transcripts", help="list, show, export or purge stored call transcripts")
     p.add_argument("action", choices=["list", "show", "export", "purge"])

@@ -119,6 +119,24 @@ PROMPTS: dict[str, dict[str, str]] = {
         "it": "Questa chiamata ha raggiunto la durata massima e termina ora. Arrivederci.",
         "nl": "Dit gesprek heeft de maximale duur bereikt en eindigt nu. Tot ziens.",
     },
+    # After a server was lost: the room moved to another server and the caller is back.
+    "reconnected": {
+        "en": "You were reconnected. Please go on.",
+        "de": "Sie wurden wieder verbunden. Bitte sprechen Sie weiter.",
+        "fr": "Vous avez été reconnecté. Vous pouvez continuer.",
+        "es": "Se ha restablecido la conexión. Puede continuar.",
+        "it": "La chiamata è stata ricollegata. Può continuare.",
+        "nl": "U bent opnieuw verbonden. Ga uw gang.",
+    },
+    # Played by Vonage after the socket, should the server drop: a survivor is taking the call over.
+    "hold": {
+        "en": "Please hold, we are reconnecting you.",
+        "de": "Bitte bleiben Sie dran, wir verbinden Sie neu.",
+        "fr": "Veuillez patienter, nous vous reconnectons.",
+        "es": "Espere, por favor, le estamos reconectando.",
+        "it": "Attenda, la stiamo ricollegando.",
+        "nl": "Een moment, we verbinden u opnieuw.",
+    },
     "connected": {
         "en": "You are connected. Please speak.",
         "de": "Sie sind verbunden. Bitte sprechen Sie.",

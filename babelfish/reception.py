@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from babelfish import languages
+from babelfish.cluster import NoServer
 from babelfish.invites import Invitation, Invitations
-from babelfish.rooms import Leg, RoomFull
+from babelfish.rooms import Leg, Room, RoomFull
 from babelfish.telephony import vonage
 from babelfish.telephony.rest import VonageApiError
 
@@ -84,8 +85,7 @@ class Reception:
             return self._refuse(call.from_)
         caller.language = self.server.switchboard.mapped_language(caller.number)
         if caller.language is None and self.settings.menu.remember:
-            store = self.server.store
-            caller.language = await store.run(store.store.remembered_language, caller.number)
+            caller.language = await self._remembered(caller.number)
         if caller.invitation is None:
             caller.invite_to = self.settings.access.invites.get(caller.number)
         if len(self.callers) >= WAITING_CALLERS:
@@ -123,8 +123,7 @@ class Reception:
                 caller.language = options[int(digits[:1]) - 1]
                 log.info("call %s chose %s", caller.uuid, caller.language)
                 if self.settings.menu.remember:
-                    self.server.store.write(self.server.store.store.remember_language, caller.number,
-                                            caller.language)
+                    await self._remember(caller.number, caller.language)
             else:
                 caller.attempts += 1
                 if caller.attempts >= MENU_ATTEMPTS:
@@ -155,13 +154,28 @@ class Reception:
             prompt = languages.prompt("room_menu", caller.language or self.server.settings.default_languages[0])
             return vonage.menu_ncco([prompt], f"{base}/input", max_digits=20, timeout_s=menu.timeout_s,
                                     submit_on_hash=True)
-        return self._connect(caller, base)
+        return await self._connect(caller, base)
 
-    def _connect(self, caller: Caller, base: str) -> list[dict[str, Any]]:
+    async def _remembered(self, number: str) -> str | None:
+        """A returning caller's language: shared by every server in a cluster, else in the transcript store."""
+        if self.server.cluster is not None:
+            return await self.server.cluster.remembered_language(number)
+        store = self.server.store
+        return await store.run(store.store.remembered_language, number)
+
+    async def _remember(self, number: str, language: str) -> None:
+        if self.server.cluster is not None:
+            await self.server.cluster.remember_language(number, language)
+        else:
+            self.server.store.write(self.server.store.store.remember_language, number, language)
+
+    async def _connect(self, caller: Caller, base: str) -> list[dict[str, Any]]:
         server = self.server
         code = caller.code
         if caller.invite_to is not None and code is None:
             code = f"invite-{caller.uuid[:8]}"
+        if server.cluster is not None:
+            return await self._connect_in_cluster(caller, base, code)
         try:
             leg = server.switchboard.answer(caller.uuid, caller.number, caller.conversation,
                                             language=caller.language, code=code, direction=caller.direction)
@@ -174,6 +188,38 @@ class Reception:
             greeting = "inviting"
             self._invite(leg, caller.invite_to, code or "", base)
         caller.ncco = server.connect_ncco(leg, base, greeting, caller_id=caller.to)
+        return caller.ncco
+
+    async def _connect_in_cluster(self, caller: Caller, base: str, code: str | None) -> list[dict[str, Any]]:
+        """The directory places the leg; a room hosted here is booked on this switchboard, a room hosted
+        elsewhere gets only the NCCO, whose websocket goes to the hosting server (which books the leg when
+        the socket arrives). Invitations ring from here: an inviter's room is new, so it opens here."""
+        server = self.server
+        cluster = server.cluster
+        assert cluster is not None
+        try:
+            placement = await cluster.place(caller.uuid, caller.number, language=caller.language, code=code,
+                                            direction=caller.direction, conversation=caller.conversation)
+        except RoomFull:
+            log.info("call %s: room %s is full", caller.uuid, code)
+            self.callers.pop(caller.uuid, None)
+            return vonage.talk_ncco([languages.prompt("room_full", caller.language or "en")])
+        except NoServer as exc:
+            log.error("call %s refused: %s", caller.uuid, exc)
+            self.callers.pop(caller.uuid, None)
+            return server.refusal("restarting", caller.number)
+        if placement.server == cluster.server_id:
+            leg = server.switchboard.place(caller.uuid, caller.number, placement.room, language=placement.language,
+                                           capacity=server.settings.rooms.conference_size if code else 2, code=code,
+                                           conversation=caller.conversation, direction=caller.direction)
+        else:  # only for the NCCO: the hosting server books it
+            leg = Leg(id=caller.uuid, caller=caller.number, language=placement.language,
+                      conversation=caller.conversation, direction=caller.direction, room=Room(id=placement.room))
+        greeting = "wait"
+        if caller.invite_to is not None and placement.server == cluster.server_id:
+            greeting = "inviting"
+            self._invite(leg, caller.invite_to, code or "", server.own_url)
+        caller.ncco = server.connect_ncco(leg, base, greeting, caller_id=caller.to, socket_base=placement.url)
         return caller.ncco
 
     # -- invitations ------------------------------------------------------------------------------------

@@ -152,6 +152,25 @@ class Switchboard:
                  room.capacity)
         return leg
 
+    def place(self, leg_id: str, caller: str, room_id: str, *, language: str, capacity: int = 2,
+              code: str | None = None, conversation: str = "", direction: str = "inbound") -> Leg:
+        """A leg the cluster directory already placed in room ``room_id`` (opened here if need be): the
+        bookkeeping of a room hosted on this server. Idempotent."""
+        if leg_id in self.legs:
+            return self.legs[leg_id]
+        room = self.rooms.get(room_id)
+        if room is None:
+            room = self.rooms[room_id] = Room(id=room_id, capacity=capacity, code=code)
+            if code:
+                self.codes[code] = room
+            self.observer.room_opened(room)
+        leg = Leg(id=leg_id, caller=caller, language=language, conversation=conversation, direction=direction)
+        self._join(leg, room)
+        self.legs[leg_id] = leg
+        log.info("leg %s (%s, %s) placed in %s (%d/%d)", leg_id, caller, language, room_id, len(room.legs),
+                 room.capacity)
+        return leg
+
     def _join(self, leg: Leg, room: Room) -> None:
         room.legs.append(leg)
         leg.room = room

@@ -70,12 +70,13 @@ async def background(settings: Settings, engines: Engines | None = None) -> Asyn
 
 
 @contextlib.asynccontextmanager
-async def background_server(settings: Settings,
-                            engines: Engines | None = None) -> AsyncIterator[tuple[str, Server]]:
-    """As :func:`background`, yielding the base URL and the babelfish :class:`Server` behind it."""
+async def background_server(settings: Settings, engines: Engines | None = None, *,
+                            port: int = 0) -> AsyncIterator[tuple[str, Server]]:
+    """As :func:`background`, yielding the base URL and the babelfish :class:`Server` behind it. ``port``:
+    a given port rather than a free one (a cluster server must know its public URL before it starts)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     config = uvicorn_config(settings, engines, port=port)
     server = DrainingServer(config)

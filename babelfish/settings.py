@@ -177,6 +177,51 @@ class LimitsSettings(BaseModel):
         "in-flight utterances to finish")
 
 
+class ClusterSettings(BaseModel):
+    """Several servers behind one number (see docs/scaling.md): call state shared in Redis, each room kept
+    on one server. Unset ``redis_url``: one server, all state in the process."""
+
+    redis_url: str | None = Field(
+        None, description="Redis URL of the shared call state, e.g. redis://10.0.0.5:6379/0 (unset: one server)")
+    server_id: str | None = Field(
+        None, description="this server's name in the cluster (default: host name, port and a random suffix)")
+    shared_url: str | None = Field(
+        None, description="the load balancer's public URL: webhooks in NCCOs point there (default: public_url)")
+    heartbeat_s: float = Field(2.0, gt=0, le=60, description="how often a server says it is alive")
+    server_ttl_s: float = Field(
+        6.0, gt=0, le=600, description="a server silent this long is gone: survivors take over its rooms")
+    hold_s: float = Field(
+        20.0, ge=0, le=300, description="after its socket drops, a caller hears a 'please hold' notice this "
+        "long while a survivor takes the room over (then the call ends)")
+
+
+class DeploymentSettings(BaseModel):
+    """One stage's Ray Serve deployment."""
+
+    num_replicas: int = Field(1, ge=1, description="replicas of the model (each loads its own copy)")
+    num_cpus: float = Field(1.0, ge=0, description="CPUs reserved per replica")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per replica (fractions share a GPU)")
+    max_ongoing_requests: int = Field(8, ge=1, description="requests a replica takes at once")
+    max_batch_size: int = Field(8, ge=1, description="requests batched into one engine call, where the engine "
+                                "batches (translator)")
+    batch_wait_timeout_s: float = Field(0.01, ge=0, description="how long a batch waits to fill")
+
+
+class RaySettings(BaseModel):
+    """Model inference on Ray Serve: the stages listed run as deployments of one Serve application; every
+    babelfish server calls them over the Ray cluster. Empty ``stages``: engines run in the process."""
+
+    stages: list[Literal["recognizer", "translator", "synthesizer"]] = Field(
+        default_factory=list, description="stages served by Ray Serve; each runs the engine its own section "
+        "chooses (recognizer.engine, ...)")
+    address: str | None = Field(
+        None, description="Ray cluster address ('auto', 'ray://head:10001'); unset: a local Ray")
+    app_name: str = Field("babelfish", description="the Serve application's name")
+    recognizer: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    translator: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    synthesizer: DeploymentSettings = Field(default_factory=DeploymentSettings)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BABELFISH_", env_nested_delimiter="__", extra="ignore")
 
@@ -212,6 +257,8 @@ class Settings(BaseSettings):
     access: AccessSettings = Field(default_factory=AccessSettings)
     rooms: RoomSettings = Field(default_factory=RoomSettings)
     transcripts: TranscriptSettings = Field(default_factory=TranscriptSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
     data_dir: Path = Field(Path.home() / ".local" / "share" / "babelfish",
                            description="where the transcript database lives by default")
 

@@ -87,6 +87,7 @@ class FakeCall:
         self.prompts: list[dict[str, Any]] = []  # every talk action of the NCCOs followed (text, language)
         self.talks: list[dict[str, Any]] = []  # text spoken into the call through the REST API
         self.talk_stops = 0
+        self.transfers = 0  # REST transfers to a new NCCO that this call followed
         self.ended = False  # the NCCO ran out without a connect (e.g. a refusal), or the call was hung up
         self.rate = 16000
         self.headers: dict[str, str] = {}
@@ -260,6 +261,10 @@ class FakeCall:
                     next_at = time.monotonic()  # we fell behind; do not burst to catch up
         except ConnectionClosed:
             pass
+        finally:
+            if turn is not None and not turn.sent.is_set():  # the line dropped mid-turn: the rest is lost
+                turn.ended = time.monotonic()
+                turn.sent.set()
 
     def _with_echo(self, frame: bytes, at: float) -> bytes:
         """Mix in what played ``echo_delay_ms`` before ``at`` (speakerphone loopback), sample-accurately on
@@ -397,6 +402,25 @@ class FakeCall:
             out[i : i + per_frame] = audio.pcm_to_float(p.frame)[: out.size - i]
         return out
 
+    async def transfer(self, ncco: list[dict[str, Any]]) -> None:
+        """What Vonage does on a REST ``transfer``: the call leaves its current action (a socket that is
+        still open is closed) and runs ``ncco``; with a ``connect`` the new websocket is opened and the
+        caller's queued speech goes on there."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.ws is not None and self.closed is None:
+            with contextlib.suppress(Exception):
+                await self.ws.close()
+        self.transfers += 1
+        self.ncco = ncco
+        self.prompts += [{"text": a.get("text", ""), "language": a.get("language")}
+                         for a in ncco if a.get("action") == "talk"]
+        self.ws, self.closed = None, None
+        started = self.started_at
+        await self.connect(pace=self.pace)
+        self.started_at = started or self.started_at  # one timeline for what the caller heard
+
     async def hang_up(self) -> None:
         """The caller hangs up: the socket closes and Vonage reports ``completed``."""
         duration = int(time.monotonic() - self.started_at) if self.started_at else 0
@@ -416,12 +440,14 @@ class FakeCall:
 
 
 class FakeVonage:
-    """Vonage's side of many calls to one babelfish server (``server`` is its base URL).
+    """Vonage's side of many calls to one babelfish server (``server`` is its base URL; ``dial(server=...)``
+    sends a call's webhooks to another, as a load balancer in front of several servers would).
 
     ``start_api()`` also serves a fake of the Voice REST API the server calls (``POST /v1/calls``,
-    ``PUT /v1/calls/{uuid}``, ``PUT|DELETE /v1/calls/{uuid}/talk``). Each request must carry an application
-    JWT that verifies with ``public_key`` and names ``application_id``, as Vonage requires; every request is
-    kept in ``api_requests``. An outbound call is rung, answered through the ``answer_url`` it names and
+    ``PUT /v1/calls/{uuid}`` with ``hangup`` or ``transfer`` to an inline NCCO, which the call follows as
+    Vonage does, ``PUT|DELETE /v1/calls/{uuid}/talk``). Each request must carry an application JWT that
+    verifies with ``public_key`` and names ``application_id``, as Vonage requires; every request is kept
+    in ``api_requests``. An outbound call is rung, answered through the ``answer_url`` it names and
     connected like an inbound one; the test picks it up with ``next_outbound()``.
     """
 
@@ -466,10 +492,14 @@ class FakeVonage:
         await self.http.aclose()
 
     async def dial(self, caller: str, *, connect: bool = True, pace: float = 1.0,
-                   keys: list[str | None] | None = None, language: str | None = None) -> FakeCall:
+                   keys: list[str | None] | None = None, language: str | None = None,
+                   server: str | None = None) -> FakeCall:
         """An inbound call from ``caller``: answer webhook (and any menu, answered with ``keys``, or by
-        picking ``language`` from what the menu says), events, websocket."""
-        call = FakeCall(self, caller, self.number, keys=keys, language=language)
+        picking ``language`` from what the menu says), events, websocket. ``server``: the base URL whose
+        webhooks this call uses, when not ours (as a load balancer picks one of several servers)."""
+        base = server.rstrip("/") if server else None
+        call = FakeCall(self, caller, self.number, keys=keys, language=language,
+                        answer_url=f"{base}/answer" if base else None, event_url=f"{base}/event" if base else None)
         self.calls.append(call)
         await call.event("started")
         await call.event("ringing")
@@ -622,8 +652,17 @@ class FakeVonage:
             if call is None:
                 raise _ApiRefusal(404, "Not Found", "no such call")
             action = (body or {}).get("action")
+            if action == "transfer":
+                destination = (body or {}).get("destination") or {}
+                ncco = destination.get("ncco")
+                if destination.get("type") != "ncco" or not isinstance(ncco, list):
+                    raise _ApiRefusal(400, "Bad Request", "this fake transfers to an inline NCCO only")
+                if call.ended:
+                    raise _ApiRefusal(400, "Bad Request", "call is not in progress")
+                self._spawn(call.transfer(ncco))
+                return 204, {}
             if action != "hangup":
-                raise _ApiRefusal(400, "Bad Request", f"this fake supports hangup only, not {action!r}")
+                raise _ApiRefusal(400, "Bad Request", f"this fake supports hangup and transfer, not {action!r}")
             self._spawn(call.hang_up())
             return 204, {}
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages babelfish needs: espeak-ng (synthesis for languages without a neural voice), libsndfile
-# (audio files), and the packages that carry real recorded speech for the demo, tests and benchmarks.
+# (audio files), the packages that carry real recorded speech for the demo, tests and benchmarks, and
+# redis-server (the shared call state of several servers; the cluster tests start one on loopback).
 set -euo pipefail
 PACKAGES=(espeak-ng libsndfile1 cmake build-essential
           asterisk-core-sounds-en-wav asterisk-core-sounds-en
           fillets-ng-data fillets-ng-data-nl klettres-data
-          chromium)
+          chromium redis-server)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -160,6 +160,16 @@ async def test_async_translate_matches_sync(tmp_path: Path, ct2_model: Path, spm
     assert await translator.translate("wo ist der bahnhof?", "de-AT", "en-US") == expected
 
 
+async def test_a_batch_of_requests_from_several_calls_translates_as_each_alone(tmp_path: Path, ct2_model: Path,
+                                                                             spm_file: Path) -> None:
+    """What Ray Serve's batching hands the translator: several calls' texts, one model pass per language pair."""
+    opus_layout(tmp_path / "opus-mt-de-en", ct2_model, spm_file)
+    translator = CTranslate2Translator({}, tmp_path, threads=1, max_decoding_length=32)
+    texts = ["Hallo Welt. Wie geht es dir?", "wo ist der bahnhof?", "", "Danke."]
+    alone = [translator.translate_sync(text, "de", "en") for text in texts]
+    assert await translator.translate_many([(text, "de-DE", "en-GB") for text in texts]) == alone
+
+
 def test_argos_layout_and_explicit_mapping(tmp_path: Path, ct2_model: Path, spm_file: Path) -> None:
     # An Argos package unzipped by hand keeps its top-level folder; the mapping key may be regional.
     package = argos_layout(tmp_path / "somewhere" / "translate-de_en-1_0", ct2_model, spm_file)

@@ -115,6 +115,10 @@ def table(result: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "replicas", None):  # the engines on Ray Serve, per replica count
+        from babelfish.bench import replicas
+
+        return replicas.run(args)
     corpus.ensure_installed()
     settings = load_settings(getattr(args, "config", None))
     english_clips = [c for c in corpus.asterisk_prompts(5) if len(c.text.split()) <= 20]

@@ -7,7 +7,7 @@ to an engine the user did not choose.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from babelfish.settings import ConfigError, Settings
 
@@ -36,6 +36,18 @@ def check(settings: Settings) -> None:
 
         check_credentials(settings.azure, " and ".join(stages))
         import_sdk()
+    served = set(settings.ray.stages)
+    if served & {"recognizer", "translator"} and (recognizer == "azure" or translator == "azure"):
+        raise ConfigError("ray.stages: Azure speech translation is a cloud service already; serve only local "
+                          "engines on Ray (recognizer.engine 'whisper', translator.engine 'gemma' or 'ctranslate2')")
+    if "synthesizer" in served and settings.synthesizer.engine != "local":
+        raise ConfigError(f"ray.stages has 'synthesizer' but synthesizer.engine is {settings.synthesizer.engine!r}: "
+                          "Ray serves the local voices only (synthesizer.engine 'local')")
+    if served:
+        try:
+            import ray.serve  # noqa: F401
+        except ImportError:
+            raise ConfigError("ray.stages needs Ray Serve: pip install 'babelfish[scale]'") from None
     if settings.synthesizer.engine == "vonage-talk":
         from babelfish.telephony.rest import read_private_key
 
@@ -54,6 +66,15 @@ def load_azure(settings: Settings) -> AzureSpeech | None:
     from babelfish.engines.azure import AzureSpeech
 
     return AzureSpeech(settings.azure, end_of_turn_ms=settings.segmenter.end_of_turn_ms, chosen=" and ".join(stages))
+
+
+def load_ray(settings: Settings) -> dict[str, Any]:
+    """Engines calling the Ray Serve deployments of the stages in ``ray.stages`` (none: all local)."""
+    if not settings.ray.stages:
+        return {}
+    from babelfish.engines import ray_serve
+
+    return ray_serve.connect(settings)
 
 
 def load_talk(settings: Settings) -> VonageTalk | None:

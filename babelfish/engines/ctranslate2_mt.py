@@ -238,17 +238,23 @@ class CTranslate2Translator:
         return LoadedModel(layout, translator, source_sp, target_sp, source_vocab, target_vocab, config)
 
     def translate_sync(self, text: str, source: str, target: str) -> str:
+        return self.translate_texts_sync([text], source, target)[0]
+
+    def translate_texts_sync(self, texts: list[str], source: str, target: str) -> list[str]:
+        """Several texts of one language pair in one ``translate_batch`` (their sentences batched together):
+        how requests from several calls share one pass of the model."""
         src, tgt = languages.primary(source), languages.primary(target)
-        parts = sentences(text)
-        if not parts:
-            return ""
+        split = [sentences(text) for text in texts]
+        if not any(split):
+            return ["" for _ in texts]
         model = self.load(src, tgt)
         batch: list[list[str]] = []
         prefixes: list[list[str] | None] = []
-        for sentence in parts:
-            tokens, prefix = model.prepare(model.source_sp.encode(sentence, out_type=str), src, tgt)
-            batch.append(tokens)
-            prefixes.append(prefix)
+        for parts in split:
+            for sentence in parts:
+                tokens, prefix = model.prepare(model.source_sp.encode(sentence, out_type=str), src, tgt)
+                batch.append(tokens)
+                prefixes.append(prefix)
         try:
             results = model.translator.translate_batch(
                 batch,
@@ -267,7 +273,24 @@ class CTranslate2Translator:
                 tokens = tokens[len(prefix):]
             tokens = [t for t in tokens if t not in special]
             out.append(model.target_sp.decode_pieces(tokens).strip())
-        return ("" if tgt in _NO_SPACE else " ").join(o for o in out if o)
+        joiner = "" if tgt in _NO_SPACE else " "
+        texts_out, i = [], 0
+        for parts in split:
+            texts_out.append(joiner.join(o for o in out[i : i + len(parts)] if o))
+            i += len(parts)
+        return texts_out
+
+    async def translate_many(self, items: list[tuple[str, str, str]]) -> list[str]:
+        """``(text, source, target)`` requests, batched per language pair (Ray Serve's batching uses it)."""
+        pairs: dict[tuple[str, str], list[int]] = {}
+        for i, (_, source, target) in enumerate(items):
+            pairs.setdefault((source, target), []).append(i)
+        out = [""] * len(items)
+        for (source, target), indices in pairs.items():
+            results = await self.worker.run(self.translate_texts_sync, [items[i][0] for i in indices], source, target)
+            for i, text in zip(indices, results, strict=True):
+                out[i] = text
+        return out
 
     async def translate(self, text: str, source: str, target: str) -> str:
         return await self.worker.run(self.translate_sync, text, source, target)

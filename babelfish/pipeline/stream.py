@@ -84,11 +84,13 @@ class Engines:
         choice.check(settings)
         azure = choice.load_azure(settings)
         combined = azure if settings.recognizer.engine == "azure" else None
+        remote = choice.load_ray(settings)  # stages served by Ray Serve deployments (ray.stages)
         engines = cls(
-            recognizer=None if combined else load_recognizer(settings),
-            translator=None if combined else load_translator(settings),
-            voices=Voices(settings.synthesizer.voices, settings.models_dir,
-                          azure=azure if settings.synthesizer.engine == "azure" else None),
+            recognizer=None if combined else remote.get("recognizer") or load_recognizer(settings),
+            translator=None if combined else remote.get("translator") or load_translator(settings),
+            voices=remote.get("synthesizer") or Voices(
+                settings.synthesizer.voices, settings.models_dir,
+                azure=azure if settings.synthesizer.engine == "azure" else None),
             detector_factory=SileroDetector,
             vad_worker=Worker("vad"),
             speech_translator=combined,

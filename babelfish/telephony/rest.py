@@ -1,4 +1,5 @@
-"""Vonage Voice REST calls the server makes: place an outbound call, speak into a call, hang up.
+"""Vonage Voice REST calls the server makes: place an outbound call, speak into a call, move a call to a
+new NCCO, hang up.
 
 Requests are authenticated with the application's JWT (RS256, signed with the application's private key)
 made by ``vonage-jwt``, and request bodies are built with ``vonage-voice``'s own models. The transport is
@@ -117,6 +118,12 @@ class VonageRest:
     async def stop_talk(self, uuid: str) -> None:
         """``DELETE /v1/calls/{uuid}/talk``: stop what Vonage is speaking into the call (barge-in)."""
         await self._request("DELETE", f"/v1/calls/{uuid}/talk")
+
+    async def transfer(self, uuid: str, ncco: list[dict[str, Any]]) -> None:
+        """``PUT /v1/calls/{uuid}`` with ``transfer``: the call leaves what it is doing and runs ``ncco``
+        (how a survivor takes over the calls of a lost server)."""
+        await self._request("PUT", f"/v1/calls/{uuid}",
+                            {"action": "transfer", "destination": {"type": "ncco", "ncco": ncco}})
 
     async def hang_up(self, uuid: str) -> None:
         """``PUT /v1/calls/{uuid}`` with ``hangup``."""

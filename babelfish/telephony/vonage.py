@@ -121,9 +121,12 @@ def answer_ncco(
     caller_id: str,
     event_url: str,
     vonage_auth: bool = False,
+    hold: tuple[str, str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Greet the caller, then connect the call to our websocket for this leg. With ``vonage_auth`` Vonage
-    signs the websocket upgrade with its JWT (endpoint ``authorization: {"type": "vonage"}``)."""
+    signs the websocket upgrade with its JWT (endpoint ``authorization: {"type": "vonage"}``). With ``hold``
+    (text, language, times) Vonage says that notice, after the socket, should the socket drop: the call stays
+    up while another server takes it over (a transfer replaces the rest of the NCCO)."""
     talk = Talk(text=greeting, language=greeting_language)
     endpoint = WebsocketEndpoint(uri=socket_uri, contentType=f"audio/l16;rate={sample_rate}", headers=headers,
                                  authorization=WebsocketAuthorization(type="vonage") if vonage_auth else None)
@@ -132,7 +135,10 @@ def answer_ncco(
     else:
         connect = Connect(endpoint=[endpoint], randomFromNumber=True, eventType="synchronous",
                           eventUrl=[event_url])
-    return _dump(talk, connect)
+    if hold is None:
+        return _dump(talk, connect)
+    text, language, times = hold
+    return _dump(talk, connect, Talk(text=text, language=language, loop=max(1, times)))
 
 
 def _dump(*actions: BaseModel) -> list[dict[str, Any]]:
