@@ -48,6 +48,10 @@ log = logging.getLogger("babelfish")
 
 HANDSHAKE_TIMEOUT_S = 10.0
 RETENTION_EVERY_S = 3600.0
+WATCH_EVERY_S = 1.0  # how often legs are checked against the call-length and connect-within limits
+NOTICE_WAIT_S = 15.0  # longest wait for a closing notice (time limit) to play before the leg ends
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 class TranscriptRecorder(Observer):
@@ -68,12 +72,6 @@ class TranscriptRecorder(Observer):
 
     def leg_left(self, leg: Leg, room: Room) -> None:
         self.store.write(self.store.store.leg_left, room.id, leg.id, time.time())
-
-
-WATCH_EVERY_S = 1.0  # how often legs are checked against the call-length and connect-within limits
-NOTICE_WAIT_S = 15.0  # longest wait for a closing notice (time limit) to play before the leg ends
-
-Handler = Callable[[Request], Awaitable[Response]]
 
 
 class Server:
@@ -286,9 +284,10 @@ class Server:
     def _rejected(self, request: Request, reason: str) -> None:
         self.metrics.error("webhook_rejected")
 
-    def refusal(self, key: str, caller: str) -> list[dict[str, Any]]:
-        """An NCCO that says prompt ``key`` in the caller's language and ends the call."""
-        language = self.switchboard.numbers.get(caller.lstrip("+"), self.settings.default_languages[0])
+    def refusal(self, key: str, caller: str, fallback: str | None = None) -> list[dict[str, Any]]:
+        """An NCCO that says prompt ``key`` in the caller's language (from ``numbers``, else ``fallback``,
+        else the first default language) and ends the call."""
+        language = self.switchboard.mapped_language(caller) or fallback or self.settings.default_languages[0]
         text, lang = languages.prompt(key, language)
         return vonage.talk_ncco([(text, lang)])
 

@@ -71,7 +71,6 @@ class Playback:
         self._item_playing = False
         self._item_playhead = 0.0  # when the translation audio we sent will have played
         self._send_lock = asyncio.Lock()
-        self.live_frames = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="playback")
@@ -101,7 +100,6 @@ class Playback:
         parts = [buffer.popleft() for buffer in self._live.values() if buffer]
         if not parts:
             return frame
-        self.live_frames += 1
         if frame is not None:
             parts.append(frame)
         if len(parts) == 1:

@@ -100,9 +100,7 @@ class Reception:
 
     def _refuse(self, number: str) -> list[dict[str, Any]]:
         self.refused += 1
-        switchboard = self.server.switchboard
-        language = switchboard.mapped_language(number) or (self.settings.menu.languages or ["en-GB"])[0]
-        return vonage.talk_ncco([languages.prompt("refused", language)])
+        return self.server.refusal("refused", number, fallback=(self.settings.menu.languages or ["en-GB"])[0])
 
     def _forget_stale(self) -> None:
         cutoff = time.monotonic() - CALLER_TTL_S
@@ -180,15 +178,18 @@ class Reception:
             leg = server.switchboard.answer(caller.uuid, caller.number, caller.conversation,
                                             language=caller.language, code=code, direction=caller.direction)
         except RoomFull:
-            log.info("call %s: room %s is full", caller.uuid, code)
-            self.callers.pop(caller.uuid, None)
-            return vonage.talk_ncco([languages.prompt("room_full", caller.language or "en")])
+            return self._room_full(caller, code)
         greeting = "wait"
         if caller.invite_to is not None:
             greeting = "inviting"
             self._invite(leg, caller.invite_to, code or "", base)
         caller.ncco = server.connect_ncco(leg, base, greeting, caller_id=caller.to)
         return caller.ncco
+
+    def _room_full(self, caller: Caller, code: str | None) -> list[dict[str, Any]]:
+        log.info("call %s: room %s is full", caller.uuid, code)
+        self.callers.pop(caller.uuid, None)
+        return vonage.talk_ncco([languages.prompt("room_full", caller.language or "en")])
 
     async def _connect_in_cluster(self, caller: Caller, base: str, code: str | None) -> list[dict[str, Any]]:
         """The directory places the leg; a room hosted here is booked on this switchboard, a room hosted
@@ -201,9 +202,7 @@ class Reception:
             placement = await cluster.place(caller.uuid, caller.number, language=caller.language, code=code,
                                             direction=caller.direction, conversation=caller.conversation)
         except RoomFull:
-            log.info("call %s: room %s is full", caller.uuid, code)
-            self.callers.pop(caller.uuid, None)
-            return vonage.talk_ncco([languages.prompt("room_full", caller.language or "en")])
+            return self._room_full(caller, code)
         except NoServer as exc:
             log.error("call %s refused: %s", caller.uuid, exc)
             self.callers.pop(caller.uuid, None)
@@ -235,7 +234,8 @@ class Reception:
         if rest is None:
             self.invitation_failed(invitation, "no Vonage application configured (BABELFISH_VONAGE__*)")
             return
-        own = self.settings.vonage.number or self.callers.get(invitation.inviter, Caller("", "", "", "")).to
+        inviter = self.callers.get(invitation.inviter)
+        own = self.settings.vonage.number or (inviter.to if inviter else "")  # else the number they dialled
         try:
             placed = await rest.create_call(invitation.number, own, f"{base}/answer/invitation/{invitation.token}",
                                             f"{base}/event")

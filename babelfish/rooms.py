@@ -120,16 +120,15 @@ class Switchboard:
 
     def _open(self, code: str | None = None) -> Room:
         prefix = f"code-{code}" if code else "room"
-        room = Room(id=f"{prefix}-{next(self._counter)}-{uuidlib.uuid4().hex[:6]}", code=code,
-                    capacity=self.conference_size if code else 2)
+        return self._register(Room(id=f"{prefix}-{next(self._counter)}-{uuidlib.uuid4().hex[:6]}", code=code,
+                                   capacity=self.conference_size if code else 2))
+
+    def _register(self, room: Room) -> Room:
         self.rooms[room.id] = room
-        if code:
-            self.codes[code] = room
+        if room.code:
+            self.codes[room.code] = room
         self.observer.room_opened(room)
         return room
-
-    def room_for_code(self, code: str) -> Room | None:
-        return self.codes.get(code)
 
     def answer(self, leg_id: str, caller: str, conversation: str = "", *, language: str | None = None,
                code: str | None = None, direction: str = "inbound") -> Leg:
@@ -144,13 +143,8 @@ class Switchboard:
             room = room or self._open(code)
         else:
             room = self.waiting_room() or self._open()
-        leg = Leg(id=leg_id, caller=caller, language=language or self.choose_language(caller, room),
-                  conversation=conversation, direction=direction)
-        self._join(leg, room)
-        self.legs[leg_id] = leg
-        log.info("leg %s (%s, %s) joined %s (%d/%d)", leg_id, caller, leg.language, room.id, len(room.legs),
-                 room.capacity)
-        return leg
+        return self._add(Leg(id=leg_id, caller=caller, language=language or self.choose_language(caller, room),
+                             conversation=conversation, direction=direction), room)
 
     def place(self, leg_id: str, caller: str, room_id: str, *, language: str, capacity: int = 2,
               code: str | None = None, conversation: str = "", direction: str = "inbound") -> Leg:
@@ -158,16 +152,14 @@ class Switchboard:
         bookkeeping of a room hosted on this server. Idempotent."""
         if leg_id in self.legs:
             return self.legs[leg_id]
-        room = self.rooms.get(room_id)
-        if room is None:
-            room = self.rooms[room_id] = Room(id=room_id, capacity=capacity, code=code)
-            if code:
-                self.codes[code] = room
-            self.observer.room_opened(room)
-        leg = Leg(id=leg_id, caller=caller, language=language, conversation=conversation, direction=direction)
+        room = self.rooms.get(room_id) or self._register(Room(id=room_id, capacity=capacity, code=code))
+        return self._add(Leg(id=leg_id, caller=caller, language=language, conversation=conversation,
+                             direction=direction), room)
+
+    def _add(self, leg: Leg, room: Room) -> Leg:
         self._join(leg, room)
-        self.legs[leg_id] = leg
-        log.info("leg %s (%s, %s) placed in %s (%d/%d)", leg_id, caller, language, room_id, len(room.legs),
+        self.legs[leg.id] = leg
+        log.info("leg %s (%s, %s) joined %s (%d/%d)", leg.id, leg.caller, leg.language, room.id, len(room.legs),
                  room.capacity)
         return leg
 

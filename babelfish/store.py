@@ -12,6 +12,7 @@ the table lets the server recognise a returning caller without listing who calle
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -242,7 +243,7 @@ class AsyncStore:
     def __init__(self, store: TranscriptStore) -> None:
         self.store = store
         self._worker = Worker("transcripts")
-        self._pending: set[Any] = set()
+        self._pending: set[asyncio.Task[None]] = set()
         self.failed_writes = 0
 
     async def run(self, fn: Any, *args: Any) -> Any:
@@ -250,8 +251,6 @@ class AsyncStore:
 
     def write(self, fn: Any, *args: Any) -> None:
         """Fire-and-forget write (failures are logged and counted, never raised into a call)."""
-        import asyncio
-
         async def write() -> None:
             try:
                 await self._worker.run(fn, *args)
@@ -264,8 +263,6 @@ class AsyncStore:
         task.add_done_callback(self._pending.discard)
 
     async def flush(self) -> None:
-        import asyncio
-
         while self._pending:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 

@@ -165,11 +165,11 @@ class LegSession:
         self.frames_received += 1
         if not self.listening:
             return
-        if self._gate_open(frame):
-            for other in self.leg.others():
-                if (other.session is not None and other.session.hears_live
-                        and same_language(self.leg.language, other.language)):
-                    other.session.hear_directly(self.leg.id, frame, self.rate)
+        live = [other.session for other in self.leg.others() if other.session is not None
+                and other.session.hears_live and same_language(self.leg.language, other.language)]
+        if live and self._gate_open(frame):  # the gate's level is only worth measuring for a listener
+            for session in live:
+                session.hear_directly(self.leg.id, frame, self.rate)
         if self.inbound.full():
             self.inbound.get_nowait()
             self.dropped_frames += 1
