@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
@@ -32,19 +33,23 @@ from babelfish import languages, logs
 from babelfish.audio import Reframer
 from babelfish.captions import CaptionHub, Utterance
 from babelfish.cluster import Cluster, LegRecord
-from babelfish.limits import RateLimiter
+from babelfish.limits import AudioPace, BodyLimit, RateLimiter, TooFast
 from babelfish.metrics import CONTENT_TYPE, Metrics
+from babelfish.operator import OperatorGuard, origin_allowed
+from babelfish.phonelinks import BROWSER_CALLER
 from babelfish.pipeline.stream import Engines, LegSession
 from babelfish.playback import Playback
+from babelfish.privacy import mask_number
 from babelfish.reception import Reception
 from babelfish.rooms import Leg, Observer, Room, Switchboard
-from babelfish.settings import Settings
+from babelfish.settings import LimitsSettings, Settings
 from babelfish.store import AsyncStore, TranscriptStore
 from babelfish.telephony import signature, vonage, wire
 from babelfish.telephony.rest import ConfigError, VonageApiError, VonageRest
 from babelfish.telephony.tokens import ReplayGuard, SocketTokens, TokenError
 
 log = logging.getLogger("babelfish")
+_malformed = logs.Summarized(log)  # malformed webhooks: a summary line per burst
 
 HANDSHAKE_TIMEOUT_S = 10.0
 RETENTION_EVERY_S = 3600.0
@@ -102,6 +107,8 @@ class Server:
         self.tokens = SocketTokens(token_key, security.socket_token_ttl_s)
         self.socket_jwts = ReplayGuard()  # jti of Vonage JWTs that opened a socket
         self.rate_limiter = RateLimiter(settings.limits.webhook_rate, settings.limits.webhook_burst)
+        self.operator = OperatorGuard(security.operator_token, settings.public_url)
+        self._rejections = logs.Summarized(log)  # a flood of rejected webhooks is a line per 10 s, not one each
         self.metrics = Metrics(
             legs=lambda: len(self.switchboard.legs),
             connected=lambda: sum(1 for leg in self.switchboard.legs.values() if leg.session is not None),
@@ -212,6 +219,10 @@ class Server:
             elif leg.session is not None and age > limits.max_call_s and leg.id not in self._timing_out:
                 self._timing_out.add(leg.id)
                 self._spawn(self._time_limit(leg))
+            elif (leg.caller == BROWSER_CALLER and leg.session is not None and leg.id not in self._timing_out
+                  and time.monotonic() - leg.session.last_voice > self.settings.phone.idle_s):
+                log.info("leg %s: browser leg sent no voice for %g s: ended", leg.id, self.settings.phone.idle_s)
+                self._spawn(self.end_leg(leg, reason="browser leg idle"))
 
     async def _time_limit(self, leg: Leg) -> None:
         """The call reached ``limits.max_call_s``: say so, let the notice play, end the leg."""
@@ -255,13 +266,16 @@ class Server:
 
     # -- webhooks ---------------------------------------------------------------------------------------
 
-    def webhook(self, handler: Handler) -> Handler:
-        """Guard a Vonage webhook handler (answer, event, menu input): a rate limit per client address
-        (429), then Vonage's signature (401)."""
-        return self.rate_limited(signature.signed(lambda: self.verifier, self._rejected)(handler))
+    def webhook(self, handler: Handler, route: str) -> Handler:
+        """Guard a Vonage webhook handler (answer, event, menu input) at ``route``: a rate limit per client
+        address (429), then Vonage's signature (401)."""
+        return self.rate_limited(signature.signed(lambda: self.verifier, self._rejected)(handler), route)
 
-    def rate_limited(self, handler: Handler) -> Handler:
-        """Guard an endpoint anyone may call with the per-address rate limit (429 with a JSON error)."""
+    def rate_limited(self, handler: Handler, route: str) -> Handler:
+        """Guard an endpoint anyone may call with the per-address rate limit (429 with a JSON error). The
+        client address is the peer's, or, behind ``deployment.trusted_proxies``, the one they forwarded
+        (uvicorn resolves it). ``route``: the path template the metrics count it under (one series per
+        route, never per raw path)."""
 
         @functools.wraps(handler)
         async def guarded(request: Request) -> Response:
@@ -276,13 +290,16 @@ class Server:
                 retry = max(1, math.ceil(self.rate_limiter.retry_after(client)))
                 response = JSONResponse({"error": "too many requests"}, status_code=429,
                                         headers={"Retry-After": str(retry)})
-            self.metrics.webhooks.labels(request.url.path, str(response.status_code)).inc()
+            self.metrics.webhooks.labels(route, str(response.status_code)).inc()
             return response
 
         return guarded
 
     def _rejected(self, request: Request, reason: str) -> None:
         self.metrics.error("webhook_rejected")
+        client = request.client.host if request.client else "?"
+        self._rejections.warning("webhook %s %s from %s rejected: %s", request.method, request.url.path, client,
+                                 reason)
 
     def refusal(self, key: str, caller: str, fallback: str | None = None) -> list[dict[str, Any]]:
         """An NCCO that says prompt ``key`` in the caller's language (from ``numbers``, else ``fallback``,
@@ -329,11 +346,12 @@ class Server:
         if self.draining and self.cluster is None:  # in a cluster the call is placed on another server
             log.info("answer while draining: call refused")
             return JSONResponse(self.refusal("restarting", call.from_))
+        token = request.path_params.get("token")
         if call.uuid not in self.switchboard.legs and self.at_capacity:
             log.warning("all lines busy (%d legs): call refused", len(self.switchboard.legs))
             self.metrics.error("legs_full")
-            return JSONResponse(self.refusal("busy", call.from_))
-        token = request.path_params.get("token")
+            person = call.to if token is not None else call.from_  # an invitation's callee is its "to"
+            return JSONResponse(self.refusal("busy", person, fallback=await self.reception.refusal_language(person)))
         return JSONResponse(await self.reception.answer(call, self.base_url(request), token))
 
     async def input(self, request: Request) -> JSONResponse:
@@ -380,6 +398,12 @@ class Server:
     # -- the audio socket -------------------------------------------------------------------------------
 
     async def socket(self, ws: WebSocket) -> None:
+        if not origin_allowed(ws, self.settings.public_url):  # a browser page of another site (Vonage sends none)
+            log.warning("websocket from %s refused: cross-origin (%s)", ws.client.host if ws.client else "?",
+                        ws.headers.get("origin", "")[:100])
+            self.metrics.error("socket_refused")
+            await ws.close(code=wire.CLOSE_POLICY, reason="cross-origin websocket refused")
+            return
         await ws.accept()
         try:
             leg, rate = await self._handshake(ws)
@@ -394,37 +418,9 @@ class Server:
             return
         logs.bind(leg=leg.id, room=leg.room.id if leg.room else None)
         self._sockets[leg.id] = ws
-        playback = Playback(ws.send_bytes, ws.send_text, rate, lead_s=self.settings.playback_lead_ms / 1000,
-                            max_items=self.settings.turns.max_pending)
-        assert self.engines is not None, "engines not loaded"
-        session = LegSession(leg, self.engines, self.hub, self.settings, rate, playback,
-                             on_record=self._keep_record)
-        leg.session = session
-        session.start()
-        self.reception.connected(leg)
-        log.info("leg %s connected (%d Hz)", leg.id, rate)
-        self.hub.publish({"type": "leg", "event": "connected", "room": leg.room.id if leg.room else "",
-                          "leg": leg.id, "language": leg.language})
-        reframer = Reframer(rate)
-        limit = self.settings.max_message_bytes
-        try:
-            while True:
-                message = await ws.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-                if message.get("bytes") is not None:
-                    chunk = message["bytes"]
-                    if len(chunk) > limit:
-                        await ws.close(code=wire.CLOSE_TOO_BIG, reason=f"message over {limit} bytes")
-                        break
-                    for frame in reframer.push(chunk):
-                        session.feed(frame)
-                elif message.get("text") is not None:
-                    text = message["text"]
-                    if len(text) > limit:
-                        await ws.close(code=wire.CLOSE_TOO_BIG, reason=f"message over {limit} bytes")
-                        break
-                    self._on_text(leg, text)
+        try:  # from here on, whatever happens, the leg is ended and cleaned up
+            session = self._open_session(leg, ws, rate)
+            await self._receive(ws, leg, session, rate)
         except WebSocketDisconnect:
             pass
         except Exception:
@@ -433,6 +429,69 @@ class Server:
             if self._sockets.get(leg.id) is ws:
                 del self._sockets[leg.id]
             await self.end_leg(leg, reason="socket closed")
+
+    def _open_session(self, leg: Leg, ws: WebSocket, rate: int) -> LegSession:
+        playback = Playback(ws.send_bytes, ws.send_text, rate, lead_s=self.settings.playback_lead_ms / 1000,
+                            max_items=self.settings.turns.max_pending)
+        assert self.engines is not None, "engines not loaded"
+        session = LegSession(leg, self.engines, self.hub, self.settings, rate, playback,
+                             on_record=self._keep_record)
+        session.on_queue_wait = self.metrics.queue_wait.observe
+        leg.session = session
+        session.start()
+        self.reception.connected(leg)
+        if leg.direction != "outbound":  # an invitee: the invitation flow tells the host, not a second notice
+            self._announce(leg, "joined")
+        log.info("leg %s connected (%d Hz)", leg.id, rate)
+        self.hub.publish({"type": "leg", "event": "connected", "room": leg.room.id if leg.room else "",
+                          "leg": leg.id, "language": leg.language})
+        return session
+
+    def _announce(self, leg: Leg, key: str) -> None:
+        """Say prompt ``key`` (``joined``, ``left``) about ``leg`` to the other connected legs of its room,
+        each in their own language."""
+        for other in leg.others():
+            if other.session is not None:
+                text, lang = languages.prompt(key, other.language)
+                other.session.say(text, lang, label=key)
+
+    async def _receive(self, ws: WebSocket, leg: Leg, session: LegSession, rate: int) -> None:
+        """The socket's messages until it closes: audio re-framed into 20 ms frames for the session (at no
+        more than real time, see :class:`AudioPace`), text events to :meth:`_on_text`."""
+        reframer = Reframer(rate)
+        limit = self.settings.max_message_bytes
+        limits = self.settings.limits
+        pace = AudioPace(limits.audio_speed, limits.audio_ahead_s)
+        bytes_per_s = 2 * rate
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                chunk = message["bytes"]
+                if len(chunk) > limit:
+                    await ws.close(code=wire.CLOSE_TOO_BIG, reason=f"message over {limit} bytes")
+                    return
+                try:
+                    wait = pace.push(len(chunk) / bytes_per_s)
+                except TooFast as exc:
+                    log.warning("leg %s: closed, sending faster than real time (%s)", leg.id, exc)
+                    self.metrics.error("audio_too_fast")
+                    await ws.close(code=wire.CLOSE_POLICY, reason="audio faster than real time")
+                    return
+                for frame in reframer.push(chunk):
+                    session.feed(frame)
+                if wait > 0:
+                    if pace.throttled_s == wait:  # the first time for this leg
+                        log.warning("leg %s: sending faster than real time: throttled", leg.id)
+                        self.metrics.error("audio_throttled")
+                    await asyncio.sleep(wait)
+            elif message.get("text") is not None:
+                text = message["text"]
+                if len(text) > limit:
+                    await ws.close(code=wire.CLOSE_TOO_BIG, reason=f"message over {limit} bytes")
+                    return
+                self._on_text(leg, text)
 
     async def _handshake(self, ws: WebSocket) -> tuple[Leg, int]:
         if self._ending_all or (self.draining and self.cluster is None):
@@ -524,22 +583,25 @@ class Server:
         self.store.write(self.store.store.add_utterance, record.room, record, leg.caller)
 
     def _authenticate(self, ws: WebSocket, event: wire.Event, leg_id: str) -> Callable[[], None]:
-        """Check what the socket offers as proof: the NCCO's token (URI query or echoed headers) and/or
-        Vonage's JWT on the upgrade. Every proof offered must hold and at least one must be offered.
-        Returns what marks the proofs used, called once the socket is admitted (refusals use nothing)."""
+        """Check what the socket offers as proof: always the leg's own single-use token from its NCCO (URI
+        query or echoed headers), and Vonage's JWT on the upgrade where ``security.vonage_socket_auth``
+        asks Vonage for one (an extra check, never a substitute: a JWT names no leg). Every proof offered
+        must hold. Returns what marks the proofs used, called once the socket is admitted (refusals use
+        nothing)."""
         token = ws.query_params.get("token") or event.fields.get("token")
         bearer = signature.bearer(ws.headers)
         if bearer is not None and self.verifier is None:
             bearer = None  # nothing to check it with; the token must do
-        if not token and bearer is None:
-            raise _Refused("no socket token or Vonage signature")
+        if not token:
+            raise _Refused("no socket token: a socket is admitted only with its leg's token from the NCCO")
+        if bearer is None and self.verifier is not None and self.settings.security.vonage_socket_auth:
+            raise _Refused("no Vonage signature on the websocket upgrade (security.vonage_socket_auth)")
         uses: list[Callable[[], None]] = []
-        if token:
-            try:
-                nonce, expires = self.tokens.check(str(token), leg_id)
-            except TokenError as exc:
-                raise _Refused(f"socket token refused: {exc}") from None
-            uses.append(lambda: self.tokens.consume(nonce, expires))
+        try:
+            nonce, expires = self.tokens.check(str(token), leg_id)
+        except TokenError as exc:
+            raise _Refused(f"socket token refused: {exc}") from None
+        uses.append(lambda: self.tokens.consume(nonce, expires))
         if bearer is not None and self.verifier is not None:
             verifier = self.verifier
             try:
@@ -566,10 +628,8 @@ class Server:
         except wire.ProtocolError as exc:
             log.warning("leg %s: ignored bad text message: %s", leg.id, exc)
             return
-        if event.name == wire.DTMF:
-            log.info("leg %s: DTMF %s", leg.id, event.digit)
-            self.hub.publish({"type": "dtmf", "room": leg.room.id if leg.room else "", "leg": leg.id,
-                              "digit": event.digit})
+        if event.name == wire.DTMF:  # the digit itself is neither logged nor published: it may be a PIN
+            log.info("leg %s: a key was pressed", leg.id)
         elif event.name in (wire.CLEARED, wire.NOTIFY):
             log.debug("leg %s: %s", leg.id, event.name)
         else:
@@ -591,13 +651,21 @@ class Server:
         log.info("leg %s ended: %s", leg.id, reason)
         self.hub.publish({"type": "leg", "event": "ended", "room": leg.room.id if leg.room else "",
                           "leg": leg.id, "reason": reason})
-        if not self.draining:  # when draining every leg is ending: no "partner left", no new pairing
+        if not self.draining and len(others) >= 2:  # a conference goes on: "someone has left" (if they were on)
+            for other in others if leg.session is not None else ():
+                if other.session is not None:
+                    text, lang = languages.prompt("left", other.language)
+                    other.session.say(text, lang, label="left")
+        elif not self.draining:  # when draining every leg is ending: no "partner left", no new pairing
             for other in others:
                 if other.session is not None:
                     text, lang = languages.prompt("partner_left", other.language)
                     other.session.say(text, lang, label="partner left")
                 if self.cluster is None:  # in a cluster the room waits in the shared queue for a partner
+                    room = other.room
                     self.switchboard.requeue(other)
+                    if other.room is not room and other.session is not None:  # paired with one who waited
+                        self._announce(other, "joined")
         session, leg.session = leg.session, None
         if session is not None:
             await session.close(drain_s=wait_s)
@@ -656,32 +724,28 @@ class Server:
         }, status_code=200 if ready else 503)
 
     async def metrics_page(self, request: Request) -> Response:
-        """Prometheus text format."""
-        return Response(self.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+        """Prometheus text format (operator token, unless ``security.metrics_open``). The live figures are
+        read here, on the loop; the text is rendered in a thread, so a scrape never stalls the calls' audio."""
+        if not self.settings.security.metrics_open and (refused := self.operator.refusal(request)) is not None:
+            return refused
+        self.metrics.snapshot()
+        body = await asyncio.to_thread(self.metrics.render)
+        return Response(body, headers={"Content-Type": CONTENT_TYPE})
 
     async def rooms(self, request: Request) -> JSONResponse:
-        return JSONResponse(self.switchboard.snapshot())
+        """The live rooms and legs (operator token; numbers masked)."""
+        if (refused := self.operator.refusal(request)) is not None:
+            return refused
+        return JSONResponse(self.switchboard.snapshot(mask=mask_number))
 
     async def captions(self, ws: WebSocket) -> None:
-        """Live captions and utterance records as JSON text messages (optionally ``?room=``)."""
-        await ws.accept()
-        queue = self.hub.subscribe(ws.query_params.get("room"))
-        try:
-            receiver = asyncio.create_task(wait_closed(ws))
-            while not receiver.done():
-                getter = asyncio.create_task(queue.get())
-                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
-                if getter in done:
-                    await ws.send_text(json.dumps(getter.result()))
-                else:
-                    getter.cancel()
-        except (WebSocketDisconnect, RuntimeError):
-            pass
-        finally:
-            self.hub.unsubscribe(queue)
-            if ws.application_state != WebSocketState.DISCONNECTED:
-                with contextlib.suppress(RuntimeError, WebSocketDisconnect):
-                    await ws.close()
+        """Live captions and utterance records as JSON text messages (optionally ``?room=``); operator token."""
+        reason = self.operator.socket_refusal(ws)
+        if reason is not None:
+            self.metrics.error("captions_refused")
+            await ws.close(code=wire.CLOSE_POLICY, reason=reason)
+            return
+        await subscribe(ws, self.hub, self.settings.limits, room=ws.query_params.get("room"))
 
 
 async def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
@@ -692,6 +756,52 @@ async def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
             return False
         await asyncio.sleep(0.05)
     return True
+
+
+async def subscribe(ws: WebSocket, hub: CaptionHub, limits: LimitsSettings, *, room: str | None = None,
+                    pick: Callable[[dict[str, Any]], bool] | None = None,
+                    first: Callable[[], Awaitable[None]] | None = None,
+                    tick: Callable[[], Awaitable[bool]] | None = None, tick_s: float = 1.0) -> None:
+    """Serve one caption-feed websocket (``/captions``, ``/phone/events``) until the client leaves. Refused
+    with 1013 while ``limits.max_subscribers`` are open; closed once it had nothing to send for
+    ``limits.subscriber_idle_s`` (a bounded number of sockets, none held open forever by a silent client).
+    ``pick`` filters the events sent; ``first`` sends what comes before them; ``tick``, called after each
+    event and every ``tick_s``, may send more and ends the feed by returning False."""
+    if hub.subscribers >= limits.max_subscribers:
+        await ws.close(code=wire.CLOSE_TRY_AGAIN, reason="too many subscribers")
+        return
+    queue = hub.subscribe(room)
+    await ws.accept()
+    receiver = asyncio.create_task(wait_closed(ws))
+    last_sent = time.monotonic()
+    try:
+        if first is not None:
+            await first()
+        while not receiver.done():
+            wait = limits.subscriber_idle_s - (time.monotonic() - last_sent)
+            if wait <= 0:
+                await ws.close(code=wire.CLOSE_NORMAL, reason="idle")
+                break
+            getter = asyncio.create_task(queue.get())
+            done, _ = await asyncio.wait({getter, receiver}, timeout=min(wait, tick_s) if tick else wait,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if getter in done:
+                event = getter.result()
+                if pick is None or pick(event):
+                    await ws.send_text(json.dumps(event, default=str))
+                    last_sent = time.monotonic()
+            else:
+                getter.cancel()
+            if tick is not None and not await tick():
+                break
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        receiver.cancel()
+        hub.unsubscribe(queue)
+        if ws.application_state != WebSocketState.DISCONNECTED:
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+                await ws.close()
 
 
 async def wait_closed(ws: WebSocket) -> None:
@@ -729,15 +839,24 @@ async def read_webhook(request: Request, model: type[Any], name: str, *, query: 
     if query:
         data: Any = dict(request.query_params)
     else:
-        try:
-            data = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return error_response(400, "body is not JSON")
+        data = await read_json(request)
+        if isinstance(data, JSONResponse):
+            return data
     try:
         return vonage.parse(model, data)
     except vonage.WebhookError as exc:
-        log.warning("%s webhook rejected: %s", name, exc)
+        _malformed.warning("%s webhook rejected: %s", name, exc)
         return error_response(400, str(exc))
+
+
+async def read_json(request: Request) -> Any:
+    """The request's JSON body, or a 400 response (returned): not JSON, or nested too deeply to parse."""
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return error_response(400, "body is not JSON")
+    except RecursionError:
+        return error_response(400, "body is nested too deeply")
 
 
 def error_response(status: int, message: str) -> JSONResponse:
@@ -771,11 +890,12 @@ def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/answer", server.webhook(server.answer), methods=["GET", "POST"]),
-            Route("/answer/invitation/{token}", server.webhook(server.answer), methods=["GET", "POST"]),
-            Route("/ncco", server.webhook(server.answer), methods=["GET", "POST"]),
-            Route("/input", server.webhook(server.input), methods=["POST"]),
-            Route("/event", server.webhook(server.event), methods=["POST"]),
+            Route("/answer", server.webhook(server.answer, "/answer"), methods=["GET", "POST"]),
+            Route("/answer/invitation/{token}", server.webhook(server.answer, "/answer/invitation/{token}"),
+                  methods=["GET", "POST"]),
+            Route("/ncco", server.webhook(server.answer, "/ncco"), methods=["GET", "POST"]),
+            Route("/input", server.webhook(server.input, "/input"), methods=["POST"]),
+            Route("/event", server.webhook(server.event, "/event"), methods=["POST"]),
             Route("/health", server.health, methods=["GET"]),
             Route("/ready", server.ready, methods=["GET"]),
             Route("/metrics", server.metrics_page, methods=["GET"]),
@@ -786,6 +906,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
             *transcripts.routes(server),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)],
     )
     app.state.server = server
     return app

@@ -9,7 +9,16 @@ import soundfile as sf
 import soxr
 
 FRAME_MS = 20
-SUPPORTED_RATES = (8000, 16000, 24000)
+SUPPORTED_RATES = (8000, 16000, 24000)  # the socket rates Vonage offers (wire check, settings, VAD)
+VAD_RATES = (8000, 16000)  # what Silero runs at
+
+
+def listen_rate(rate: int) -> int:
+    """The rate a leg's own speech is segmented and recognized at: its socket's rate where Silero runs at
+    it, else 16 kHz (a 24 kHz socket is resampled on the way in)."""
+    if rate not in SUPPORTED_RATES:
+        raise ValueError(f"unsupported sample rate {rate}: one of {', '.join(map(str, SUPPORTED_RATES))}")
+    return rate if rate in VAD_RATES else 16000
 
 
 def frame_bytes(rate: int) -> int:

@@ -53,6 +53,10 @@ class CaptionHub:
         them, such as metrics; it must be quick and must not raise)."""
         self._listeners.append(callback)
 
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
     def subscribe(self, room: str | None = None) -> asyncio.Queue[dict[str, Any]]:
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self.queue_size)
         self._subscribers.add((queue, room))

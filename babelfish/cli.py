@@ -1,4 +1,4 @@
-"""``babelfish serve | call | translate | models | bench | ray-serve | transcripts``."""
+"""``babelfish serve | call | translate | models | bench | ray-serve | transcripts | phone``."""
 
 from __future__ import annotations
 
@@ -148,6 +148,43 @@ def cmd_transcripts(args: argparse.Namespace) -> int:
         store.close()
 
 
+def cmd_phone(args: argparse.Namespace) -> int:
+    """Join links for the browser phone (``phone.access`` 'link'), signed with the server's own key: made
+    from the same settings the server reads (``phone.link_secret`` or ``security.operator_token``)."""
+    import time
+
+    from babelfish.phonelinks import PhoneLinks
+    from babelfish.web import language_tag, link_url
+
+    settings = _settings(args)
+    links = PhoneLinks.from_settings(settings)
+    if args.action == "revoke":
+        if not args.id:
+            raise ValueError("phone revoke needs the link's id (printed when it was issued)")
+        until = links.revoke(args.id)
+        print(f"revoked join link {args.id} (kept on the list in {links.revoked_path} until "
+              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(until))})")
+        return 0
+    if not args.room or not args.language:
+        raise ValueError("phone link needs --room CODE and --language TAG")
+    language = language_tag(args.language)
+    if language is None:
+        raise ValueError(f"unknown language {args.language!r}")
+    token, link = links.issue(args.room, language, args.ttl or settings.phone.link_ttl_s)
+    base = settings.public_url or ""
+    if not base:
+        print("babelfish: warning: public_url is not set (BABELFISH_PUBLIC_URL): the link is relative to "
+              "the server's address", file=sys.stderr)
+    print(link_url(base, token))
+    expires = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(link.expires))
+    print(f"link {link.id}: room {link.room}, {link.language}, until {expires} (usable by any number of joins "
+          f"until then; revoke: babelfish phone revoke {link.id})", file=sys.stderr)
+    if settings.phone_access != "link":
+        print(f"babelfish: note: phone.access is {settings.phone_access!r}: the server does not require links",
+              file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="babelfish", description=__doc__)
     parser.add_argument("--config", help="TOML settings file, or the original 2018 config.py (see README)")
@@ -207,6 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="list: as JSON")
     p.add_argument("--older-than", type=float, metavar="DAYS", help="purge: age (default: retention_days)")
     p.set_defaults(func=cmd_transcripts)
+
+    p = sub.add_parser("phone", help="issue or revoke join links for the browser phone")
+    p.add_argument("action", choices=["link", "revoke"])
+    p.add_argument("id", nargs="?", help="revoke: the link's id")
+    p.add_argument("--room", help="link: the room code the link joins")
+    p.add_argument("--language", help="link: the language of whoever joins with it (e.g. fr-FR)")
+    p.add_argument("--ttl", type=float, help="link: seconds it is valid (default: phone.link_ttl_s)")
+    p.set_defaults(func=cmd_phone)
     return parser
 
 

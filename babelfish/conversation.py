@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from babelfish import audio, languages
+from babelfish.operator import ensure_token
 from babelfish.settings import Settings
 from babelfish.simulate import CaptionFeed, FakeCall, FakeVonage
 
@@ -99,8 +100,12 @@ async def run_call(parties: list[Party], *, settings: Settings, server: str | No
                                                            **dict(zip(callers, (p.language for p in parties),
                                                                       strict=True))}})
     out.mkdir(parents=True, exist_ok=True)
+    if server is None:  # our own server: its captions are read with a token of its own
+        settings, token = ensure_token(settings)
+    else:
+        token = settings.security.operator_token.get_secret_value() if settings.security.operator_token else None
     async with _server(settings, server) as url:
-        feed = CaptionFeed(url, printer)
+        feed = CaptionFeed(url, printer, token=token)
         await feed.start()
         async with FakeVonage(url) as vonage:
             calls: list[FakeCall] = []

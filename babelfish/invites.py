@@ -2,12 +2,16 @@
 
 The invitee is not on the allow-list and gets no right to use the service: the outbound call's answer URL
 carries a single-use token, valid only for the number that was rung and only until it expires.
+
+Keypad invitations (``*number#`` at the room menu) make the operator's account pay for the call, so they are
+rationed per inviting number: :class:`InviteQuota`, a sliding hour in bounded memory.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 
@@ -54,3 +58,41 @@ class Invitations:
         cutoff = time.monotonic() - self.timeout_s
         for token in [t for t, i in self._by_token.items() if i.created < cutoff]:
             del self._by_token[token]
+
+
+class InviteQuota:
+    """At most ``per_hour`` keypad invitations per inviting number in any sliding hour. Tracks at most
+    ``callers`` numbers; when that many have all invited within the hour a new one is refused (fail closed:
+    a full table never lets an invitation through)."""
+
+    WINDOW_S = 3600.0
+
+    def __init__(self, per_hour: int, callers: int = 10_000) -> None:
+        self.per_hour = per_hour
+        self.callers = callers
+        self._placed: dict[str, deque[float]] = {}
+
+    def take(self, number: str, now: float | None = None) -> bool:
+        """Count one invitation by ``number`` if it is within the quota; False (nothing counted) if not."""
+        now = time.monotonic() if now is None else now
+        key = number.lstrip("+")
+        placed = self._placed.get(key)
+        if placed is None:
+            if len(self._placed) >= self.callers:
+                self._expire(now)
+            if len(self._placed) >= self.callers:
+                return False
+            placed = self._placed[key] = deque()
+        while placed and placed[0] <= now - self.WINDOW_S:
+            placed.popleft()
+        if len(placed) >= self.per_hour:
+            if not placed:
+                del self._placed[key]
+            return False
+        placed.append(now)
+        return True
+
+    def _expire(self, now: float) -> None:
+        cutoff = now - self.WINDOW_S
+        for key in [k for k, times in self._placed.items() if not times or times[-1] <= cutoff]:
+            del self._placed[key]

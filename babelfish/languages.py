@@ -137,6 +137,32 @@ PROMPTS: dict[str, dict[str, str]] = {
         "it": "Attenda, la stiamo ricollegando.",
         "nl": "Een moment, we verbinden u opnieuw.",
     },
+    # Said to everyone already in a room when another leg (phone or browser) joins it or leaves it.
+    "joined": {
+        "en": "Someone has joined the call.",
+        "de": "Jemand ist dem Gespräch beigetreten.",
+        "fr": "Quelqu'un a rejoint l'appel.",
+        "es": "Alguien se ha unido a la llamada.",
+        "it": "Qualcuno si è unito alla chiamata.",
+        "nl": "Er is iemand aan het gesprek toegevoegd.",
+    },
+    "left": {
+        "en": "Someone has left the call.",
+        "de": "Jemand hat das Gespräch verlassen.",
+        "fr": "Quelqu'un a quitté l'appel.",
+        "es": "Alguien ha salido de la llamada.",
+        "it": "Qualcuno ha lasciato la chiamata.",
+        "nl": "Er heeft iemand het gesprek verlaten.",
+    },
+    # A keypad invitation the server will not place (not allowed, destination refused, too many this hour).
+    "invite_refused": {
+        "en": "Sorry, that number cannot be invited from this phone.",
+        "de": "Entschuldigung, diese Nummer kann von diesem Telefon aus nicht eingeladen werden.",
+        "fr": "Désolé, ce numéro ne peut pas être invité depuis ce téléphone.",
+        "es": "Lo sentimos, ese número no se puede invitar desde este teléfono.",
+        "it": "Spiacenti, quel numero non può essere invitato da questo telefono.",
+        "nl": "Sorry, dat nummer kan vanaf deze telefoon niet worden uitgenodigd.",
+    },
     "connected": {
         "en": "You are connected. Please speak.",
         "de": "Sie sind verbunden. Bitte sprechen Sie.",

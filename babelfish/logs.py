@@ -81,3 +81,25 @@ def configure(log_format: str = "text", level: int = logging.INFO) -> None:
     root.setLevel(level)
     for noisy in ("httpx", "websockets", "uvicorn.error", "faster_whisper"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class Summarized:
+    """A warning that may come in floods (rejected webhooks): the first is logged, then at most one line per
+    ``every_s`` saying how many more there were, so an attacker cannot fill the disk or drown other lines."""
+
+    def __init__(self, logger: logging.Logger, every_s: float = 10.0) -> None:
+        self.logger = logger
+        self.every_s = every_s
+        self._last = -float("inf")
+        self._suppressed = 0
+
+    def warning(self, message: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._last < self.every_s:
+            self._suppressed += 1
+            return
+        more = ""
+        if self._suppressed:
+            more = f" (and {self._suppressed} more like it in the last {now - self._last:.0f} s)"
+        self._last, self._suppressed = now, 0
+        self.logger.warning(message + more, *args)

@@ -41,14 +41,15 @@ def error_kind(error: str) -> str:
 
 
 class _Dropped(Collector):
-    """Frames, utterances and playback items dropped since the start (live sessions and ended ones)."""
+    """Frames, utterances and playback items dropped since the start (live sessions and ended ones), as last
+    read by :meth:`Metrics.snapshot`."""
 
-    def __init__(self, totals: Callable[[], dict[str, int]]) -> None:
-        self.totals = totals
+    def __init__(self) -> None:
+        self.totals: dict[str, int] = {}
 
     def collect(self) -> Iterator[Metric]:
         family = CounterMetricFamily("babelfish_dropped", "work shed because a stage fell behind", labels=["what"])
-        for what, count in sorted(self.totals().items()):
+        for what, count in sorted(self.totals.items()):
             family.add_metric([what], count)
         yield family
 
@@ -62,19 +63,32 @@ class Metrics:
         self.utterances = Counter("babelfish_utterances", "finished utterances", ["outcome"],
                                   registry=self.registry)
         self.errors = Counter("babelfish_errors", "errors by kind", ["kind"], registry=self.registry)
-        self.webhooks = Counter("babelfish_webhooks", "webhook requests by path and status", ["path", "status"],
+        self.webhooks = Counter("babelfish_webhooks", "webhook requests by route and status", ["path", "status"],
                                 registry=self.registry)
-        Gauge("babelfish_legs", "legs answered and not ended", registry=self.registry).set_function(legs)
-        Gauge("babelfish_legs_connected", "legs with an open audio socket",
-              registry=self.registry).set_function(connected)
-        Gauge("babelfish_rooms", "rooms with at least one leg", registry=self.registry).set_function(rooms)
-        self.registry.register(_Dropped(dropped))
+        self.queue_wait = Histogram("babelfish_queue_wait_seconds", "time a leg's audio waits before the segmenter "
+                                    "takes it", buckets=(0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0),
+                                    registry=self.registry)
+        self._live = {
+            Gauge("babelfish_legs", "legs answered and not ended", registry=self.registry): legs,
+            Gauge("babelfish_legs_connected", "legs with an open audio socket", registry=self.registry): connected,
+            Gauge("babelfish_rooms", "rooms with at least one leg", registry=self.registry): rooms,
+        }
+        self._dropped_totals = dropped
+        self._dropped = _Dropped()
+        self.registry.register(self._dropped)
         for stage in STAGES:  # present from the start, so dashboards see zeros rather than nothing
             self.stage.labels(stage)
         for kind in ("webhook_rejected", "webhook_rate_limited", "socket_refused", "recognize_error",
                      "recognize_timeout", "translate_error", "translate_timeout", "synthesize_error",
                      "synthesize_timeout"):
             self.errors.labels(kind)
+
+    def snapshot(self) -> None:
+        """Read the live figures (legs, rooms, work dropped) from the server's state. Called on the event
+        loop, where that state lives, before :meth:`render` runs in a thread."""
+        for gauge, read in self._live.items():
+            gauge.set(read())
+        self._dropped.totals = dict(self._dropped_totals())
 
     def error(self, kind: str) -> None:
         self.errors.labels(kind).inc()
@@ -93,4 +107,5 @@ class Metrics:
             self.error(error_kind(str(error)))
 
     def render(self) -> bytes:
+        """The text format (blocking: run it off the event loop, after :meth:`snapshot`)."""
         return generate_latest(self.registry)

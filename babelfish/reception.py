@@ -8,19 +8,27 @@
 Each step is an NCCO; a menu's key presses come back on the ``input`` webhook, which answers with the next
 step's NCCO, exactly as Vonage runs an IVR. A call waiting in the menu is a :class:`Caller`; it becomes a
 leg (``rooms.Leg``) only when it connects.
+
+A keypad invitation rings a number on the operator's account, so it is only for callers on ``access.allowed``
+(none when that list is empty), to numbers starting with one of ``access.invite_prefixes`` (when set), at most
+``access.invites_per_hour`` per caller. A refused one is spoken ("invite_refused"), counted in the metrics
+(``invite_refused_<reason>``), and the call goes on as if the caller had pressed only "#": paired with the next
+caller. Logs show numbers masked and never the digits a caller typed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from babelfish import languages
 from babelfish.cluster import NoServer
-from babelfish.invites import Invitation, Invitations
+from babelfish.invites import Invitation, Invitations, InviteQuota
+from babelfish.privacy import mask_number
 from babelfish.rooms import Leg, Room, RoomFull
 from babelfish.telephony import vonage
 from babelfish.telephony.rest import VonageApiError
@@ -57,6 +65,7 @@ class Reception:
         self.server = server
         self.settings = server.settings
         self.invitations = Invitations(self.settings.access.invite_timeout_s)
+        self.quota = InviteQuota(self.settings.access.invites_per_hour)
         self.callers: dict[str, Caller] = {}
         self.refused = 0
         self._owed: dict[str, str] = {}  # leg id -> a notice to say once its socket is up
@@ -75,13 +84,14 @@ class Reception:
             # an outbound call we placed: Vonage's "to" is the invitee, "from" our own number
             invitation = self.invitations.redeem(invitation_token, call.to)
             if invitation is None:
-                log.warning("answer for an invalid, used or expired invitation (call %s to %s)", call.uuid, call.to)
+                log.warning("answer for an invalid, used or expired invitation (call %s to %s)", call.uuid,
+                            mask_number(call.to))
                 return self._refuse(call.to)
             caller.number, caller.to = call.to, call.from_
             caller.direction, caller.invitation, caller.code = "outbound", invitation, invitation.code
             invitation.uuid = call.uuid
         elif not self.allowed(call.from_):
-            log.warning("refused call from %s: not on the allow-list", call.from_)
+            log.warning("refused call from %s: not on the allow-list", mask_number(call.from_))
             return self._refuse(call.from_)
         caller.language = self.server.switchboard.mapped_language(caller.number)
         if caller.language is None and self.settings.menu.remember:
@@ -90,13 +100,37 @@ class Reception:
             caller.invite_to = self.settings.access.invites.get(caller.number)
         if len(self.callers) >= WAITING_CALLERS:
             log.error("too many calls in the menu: refusing %s", call.uuid)
-            return vonage.talk_ncco([languages.prompt("busy", caller.language or "en")])
+            return self.server.refusal("busy", caller.number, fallback=caller.language)
         self.callers[caller.uuid] = caller
         return await self._next(caller, base)
 
     def allowed(self, number: str) -> bool:
         allowed = self.settings.access.allowed
         return not allowed or number.lstrip("+") in {n.lstrip("+") for n in allowed}
+
+    async def refusal_language(self, number: str) -> str | None:
+        """The language to refuse ``number`` in before it reaches a menu: mapped (``numbers``), else the choice
+        remembered from an earlier call; None when neither is known (or the lookup fails)."""
+        language = self.server.switchboard.mapped_language(number)
+        if language is None and self.settings.menu.remember:
+            try:
+                language = await self._remembered(number)
+            except Exception:  # noqa: BLE001 - a refusal in the default language beats none
+                log.warning("remembered language of %s unavailable", mask_number(number), exc_info=True)
+        return language
+
+    def invite_refusal(self, caller: Caller, number: str) -> str | None:
+        """Why ``caller`` may not ring ``number`` from the keypad: ``not_allowed``, ``prefix`` or ``rate``;
+        None when they may (one invitation of their hourly quota is then spent)."""
+        access = self.settings.access
+        if not access.allowed or not self.allowed(caller.number):
+            return "not_allowed"
+        prefixes = tuple(p.lstrip("+") for p in access.invite_prefixes)
+        if not number.isdigit() or (prefixes and not number.startswith(prefixes)):
+            return "prefix"
+        if not self.quota.take(caller.number):
+            return "rate"
+        return None
 
     def _refuse(self, number: str) -> list[dict[str, Any]]:
         self.refused += 1
@@ -129,11 +163,24 @@ class Reception:
                     log.info("call %s: no choice after %d menus, %s", caller.uuid, caller.attempts, caller.language)
         elif caller.step == "room":
             caller.step = "connect"
-            if digits.startswith("*") and len(digits.strip("*")) >= 6:
-                caller.invite_to = digits.strip("*")
-            elif digits.strip("*"):
-                caller.code = digits.strip("*")
+            typed = digits.split("#", 1)[0].strip("*")  # the "#" terminator too, should Vonage pass it on
+            if digits.startswith("*") and len(typed) >= 6:
+                refused = self.invite_refusal(caller, typed)
+                if refused is not None:
+                    return await self._invite_refused(caller, typed, refused, base)
+                caller.invite_to = typed
+            elif typed:  # else "#" alone: the next caller
+                caller.code = typed
+                log.info("call %s: a room code was entered", caller.uuid)
         return await self._next(caller, base)
+
+    async def _invite_refused(self, caller: Caller, number: str, reason: str, base: str) -> list[dict[str, Any]]:
+        """Say so, then go on as the next caller: the caller meant to talk to someone, and a menu that just
+        refused them again would invite guessing other numbers."""
+        log.warning("call %s: invitation to %s refused (%s)", caller.uuid, mask_number(number), reason)
+        self.server.metrics.error(f"invite_refused_{reason}")
+        notice = languages.prompt("invite_refused", caller.language or self.settings.default_languages[0])
+        return vonage.talk_ncco([notice]) + await self._next(caller, base)
 
     # -- steps ------------------------------------------------------------------------------------------
 
@@ -187,7 +234,7 @@ class Reception:
         return caller.ncco
 
     def _room_full(self, caller: Caller, code: str | None) -> list[dict[str, Any]]:
-        log.info("call %s: room %s is full", caller.uuid, code)
+        log.info("call %s: its room is full", caller.uuid)
         self.callers.pop(caller.uuid, None)
         return vonage.talk_ncco([languages.prompt("room_full", caller.language or "en")])
 
@@ -203,8 +250,8 @@ class Reception:
                                             direction=caller.direction, conversation=caller.conversation)
         except RoomFull:
             return self._room_full(caller, code)
-        except NoServer as exc:
-            log.error("call %s refused: %s", caller.uuid, exc)
+        except NoServer:
+            log.error("call %s refused: no live server to host its room", caller.uuid)
             self.callers.pop(caller.uuid, None)
             return server.refusal("restarting", caller.number)
         if placement.server == cluster.server_id:
@@ -225,6 +272,7 @@ class Reception:
 
     def _invite(self, inviter: Leg, number: str, code: str, base: str) -> None:
         invitation = self.invitations.create(number, inviter.id, code)
+        log.info("call %s: an invitation to %s", inviter.id, mask_number(invitation.number))
         task = asyncio.create_task(self._place_call(invitation, base))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -250,7 +298,8 @@ class Reception:
         if invitation.failed is not None or invitation.answered:
             return
         invitation.failed = reason
-        log.warning("invitation of %s failed: %s", invitation.number, reason)
+        log.warning("invitation of %s failed: %s", mask_number(invitation.number),
+                    re.sub(r"\d{6,}", lambda m: mask_number(m.group()), reason))  # Vonage may echo the number
         leg = self.server.switchboard.legs.get(invitation.inviter)
         if leg is None:
             return

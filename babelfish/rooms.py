@@ -12,10 +12,12 @@ import itertools
 import logging
 import time
 import uuid as uuidlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from babelfish import languages
+from babelfish.privacy import mask_number
 
 if TYPE_CHECKING:
     from babelfish.pipeline.stream import LegSession
@@ -159,8 +161,8 @@ class Switchboard:
     def _add(self, leg: Leg, room: Room) -> Leg:
         self._join(leg, room)
         self.legs[leg.id] = leg
-        log.info("leg %s (%s, %s) joined %s (%d/%d)", leg.id, leg.caller, leg.language, room.id, len(room.legs),
-                 room.capacity)
+        log.info("leg %s (%s, %s) joined %s (%d/%d)", leg.id, mask_number(leg.caller), leg.language, room.id,
+                 len(room.legs), room.capacity)
         return leg
 
     def _join(self, leg: Leg, room: Room) -> None:
@@ -202,9 +204,14 @@ class Switchboard:
         self._leave(leg)
         self._join(leg, other)
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self, mask: Callable[[str], str] = str) -> dict[str, Any]:
+        """Every room and its legs, callers' numbers passed through ``mask``."""
+
+        def leg(leg: Leg) -> dict[str, Any]:
+            return {**leg.summary(), "caller": mask(leg.caller)}
+
         return {
-            "rooms": [{"id": r.id, "code": r.code, "capacity": r.capacity, "legs": [leg.summary() for leg in r.legs]}
+            "rooms": [{"id": r.id, "code": r.code, "capacity": r.capacity, "legs": [leg(x) for x in r.legs]}
                       for r in self.rooms.values()],
             "legs": len(self.legs),
         }

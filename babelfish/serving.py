@@ -34,8 +34,10 @@ def uvicorn_config(settings: Settings, engines: Engines | None = None, *, port: 
         ws_ping_interval=None,  # Vonage does not answer pings reliably; a dead call ends by event webhook
         log_level="warning",
         lifespan="on",
+        # X-Forwarded-For only from deployment.trusted_proxies; uvicorn takes the rightmost address not among
+        # them as the client (the rate limit's key), so a forged header neither escapes nor drains a bucket
         proxy_headers=True,
-        forwarded_allow_ips="*",
+        forwarded_allow_ips=list(settings.deployment.trusted_proxies),
     )
 
 

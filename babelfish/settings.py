@@ -101,6 +101,10 @@ class AccessSettings(BaseModel):
     invites: dict[str, str] = Field(
         default_factory=dict, description="caller -> number the server rings for them as soon as they call")
     invite_timeout_s: float = Field(120.0, ge=10, description="an invitation not answered by then expires")
+    invite_prefixes: list[str] = Field(
+        default_factory=list, description="keypad invitations may only ring numbers starting with one of these "
+        "(e.g. [\"44\", \"49\"]); empty: any number an allowed caller types")
+    invites_per_hour: int = Field(3, ge=0, description="keypad invitations one caller may place per hour")
 
 
 class RoomSettings(BaseModel):
@@ -146,6 +150,10 @@ class SecuritySettings(BaseModel):
     signature_secret: SecretStr | None = Field(
         None, description="the Vonage account's signature secret: webhooks must carry a JWT signed with it "
         "(unset: webhooks are not checked, with a loud warning at startup)")
+    operator_token: SecretStr | None = Field(
+        None, description="the operator's bearer token for /rooms, /captions, /metrics and /phone/links "
+        "(unset: those are off, 403)")
+    metrics_open: bool = Field(False, description="serve /metrics without the operator token (a private scraper)")
     signature_max_age_s: float = Field(
         300.0, ge=5.0, le=86400.0, description="a signed webhook whose JWT was issued longer ago is refused")
     socket_token_secret: SecretStr | None = Field(
@@ -162,6 +170,14 @@ class LimitsSettings(BaseModel):
     """Bounds that keep one caller, a flood or a slow engine from taking the server down."""
 
     max_legs: int = Field(200, ge=1, description="concurrent legs; further callers hear that all lines are busy")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="longest request body; longer ones get 413")
+    max_subscribers: int = Field(50, ge=1, description="open /captions and /phone/events sockets at once")
+    subscriber_idle_s: float = Field(
+        300.0, ge=1.0, description="a /captions or /phone/events socket with nothing to send this long is closed")
+    audio_speed: float = Field(
+        1.5, ge=1.0, description="a leg sending audio faster than this many times real time is throttled")
+    audio_ahead_s: float = Field(
+        5.0, ge=0.5, description="a leg whose audio runs this far ahead of real time is closed (1008)")
     max_call_s: float = Field(3600.0, ge=1.0, description="a leg is ended, with a spoken notice, after this long")
     connect_within_s: float = Field(
         120.0, ge=1.0, description="a leg whose websocket does not open this long after the answer is ended")
@@ -175,6 +191,28 @@ class LimitsSettings(BaseModel):
     drain_s: float = Field(
         20.0, ge=0.0, le=600.0, description="on shutdown, time given to callers to hear the notice and to "
         "in-flight utterances to finish")
+
+
+class PhoneSettings(BaseModel):
+    """The browser phone (``/phone``): who may join a room from a browser, and how many may at once."""
+
+    access: Literal["open", "link", "off"] | None = Field(
+        None, description="'open': anyone who reaches the page; 'link': only with a signed join link from the "
+        "operator; 'off': no browser legs. Unset: 'link' when security.signature_secret is set, else 'open'")
+    link_secret: SecretStr | None = Field(
+        None, description="HMAC key of join links (default: derived from security.operator_token); changing it "
+        "revokes every link issued")
+    link_ttl_s: float = Field(3600.0, ge=60.0, le=30 * 86400.0, description="default lifetime of a join link")
+    max_legs: int = Field(20, ge=0, description="browser legs at once (apart from limits.max_legs)")
+    idle_s: float = Field(120.0, ge=5.0, description="a browser leg that sends no voice this long is ended")
+
+
+class NetworkSettings(BaseModel):
+    """Where requests come from."""
+
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"], description="addresses whose X-Forwarded-For is believed; the "
+        "client is the rightmost address not among them")
 
 
 class ClusterSettings(BaseModel):
@@ -230,7 +268,7 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         None, description="public base URL Vonage reaches us on (https://...); default: the request's host"
     )
-    sample_rate: Literal[8000, 16000] = 16000
+    sample_rate: int = Field(16000, description="audio rate of the socket Vonage opens (8000, 16000 or 24000)")
     numbers: dict[str, str] = Field(default_factory=dict, description="phone number -> language (BCP-47)")
     default_languages: list[str] = Field(
         default_factory=lambda: ["de-DE", "en-GB"],
@@ -259,12 +297,30 @@ class Settings(BaseSettings):
     transcripts: TranscriptSettings = Field(default_factory=TranscriptSettings)
     cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     ray: RaySettings = Field(default_factory=RaySettings)
+    phone: PhoneSettings = Field(default_factory=PhoneSettings)
+    deployment: NetworkSettings = Field(default_factory=NetworkSettings)
     data_dir: Path = Field(Path.home() / ".local" / "share" / "babelfish",
                            description="where the transcript database lives by default")
 
     @property
     def database_url(self) -> str:
         return self.transcripts.database_url or f"sqlite:///{self.data_dir / 'transcripts.db'}"
+
+    @property
+    def phone_access(self) -> str:
+        """The browser phone's access mode, with its default filled in."""
+        if self.phone.access is not None:
+            return self.phone.access
+        return "link" if self.security.signature_secret else "open"
+
+    @field_validator("sample_rate")
+    @classmethod
+    def _supported_rate(cls, value: int) -> int:
+        from babelfish.audio import SUPPORTED_RATES
+
+        if value not in SUPPORTED_RATES:
+            raise ValueError(f"sample_rate must be one of {', '.join(map(str, SUPPORTED_RATES))}")
+        return value
 
     @field_validator("default_languages")
     @classmethod

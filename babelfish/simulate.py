@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 import uuid as uuidlib
@@ -718,8 +719,11 @@ class _ApiRefusal(Exception):
 class CaptionFeed:
     """Listens to the server's ``/captions`` websocket, keeping every event (for transcript.json)."""
 
-    def __init__(self, server: str, printer: Any = None) -> None:
+    def __init__(self, server: str, printer: Any = None, token: str | None = None) -> None:
+        """``token``: the server's operator token (default: ``BABELFISH_SECURITY__OPERATOR_TOKEN``)."""
+        token = token or os.environ.get("BABELFISH_SECURITY__OPERATOR_TOKEN", "")
         self.url = server.replace("http://", "ws://").replace("https://", "wss://").rstrip("/") + "/captions"
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.events: list[dict[str, Any]] = []
         self.printer = printer
         self._task: asyncio.Task[None] | None = None
@@ -727,11 +731,17 @@ class CaptionFeed:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self._ready.wait(), 10)
+        ready = asyncio.create_task(self._ready.wait())
+        await asyncio.wait({ready, self._task}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if not self._ready.is_set():
+            ready.cancel()
+            if self._task.done():
+                self._task.result()  # the refusal (no or wrong operator token)
+            raise TimeoutError(f"no caption feed from {self.url}")
 
     async def _run(self) -> None:
         with contextlib.suppress(ConnectionClosed):
-            async with connect(self.url) as ws:
+            async with connect(self.url, additional_headers=self.headers) as ws:
                 self._ready.set()
                 async for message in ws:
                     event = json.loads(message)

@@ -41,6 +41,7 @@ from sqlalchemy.engine import Engine
 
 from babelfish.captions import Utterance
 from babelfish.engines.base import Worker
+from babelfish.privacy import mask_number
 
 log = logging.getLogger(__name__)
 
@@ -85,13 +86,6 @@ callers = Table(
     Column("calls", Integer, nullable=False, default=1),
     Column("updated_at", Float, nullable=False),
 )
-
-
-def mask_number(number: str) -> str:
-    """``447700900123`` -> ``44*******123``: enough to tell callers apart in a transcript, not to ring them."""
-    if len(number) <= 5 or not any(ch.isdigit() for ch in number):
-        return number
-    return number[:2] + "*" * (len(number) - 5) + number[-3:]
 
 
 def number_key(number: str) -> str:

@@ -7,7 +7,6 @@ API is off rather than open.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +14,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from babelfish.operator import check_token
+
 if TYPE_CHECKING:
     from babelfish.app import Server
 
+MAX_OFFSET = 2**62
 FORMATS = {"json": "application/json", "txt": "text/plain; charset=utf-8",
            "srt": "application/x-subrip; charset=utf-8", "vtt": "text/vtt; charset=utf-8"}
 
@@ -82,16 +84,8 @@ class TranscriptApi:
         self.server = server
 
     def _refused(self, request: Request) -> Response | None:
-        token = self.server.settings.transcripts.token
-        if not token:
-            return JSONResponse({"error": "the transcript API is off: set BABELFISH_TRANSCRIPTS__TOKEN"},
-                                status_code=403)
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        given = given or request.query_params.get("token", "")
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            return JSONResponse({"error": "missing or wrong token"}, status_code=401,
-                                headers={"WWW-Authenticate": "Bearer"})
-        return None
+        return check_token(request, self.server.settings.transcripts.token,
+                           "the transcript API is off: set BABELFISH_TRANSCRIPTS__TOKEN")
 
     async def list(self, request: Request) -> Response:
         if (refused := self._refused(request)) is not None:
@@ -101,6 +95,8 @@ class TranscriptApi:
             offset = max(int(request.query_params.get("offset", 0)), 0)
         except ValueError:
             return JSONResponse({"error": "limit and offset must be integers"}, status_code=400)
+        if offset > MAX_OFFSET:  # SQLite's integers are 64-bit: a larger one raises OverflowError
+            return JSONResponse({"error": f"offset must be at most {MAX_OFFSET}"}, status_code=400)
         store = self.server.store
         rows = await store.run(store.store.list_calls, limit, offset)
         return JSONResponse({"calls": rows, "limit": limit, "offset": offset})

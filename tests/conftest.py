@@ -19,6 +19,11 @@ from babelfish.serving import background
 from babelfish.settings import Settings
 
 ASTERISK = Path("/usr/share/asterisk/sounds/en")
+OPERATOR_TOKEN = "test-operator-token"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}  # headers for /rooms, /metrics, /phone/links
+# The fake Vonage streams faster than real time in plumbing tests (pace > 1), which a server refuses by
+# default (limits.audio_speed): tests that build their own LimitsSettings pass these.
+FAST_AUDIO = {"audio_speed": 1000.0, "audio_ahead_s": 1e6}
 
 
 def asterisk(name: str) -> Path:
@@ -97,10 +102,14 @@ def double_engines(voice: object | None = None, translator: object | None = None
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test's settings keep transcripts in its own folder, and callers go straight into a room (the
-    language menu is on by default; tests/test_calls.py turns it on where it is under test)."""
+    """Every test's settings keep transcripts in its own folder, callers go straight into a room (the
+    language menu is on by default; tests/test_calls.py turns it on where it is under test), the operator
+    token is known, and the fake may stream faster than real time."""
     monkeypatch.setenv("BABELFISH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("BABELFISH_MENU__LANGUAGES", "[]")
+    monkeypatch.setenv("BABELFISH_SECURITY__OPERATOR_TOKEN", OPERATOR_TOKEN)
+    monkeypatch.setenv("BABELFISH_LIMITS__AUDIO_SPEED", str(FAST_AUDIO["audio_speed"]))
+    monkeypatch.setenv("BABELFISH_LIMITS__AUDIO_AHEAD_S", str(FAST_AUDIO["audio_ahead_s"]))
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from babelfish.settings import Settings
 from babelfish.simulate import CaptionFeed, FakeCall, FakeVonage
 from babelfish.store import TranscriptStore
 
-from .conftest import double_engines
+from .conftest import OPERATOR, double_engines
 from .test_rest import APP_ID, keypair
 
 PACE = 4.0
@@ -40,7 +40,7 @@ async def served(menu_settings: Settings) -> AsyncIterator[str]:
 
 async def snapshot(url: str) -> dict:
     async with httpx.AsyncClient() as http:
-        return (await http.get(f"{url}/rooms")).json()
+        return (await http.get(f"{url}/rooms", headers=OPERATOR)).json()
 
 
 def leg_of(snap: dict, leg_id: str) -> dict:

@@ -28,7 +28,7 @@ from babelfish.serving import background_server
 from babelfish.settings import Settings
 from babelfish.simulate import FakeCall, FakeVonage
 
-from .conftest import double_engines
+from .conftest import OPERATOR, double_engines
 from .test_rest import APP_ID, keypair
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ async def start_process(tmp_path: Path, redis_url: str, server_id: str, api: str
 
 async def rooms_of(url: str) -> dict[str, set[str]]:
     async with httpx.AsyncClient() as http:
-        snap = (await http.get(f"{url}/rooms")).json()
+        snap = (await http.get(f"{url}/rooms", headers=OPERATOR)).json()
     return {room["id"]: {leg["id"] for leg in room["legs"]} for room in snap["rooms"]}
 
 

@@ -20,7 +20,7 @@ from babelfish.settings import LimitsSettings, Settings
 from babelfish.simulate import CaptionFeed, FakeVonage
 from babelfish.telephony import wire
 
-from .conftest import EchoRecognizer, TagTranslator, ToneSynthesizer, double_engines
+from .conftest import FAST_AUDIO, OPERATOR, EchoRecognizer, TagTranslator, ToneSynthesizer, double_engines
 
 PACE = 4.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,7 @@ class HangingVoice(ToneSynthesizer):
 
 def fast_timeouts(tmp_path, **limits) -> Settings:
     return Settings(models_dir=tmp_path, playback_lead_ms=200,
-                    limits=LimitsSettings(recognize_timeout_s=0.5, translate_timeout_s=0.5,
+                    limits=LimitsSettings(**FAST_AUDIO, recognize_timeout_s=0.5, translate_timeout_s=0.5,
                                           synthesize_timeout_s=0.5, **limits))
 
 
@@ -87,7 +87,7 @@ async def _one_bad_then_one_good(url: str, speech, error_part: str) -> None:
         assert records[1]["error"] is None and records[1]["translations"]["en-GB"].startswith("[en-GB]")
         assert a.connected and b.connected
         async with httpx.AsyncClient() as http:
-            metrics = (await http.get(f"{url}/metrics")).text
+            metrics = (await http.get(f"{url}/metrics", headers=OPERATOR)).text
     await feed.stop()
     return metrics
 
@@ -128,7 +128,7 @@ async def test_a_dropped_socket_ends_that_leg_cleanly(server) -> None:
             while b.received_frames == before:  # "the other party has hung up"
                 await asyncio.sleep(0.05)
             assert b.connected
-            assert (await http.get(f"{url}/rooms")).json()["rooms"][0]["legs"][0]["id"] == b.leg
+            assert (await http.get(f"{url}/rooms", headers=OPERATOR)).json()["rooms"][0]["legs"][0]["id"] == b.leg
 
 
 async def test_drain_stops_new_calls_tells_callers_finishes_utterances_then_runs_the_hooks(tmp_path, speech) -> None:

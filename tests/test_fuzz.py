@@ -26,7 +26,7 @@ from websockets.sync.client import connect
 from babelfish.serving import background_server
 from babelfish.settings import LimitsSettings, SecuritySettings, Settings
 
-from .conftest import double_engines
+from .conftest import FAST_AUDIO, OPERATOR_TOKEN, double_engines
 
 SECRET = "fuzzing-signature-secret-long-enough-for-hs256"
 FIELDS = ["to", "from", "uuid", "conversation_uuid", "status", "call_uuid", "timestamp", "direction", "dtmf",
@@ -51,8 +51,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A real server on an event loop of its own thread, so hypothesis can drive it synchronously."""
     cfg = Settings(models_dir=tmp_path_factory.mktemp("models"), playback_lead_ms=200,
                    data_dir=tmp_path_factory.mktemp("data"), menu={"languages": []},
-                   security=SecuritySettings(signature_secret=SECRET),
-                   limits=LimitsSettings(webhook_rate=10_000, webhook_burst=10_000, connect_within_s=1))
+                   security=SecuritySettings(operator_token=OPERATOR_TOKEN, signature_secret=SECRET),
+                   limits=LimitsSettings(**FAST_AUDIO, webhook_rate=10_000, webhook_burst=10_000, connect_within_s=1))
     errors = Errors()
     for name in ("babelfish", "uvicorn.error", "uvicorn.asgi"):
         logging.getLogger(name).addHandler(errors)

@@ -18,13 +18,13 @@ from babelfish.settings import LimitsSettings, SegmenterSettings, Settings
 from babelfish.simulate import CaptionFeed, FakeVonage
 from babelfish.telephony import wire
 
-from .conftest import double_engines
+from .conftest import FAST_AUDIO, OPERATOR, double_engines
 
 PACE = 4.0
 
 
 def limited(tmp_path, **limits) -> Settings:
-    return Settings(models_dir=tmp_path, playback_lead_ms=200, limits=LimitsSettings(**limits))
+    return Settings(models_dir=tmp_path, playback_lead_ms=200, limits=LimitsSettings(**{**FAST_AUDIO, **limits}))
 
 
 async def test_over_max_legs_callers_hear_all_lines_busy_and_the_call_ends(tmp_path) -> None:
@@ -43,7 +43,8 @@ async def test_over_max_legs_callers_hear_all_lines_busy_and_the_call_ends(tmp_p
             async with httpx.AsyncClient() as http:
                 join = await http.post(f"{url}/phone/join", json={"language": "de"})
                 assert join.status_code == 503 and "busy" in join.json()["error"]
-                assert 'babelfish_errors_total{kind="legs_full"} 2.0' in (await http.get(f"{url}/metrics")).text
+                metrics = (await http.get(f"{url}/metrics", headers=OPERATOR)).text
+                assert 'babelfish_errors_total{kind="legs_full"} 2.0' in metrics
             await a.hang_up()
             d = await vonage.dial("4915100000004")
             assert d.connected

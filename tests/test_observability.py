@@ -15,7 +15,7 @@ from babelfish.serving import background
 from babelfish.settings import Settings
 from babelfish.simulate import CaptionFeed, FakeVonage
 
-from .conftest import double_engines
+from .conftest import OPERATOR, double_engines
 
 PACE = 4.0
 
@@ -47,7 +47,7 @@ async def test_metrics_stage_latencies_live_legs_and_errors(tmp_path, speech) ->
                 turn = await a.say(samples[: rate * 2], rate)
                 assert await b.wait_heard(after=turn.ended, quiet_s=0.3, timeout=20)
                 await feed.wait_utterances(2, timeout=20)
-                r = await http.get(f"{url}/metrics")
+                r = await http.get(f"{url}/metrics", headers=OPERATOR)
                 assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
                 m = samples_of(r.text)
             await feed.stop()

@@ -34,7 +34,7 @@ from babelfish.pipeline.stream import Engines
 from babelfish.serving import background
 from babelfish.settings import Settings
 
-from .conftest import asterisk, double_engines
+from .conftest import OPERATOR, asterisk, double_engines
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 GERMAN = "Guten Tag. Ich möchte bitte an der Konferenz teilnehmen."
@@ -229,7 +229,7 @@ async def test_two_browser_phones_talk_through_the_server(engines: Engines, mode
         for page in (de, en):
             await page.wait_for("window.babelfish.state === 'connected'", 30)
         async with httpx.AsyncClient() as http:
-            rooms = (await http.get(f"{url}/rooms")).json()["rooms"]
+            rooms = (await http.get(f"{url}/rooms", headers=OPERATOR)).json()["rooms"]
         assert [(room["code"], sorted(leg["language"] for leg in room["legs"])) for room in rooms] == [
             ("e2e", ["de-DE", "en-GB"])]
 
@@ -276,9 +276,9 @@ async def test_two_browser_phones_talk_through_the_server(engines: Engines, mode
         await de.evaluate("document.getElementById('hangup').click()")
         async with httpx.AsyncClient() as http:
             deadline = time.monotonic() + 30
-            while (await http.get(f"{url}/rooms")).json()["legs"] and time.monotonic() < deadline:
+            while (await http.get(f"{url}/rooms", headers=OPERATOR)).json()["legs"] and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
-            assert (await http.get(f"{url}/rooms")).json() == {"rooms": [], "legs": 0}
+            assert (await http.get(f"{url}/rooms", headers=OPERATOR)).json() == {"rooms": [], "legs": 0}
 
 
 @pytest.fixture
@@ -326,9 +326,9 @@ async def test_page_states_with_a_phone_partner(server: tuple[str, Engines], spe
         assert await page.wait_for("window.babelfish.completedEvent", 10) == 200
         async with httpx.AsyncClient() as http:
             deadline = time.monotonic() + 20
-            while (await http.get(f"{url}/rooms")).json()["legs"] and time.monotonic() < deadline:
+            while (await http.get(f"{url}/rooms", headers=OPERATOR)).json()["legs"] and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
-            assert (await http.get(f"{url}/rooms")).json() == {"rooms": [], "legs": 0}
+            assert (await http.get(f"{url}/rooms", headers=OPERATOR)).json() == {"rooms": [], "legs": 0}
 
 
 WORKLETS = """(async () => {
@@ -392,7 +392,8 @@ async def test_join_returns_the_answer_webhooks_ncco_and_room_codes_keep_strange
         assert {"tag": "de-DE", "name": "German"} in (await http.get("/phone/languages")).json()["languages"]
         for body in ({"language": "xx"}, {"language": 3}, {"language": "de", "room": "no spaces"}, [1]):
             assert (await http.post("/phone/join", json=body)).status_code == 400
-        assert (await http.post("/phone/join", content=b"{")).status_code == 400
+        assert (await http.post("/phone/join", content=b"{", headers={"Content-Type": "application/json"})
+                ).status_code == 400
 
         # a phone caller waits; a browser without a code is paired with them, as a second caller would be
         answer = (await http.get("/answer", params={"from": "447700900001", "to": "447700900000", "uuid": "phone-1",
@@ -415,11 +416,12 @@ async def test_join_returns_the_answer_webhooks_ncco_and_room_codes_keep_strange
         second = (await http.post("/phone/join", json={"language": "en-GB", "room": "tea"})).json()
         third = (await http.post("/phone/join", json={"language": "it", "room": "tea"})).json()
         assert (await http.post("/phone/join", json={"language": "es", "room": "tea"})).status_code == 409
-        listed = (await http.get("/rooms")).json()["rooms"]
+        listed = (await http.get("/rooms", headers=OPERATOR)).json()["rooms"]
         rooms = {room["code"]: [leg["id"] for leg in room["legs"]] for room in listed}
         assert rooms["tea"] == [first["uuid"], second["uuid"], third["uuid"]]
-        assert phone[1]["endpoint"][0]["headers"]["room"] == rooms_by_leg(await http.get("/rooms"))["phone-2"]
-        assert not rooms_by_leg(await http.get("/rooms"))["phone-2"].startswith("code-tea")
+        by_leg = rooms_by_leg(await http.get("/rooms", headers=OPERATOR))
+        assert phone[1]["endpoint"][0]["headers"]["room"] == by_leg["phone-2"]
+        assert not rooms_by_leg(await http.get("/rooms", headers=OPERATOR))["phone-2"].startswith("code-tea")
 
 
 def rooms_by_leg(response: httpx.Response) -> dict[str, str]:

@@ -15,12 +15,14 @@ from babelfish import audio
 from babelfish.simulate import CaptionFeed, FakeVonage
 from babelfish.telephony import wire
 
+from .conftest import OPERATOR
+
 PACE = 4.0  # stream four times faster than real time
 
 
 async def rooms(url: str) -> dict:
     async with httpx.AsyncClient() as http:
-        return (await http.get(f"{url}/rooms")).json()
+        return (await http.get(f"{url}/rooms", headers=OPERATOR)).json()
 
 
 async def test_two_callers_are_paired_and_hear_each_other_translated(server, speech) -> None:

@@ -24,7 +24,7 @@ from babelfish.serving import background_server
 from babelfish.settings import LimitsSettings, Settings
 from babelfish.simulate import CaptionFeed, FakeCall, FakeVonage
 
-from .conftest import EchoRecognizer, TagTranslator, double_engines
+from .conftest import FAST_AUDIO, OPERATOR, EchoRecognizer, TagTranslator, double_engines
 
 CALLS = int(os.environ.get("BABELFISH_SOAK_CALLS", "200"))
 PAIRS_AT_ONCE = 5  # ten calls at a time
@@ -130,7 +130,7 @@ async def test_soak_200_calls(tmp_path, speech, caplog) -> None:
     utterance = samples[: int(rate * 1.5)]
     settings = Settings(models_dir=tmp_path, playback_lead_ms=200,
                         numbers={FRENCH: FAILING_RECOGNIZER, ITALIAN: HANGING_TRANSLATOR},
-                        limits=LimitsSettings(translate_timeout_s=0.5, recognize_timeout_s=5.0))
+                        limits=LimitsSettings(**FAST_AUDIO, translate_timeout_s=0.5, recognize_timeout_s=5.0))
     engines = double_engines(translator=SoakTranslator())
     engines.recognizer = SoakRecognizer()
     finished: Counter[str] = Counter()
@@ -161,7 +161,7 @@ async def test_soak_200_calls(tmp_path, speech, caplog) -> None:
             await asyncio.sleep(1.0)  # let the last sockets and tasks wind down
             gc.collect()
             end = {"tasks": len(asyncio.all_tasks()), "fds": open_fds(), "rss": rss_mb()}
-            metrics = (await http.get(f"{url}/metrics")).text
+            metrics = (await http.get(f"{url}/metrics", headers=OPERATOR)).text
             health = (await http.get(f"{url}/health")).json()
         await feed.stop()
         records = await transcript_utterances(server)

@@ -17,6 +17,7 @@ from typing import Any
 from babelfish import audio, corpus
 from babelfish.bench import emit
 from babelfish.bench.calls import Measured, attach_records, percentile, progress, speak_and_wait, stage_summary
+from babelfish.operator import ensure_token
 from babelfish.pipeline.segment import Segmenter, SileroDetector
 from babelfish.pipeline.stream import Engines
 from babelfish.serving import background
@@ -35,8 +36,9 @@ def pick_clips(n: int) -> list[corpus.Clip]:
 async def measure(settings: Settings, engines: Engines, clips: list[corpus.Clip]) -> list[Measured]:
     settings = settings.model_copy(update={"numbers": {"447700900001": "en-GB", "4915100000002": "de-DE"}})
     measured: list[Measured] = []
+    settings, token = ensure_token(settings)
     async with background(settings, engines) as url:
-        feed = CaptionFeed(url)
+        feed = CaptionFeed(url, token=token)
         await feed.start()
         async with FakeVonage(url) as vonage:
             english = await vonage.dial("447700900001")

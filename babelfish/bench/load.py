@@ -25,6 +25,7 @@ from babelfish.bench.calls import (
     scratch_dir,
     speak_and_wait,
 )
+from babelfish.operator import ensure_token
 from babelfish.pipeline.stream import Engines
 from babelfish.serving import background
 from babelfish.settings import Settings, load_settings
@@ -58,8 +59,9 @@ async def level(settings: Settings, engines: Engines, n: int, english_clips: lis
         numbers[f"4477009{i:05d}"] = "en-GB"
         numbers[f"4915109{i:05d}"] = "de-DE"
     settings = settings.model_copy(update={"numbers": numbers})
+    settings, token = ensure_token(settings)
     async with background(settings, engines) as url:
-        feed = CaptionFeed(url)
+        feed = CaptionFeed(url, token=token)
         await feed.start()
         cpu0 = cpu_seconds()
         loop = asyncio.get_running_loop()

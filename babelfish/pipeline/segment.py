@@ -14,6 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
+from babelfish import audio
 from babelfish.settings import SegmenterSettings
 
 
@@ -39,7 +40,7 @@ class SileroDetector:
     _lock = threading.Lock()
 
     def __init__(self, rate: int) -> None:
-        if rate not in (8000, 16000):
+        if rate not in audio.VAD_RATES:
             raise ValueError("Silero VAD runs at 8000 or 16000 Hz")
         self.rate = rate
         self.window = 512 if rate == 16000 else 256

@@ -113,18 +113,28 @@ class LegSession:
         self.engines = engines
         self.hub = hub
         self.settings = settings
-        self.rate = rate
+        self.rate = rate  # the socket's rate: what the leg sends and hears
+        # what the segmenter, echo canceller and recognizer run at (Silero takes 8 or 16 kHz: 24 kHz is halved)
+        self.listen_rate = audio.listen_rate(rate)
+        self._down = audio.StreamResampler(rate, self.listen_rate) if self.listen_rate != rate else None
         self.playback: Playback | TalkPlayback = playback
-        self.segmenter = Segmenter(engines.detector_factory(rate), rate, settings.segmenter)
+        self.segmenter = Segmenter(engines.detector_factory(self.listen_rate), self.listen_rate, settings.segmenter)
         limits = settings.limits
         self.synthesize_timeout_s = limits.synthesize_timeout_s
-        self.echo = EchoCanceller(rate) if settings.turns.echo_suppression and engines.talk is None else None
+        self.echo = (EchoCanceller(self.listen_rate) if settings.turns.echo_suppression and engines.talk is None
+                     else None)
+        self.on_queue_wait: Callable[[float], None] | None = None  # seconds a frame waited for the segmenter
+        self.last_voice = time.monotonic()  # when this leg last started speaking
         if engines.talk is not None:  # Vonage speaks into the call: no frames go out (and none can echo)
             self.playback = engines.talk.playback(leg.id, leg.language, max_items=settings.turns.max_pending)
         else:
             if self.echo is not None:
                 echo = self.echo
-                playback.on_frame = lambda frame, at: echo.played(audio.pcm_to_float(frame), at)
+                if self._down is None:
+                    playback.on_frame = lambda frame, at: echo.played(audio.pcm_to_float(frame), at)
+                else:
+                    played = audio.StreamResampler(rate, self.listen_rate)
+                    playback.on_frame = lambda frame, at: echo.played(audio.pcm_to_float(played.push(frame)), at)
             text, lang = languages.prompt("skipped", leg.language)
             playback.notice = lambda: speak_in(engines.voices, lang, text, rate, self.synthesize_timeout_s)
         self.stream: TranslationStream | None = None  # the leg's audio going to a speech translator
@@ -155,7 +165,7 @@ class LegSession:
         if self.engines.speech_translator is not None:
             targets = [*self.settings.default_languages, *self.settings.numbers.values(),
                        *(other.language for other in self.leg.others())]
-            self.stream = self.engines.speech_translator.open(self.leg.language, targets, self.rate,
+            self.stream = self.engines.speech_translator.open(self.leg.language, targets, self.listen_rate,
                                                               self._on_translation)
             self._tasks.append(asyncio.create_task(self._start_stream(), name=f"stream-{self.leg.id}"))
 
@@ -170,6 +180,10 @@ class LegSession:
         if live and self._gate_open(frame):  # the gate's level is only worth measuring for a listener
             for session in live:
                 session.hear_directly(self.leg.id, frame, self.rate)
+        if self._down is not None:
+            frame = self._down.push(frame)
+            if not frame:
+                return
         if self.inbound.full():
             self.inbound.get_nowait()
             self.dropped_frames += 1
@@ -253,6 +267,8 @@ class LegSession:
     async def _segment_loop(self) -> None:
         while True:
             frame, at = await self.inbound.get()
+            if self.on_queue_wait is not None:
+                self.on_queue_wait(time.monotonic() - at)
             batch = [frame]
             while not self.inbound.empty() and len(batch) < 50:
                 frame, at = self.inbound.get_nowait()
@@ -261,6 +277,7 @@ class LegSession:
             events = await self.engines.vad_worker.run(self._segment, samples, at)
             for event in events:
                 if isinstance(event, SpeechStarted):
+                    self.last_voice = time.monotonic()
                     self._drop_speculation()
                     self._publish("speaking", text="")
                     if self.stream is not None:
@@ -286,7 +303,7 @@ class LegSession:
             samples = self.echo.clean(samples, at)
         if self.stream is not None:
             if self._stream_t0 is None:
-                self._stream_t0 = at - samples.size / self.rate
+                self._stream_t0 = at - samples.size / self.listen_rate
             self.stream.write(audio.float_to_pcm(samples))
         return self.segmenter.push(samples, at)
 
@@ -316,7 +333,7 @@ class LegSession:
             return
         now = time.monotonic()
         started = (self._stream_t0 if self._stream_t0 is not None else now) + result.offset_s
-        speech = Speech(np.zeros(0, dtype=np.float32), self.rate, started_at=started,
+        speech = Speech(np.zeros(0, dtype=np.float32), self.listen_rate, started_at=started,
                         ended_at=min(started + result.duration_s, now), detected_at=now)
         translations = dict(result.translations)
         for other in self.leg.others():
@@ -334,14 +351,14 @@ class LegSession:
             return
         self._last_partial = now
         pcm = self.segmenter.current_audio()
-        if pcm.size < self.rate // 2:
+        if pcm.size < self.listen_rate // 2:
             return
         self._partial_task = asyncio.create_task(self._partial(pcm))
 
     async def _partial(self, pcm: np.ndarray) -> None:
         try:
             async with asyncio.timeout(self.settings.limits.recognize_timeout_s):
-                text = await self.engines.recognizer.transcribe(pcm, self.rate, self.leg.language)
+                text = await self.engines.recognizer.transcribe(pcm, self.listen_rate, self.leg.language)
         except Exception:  # noqa: BLE001 - a partial caption is best effort (a timeout included)
             log.exception("partial recognition failed")
             return

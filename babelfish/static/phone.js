@@ -3,7 +3,8 @@
 // The page is a Vonage leg as far as the server can tell: POST /phone/join stands in for the answer
 // webhook and returns the NCCO; the page follows its websocket `connect` action (websocket:connected with
 // the headers, then 20 ms L16 frames both ways), answers {"action":"clear"} with websocket:cleared, and on
-// hang-up closes the socket and posts a `completed` call event to /event.
+// hang-up closes the socket and posts a `completed` call event to /event. A join link (`?link=` in this
+// page's URL, from the operator) goes with the join; the leg secret the join returns opens /phone/events.
 "use strict";
 
 (() => {
@@ -23,6 +24,8 @@
 
   let call = null; // the call in progress: {leg, conversation, ws, events, ctx, stream, ...}
   const languageNames = {}; // tag -> name, from /phone/languages
+  const joinLink = new URLSearchParams(location.search).get("link"); // the operator's join link, if any
+  let access = "open"; // the server's phone.access: "open", "link" or "off"
 
   // the name of any tag the server uses ("de-DE" and "de" alike)
   function langName(tag) {
@@ -49,8 +52,30 @@
     connected: ["Connected.", ""],
     "partner-left": ["The other party hung up.", "Stay on the line for a new partner, or hang up."],
     ended: ["Call ended.", "Press Call to talk again."],
+    refused: ["The call was refused.", ""],
     error: ["Something went wrong.", ""],
   };
+
+  // why /phone/join said no, for a person: by status, with the server's own words
+  function refusal(status, error) {
+    if (status === 403 && access === "off") return "The browser phone is off on this server.";
+    if (status === 403 && /link/.test(error || "")) {
+      return `${error}. This phone is by invitation: open the join link you were given (ask for a new one).`;
+    }
+    if (status === 403) return `Joining was refused: ${error || "not allowed"}.`;
+    if (status === 415) return "The server refused the request (it must be JSON): reload the page.";
+    if (status === 503) return `${error || "All lines are busy"}. Please try again in a few minutes.`;
+    if (status === 409) return "That room is full.";
+    if (status === 429) return "Too many attempts: wait a minute, then press Call again.";
+    return `Could not start the call: ${error || "HTTP " + status}`;
+  }
+
+  function idleDetail() {
+    if (joinLink) return "Your invitation link chooses the room and the language. Use headphones.";
+    if (access === "link") return "This phone is by invitation: open the join link you were given.";
+    if (access === "off") return "The browser phone is off on this server.";
+    return undefined;
+  }
 
   function setState(state, detail) {
     bf.state = state;
@@ -62,7 +87,7 @@
     ui.call.hidden = inCall;
     ui.call.disabled = state === "starting";
     ui.hangup.hidden = !inCall;
-    ui.language.disabled = ui.room.disabled = inCall || state === "starting";
+    ui.language.disabled = ui.room.disabled = inCall || state === "starting" || !!joinLink;
     ui.meters.hidden = !inCall;
   }
 
@@ -213,11 +238,22 @@
       await c.ctx.audioWorklet.addModule("/static/audio-worklet.js");
       const response = await fetch("/phone/join", {
         method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ language, room: code || null }),
+        body: JSON.stringify({ language, room: code || null, ...(joinLink ? { link: joinLink } : {}) }),
       });
-      const joined = await response.json();
-      if (!response.ok) throw new Error(joined.error || `HTTP ${response.status}`);
+      let joined = {};
+      try { joined = await response.json(); } catch (err) { /* not JSON: the status says it */ }
       if (call !== c) return;
+      if (!response.ok) {
+        bf.refused = { status: response.status, error: joined.error || null };
+        hangUp(false);
+        setState("refused", refusal(response.status, joined.error));
+        return;
+      }
+      if (joined.language) {
+        c.language = bf.language = joined.language;
+        if (languageNames[joined.language]) ui.language.value = joined.language;
+      }
+      if (joined.room !== undefined) c.code = joined.room || "";
       await followNcco(joined);
     } catch (err) {
       if (call !== c) return;
@@ -247,7 +283,8 @@
     c.frameBytes = (rate / 50) * 2;
 
     // state and captions of this leg's room
-    c.events = new WebSocket(wsUrl("/phone/events?leg=" + encodeURIComponent(c.leg)));
+    c.events = new WebSocket(wsUrl("/phone/events?leg=" + encodeURIComponent(c.leg) +
+      "&secret=" + encodeURIComponent(joined.secret || "")));
     c.events.onmessage = (m) => {
       const event = JSON.parse(m.data);
       bf.events.push(event);
@@ -389,6 +426,7 @@
       const data = await (await fetch("/phone/languages")).json();
       choices = data.languages;
       defaults = data.default || [];
+      access = bf.access = data.access || "open";
     } catch (err) {
       console.warn("language list unavailable", err);
     }
@@ -410,6 +448,8 @@
       }
     }
     if (params.get("room")) ui.room.value = params.get("room");
+    if (joinLink) ui.room.placeholder = "from your link";
+    if (bf.state === "idle") setState("idle", idleDetail());
   }
 
   ui.call.addEventListener("click", startCall);

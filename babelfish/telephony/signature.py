@@ -2,7 +2,7 @@
 
 With signed webhooks on, Vonage sends ``Authorization: Bearer <JWT>`` on every webhook: HS256 with the
 account's signature secret, claims ``iat, jti, iss="Vonage", api_key, application_id, payload_hash``. The
-``payload_hash`` is the SHA-256 hex of the body (POST) or of the query parameters serialised as compact JSON
+``payload_hash`` (required) is the SHA-256 hex of the body (POST) or of the query parameters serialised as compact JSON
 in the order received (GET). A request is genuine when the JWT verifies, is fresh and its hash matches what
 arrived: anyone can reach a public webhook, only Vonage knows the secret.
 
@@ -96,8 +96,8 @@ class WebhookVerifier:
             raise SignatureError("missing Authorization: Bearer token")
         claims = verify_token(token, self.secret, self.max_age_s, application_id=self.application_id)
         expected = claims.get("payload_hash")
-        if expected is None:
-            return claims
+        if expected is None:  # Vonage always signs what it sends: a token without it could carry any body
+            raise SignatureError("token has no payload_hash")
         if not isinstance(expected, str):
             raise SignatureError("payload_hash is not a string")
         body = await request.body()
@@ -111,7 +111,8 @@ class WebhookVerifier:
 
 def signed(verifier: Callable[[], WebhookVerifier | None],
            on_reject: Callable[[Request, str], None] | None = None) -> Callable[[Handler], Handler]:
-    """Decorator for a webhook handler: requests that fail ``verifier()`` get 401 and are logged; the
+    """Decorator for a webhook handler: requests that fail ``verifier()`` get 401 and are logged (or passed
+    to ``on_reject``, which logs them); the
     claims of those that pass are in ``request.state.vonage_claims``. ``verifier`` is called per request
     and may return None (signing off)."""
 
@@ -123,11 +124,12 @@ def signed(verifier: Callable[[], WebhookVerifier | None],
                 try:
                     request.state.vonage_claims = await current.verify(request)
                 except SignatureError as exc:
-                    client = request.client.host if request.client else "?"
-                    log.warning("webhook %s %s from %s rejected: %s", request.method, request.url.path, client,
-                                exc.reason)
                     if on_reject is not None:
                         on_reject(request, exc.reason)
+                    else:
+                        client = request.client.host if request.client else "?"
+                        log.warning("webhook %s %s from %s rejected: %s", request.method, request.url.path,
+                                    client, exc.reason)
                     return JSONResponse({"error": f"unauthorized: {exc.reason}"}, status_code=401,
                                         headers={"WWW-Authenticate": "Bearer"})
             return await handler(request)

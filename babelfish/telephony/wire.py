@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from babelfish import audio
+
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_POLICY = 1008
@@ -49,6 +51,8 @@ def parse_event(text: str) -> Event:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"text message is not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise ProtocolError("text message is nested too deeply") from None
     if not isinstance(data, dict) or not isinstance(data.get("event"), str):
         raise ProtocolError("text message has no 'event' field")
     return Event(name=data.pop("event"), fields=data)
@@ -62,7 +66,7 @@ def content_rate(content_type: str | None, default: int) -> int:
     if not match:
         raise ProtocolError(f"unsupported content-type {content_type!r}")
     rate = int(match.group(1))
-    if rate not in (8000, 16000, 24000):
+    if rate not in audio.SUPPORTED_RATES:
         raise ProtocolError(f"unsupported sample rate {rate}")
     return rate
 
