@@ -652,10 +652,8 @@ class Server:
         self.hub.publish({"type": "leg", "event": "ended", "room": leg.room.id if leg.room else "",
                           "leg": leg.id, "reason": reason})
         if not self.draining and len(others) >= 2:  # a conference goes on: "someone has left" (if they were on)
-            for other in others if leg.session is not None else ():
-                if other.session is not None:
-                    text, lang = languages.prompt("left", other.language)
-                    other.session.say(text, lang, label="left")
+            if leg.session is not None:
+                self._announce(leg, "left")  # its room's others: the leg is off the room's list, not the room
         elif not self.draining:  # when draining every leg is ending: no "partner left", no new pairing
             for other in others:
                 if other.session is not None:

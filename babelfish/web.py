@@ -69,6 +69,8 @@ def language_tag(value: Any) -> str | None:
 
 
 class Phone:
+    """The browser phone's endpoints, with its join links and its legs' secrets."""
+
     def __init__(self, server: Server) -> None:
         self.server = server
         self.links = PhoneLinks.from_settings(server.settings)

@@ -41,11 +41,12 @@ class EchoRecognizer:
     def __init__(self) -> None:
         self.calls = 0
         self.fail_next = False
+        self.failing = False  # every call fails while set (a speculative pass cannot use the failure up)
 
     async def transcribe(self, samples: np.ndarray, rate: int, language: str) -> str:
         self.calls += 1
         await asyncio.sleep(0.01)
-        if self.fail_next:
+        if self.fail_next or self.failing:
             self.fail_next = False
             raise RuntimeError("recognizer exploded")
         return f"speech of {samples.size / rate:.1f} seconds in {language}"

@@ -234,7 +234,7 @@ async def test_odd_sized_chunks_are_reframed_and_bad_text_is_ignored(server, spe
             assert records and records[0]["leg"] == a.leg
             assert records[0]["translations"]["en-GB"].startswith("[en-GB] speech of 5.")
     await feed.stop()
-    assert any(e.get("type") == "dtmf" and e.get("digit") == "7" for e in feed.events)
+    assert not any(e.get("type") == "dtmf" or "digit" in e for e in feed.events)  # a key press may be a PIN
 
 
 async def test_a_failing_engine_costs_one_utterance_not_the_call(server, speech) -> None:
@@ -245,9 +245,10 @@ async def test_a_failing_engine_costs_one_utterance_not_the_call(server, speech)
     async with FakeVonage(url) as vonage:
         a = await vonage.dial("4915100000001", pace=PACE)
         b = await vonage.dial("447700900002", pace=PACE)
-        engines.recognizer.fail_next = True
+        engines.recognizer.failing = True
         await a.say(samples, rate)
         records = await feed.wait_utterances(1, timeout=20)
+        engines.recognizer.failing = False
         assert records[0]["error"] and "recognizer" in records[0]["error"]
         turn = await a.say(samples, rate)
         assert await b.wait_heard(after=turn.started, quiet_s=0.5, timeout=20)

@@ -43,6 +43,14 @@ async def wait_for(predicate, timeout: float = 20.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def joined_notice_spoken(waiting, vonage: FakeVonage) -> None:
+    """The caller who waited is told, by Vonage's talk, that someone joined: let it finish, then forget it."""
+    await wait_for(lambda: waiting.talks)
+    await asyncio.sleep(estimated_duration(waiting.talks[0]["text"]) + 0.2)
+    waiting.talks.clear()
+    vonage.api_requests.clear()
+
+
 def test_voice_per_language_and_premium() -> None:
     talk = VonageTalk(rest=None, styles={"de": 2, "en-US": 4}, premium=True)  # type: ignore[arg-type]
     assert talk.voice("de-DE") == ("de-DE", 2, True)
@@ -70,6 +78,7 @@ async def test_translations_are_spoken_by_vonage_and_barge_in_stops_the_talk(
             await feed.start()
             german = await vonage.dial("4915100000001", pace=PACE)
             english = await vonage.dial("447700900002", pace=PACE)
+            await joined_notice_spoken(german, vonage)
 
             await german.say(samples, rate)
             await wait_for(lambda: english.talks)
@@ -119,6 +128,7 @@ async def test_a_refused_talk_costs_that_utterance_not_the_call(keys: tuple[str,
             await feed.start()
             german = await vonage.dial("4915100000001", pace=PACE)
             english = await vonage.dial("447700900002", pace=PACE)
+            await joined_notice_spoken(german, vonage)
             vonage.calls.remove(english)  # Vonage no longer knows the call: the talk is refused with 404
             await german.say(samples, rate)
             first = (await feed.wait_utterances(1))[0]
