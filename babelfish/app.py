@@ -863,9 +863,10 @@ def error_response(status: int, message: str) -> JSONResponse:
 
 def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
     """The ASGI app. Without ``engines`` the real ones are loaded at startup (off the event loop)."""
-    from babelfish import transcripts, web
+    from babelfish import console, transcripts, web
 
     server = Server(settings, engines)
+    phone = web.Phone(server)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -900,7 +901,8 @@ def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
             Route("/rooms", server.rooms, methods=["GET"]),
             WebSocketRoute("/socket", server.socket),
             WebSocketRoute("/captions", server.captions),
-            *web.routes(server),
+            *web.routes(server, phone),
+            *console.routes(server, phone),
             *transcripts.routes(server),
         ],
         lifespan=lifespan,

@@ -3,6 +3,7 @@ benchmarks): each party dials in, speaks its recordings in turn, and hears the o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -115,6 +116,8 @@ async def run_call(parties: list[Party], *, settings: Settings, server: str | No
                 if languages.primary(lang) != languages.primary(party.language):
                     log.warning("server gave %s language %s, not %s", caller, lang, party.language)
                 calls.append(call)
+            # those who waited hear "someone has joined" as the others connect: let it play out first
+            await asyncio.gather(*(call.wait_heard(after=0, quiet_s=0.5, timeout=15) for call in calls[:-1]))
             turns = await _take_turns(parties, calls, gap_s)
             expected = len(turns)
             await feed.wait_utterances(expected, timeout=30)

@@ -9,6 +9,8 @@ several servers in one process (tests) do not mix their figures.
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -54,6 +56,62 @@ class _Dropped(Collector):
         yield family
 
 
+class Recent:
+    """The last hour of utterance records and errors, minute by minute, for the console's plots: the same
+    records the histograms observe, kept in bounded deques (oldest first out)."""
+
+    def __init__(self, window_s: float = 3600.0, max_records: int = 20_000) -> None:
+        self.window_s = window_s
+        self._utterances: deque[tuple[float, dict[str, float]]] = deque(maxlen=max_records)
+        self._errors: deque[tuple[float, str]] = deque(maxlen=max_records)
+
+    def utterance(self, latencies: dict[str, float], at: float | None = None) -> None:
+        self._utterances.append((time.time() if at is None else at, latencies))
+
+    def error(self, kind: str, at: float | None = None) -> None:
+        self._errors.append((time.time() if at is None else at, kind))
+
+    def summary(self, now: float | None = None) -> dict[str, Any]:
+        """Per minute of the last hour (oldest first): utterances and each stage's p50/p90; errors by kind."""
+        now = time.time() if now is None else now
+        start = now - self.window_s
+        count = max(1, int(self.window_s // 60))
+        buckets: list[list[dict[str, float]]] = [[] for _ in range(count)]
+        for at, latencies in self._utterances:
+            if at > start:
+                buckets[min(count - 1, int((at - start) // 60))].append(latencies)
+        errors: dict[str, int] = {}
+        for at, kind in self._errors:
+            if at > start:
+                errors[kind] = errors.get(kind, 0) + 1
+        every = [latencies for bucket in buckets for latencies in bucket]
+        return {
+            "window_s": self.window_s, "now": now,
+            "minutes": [{"t": start + 60 * i, "utterances": len(bucket), "stages": _percentiles(bucket)}
+                        for i, bucket in enumerate(buckets)],
+            "totals": {"utterances": len(every), "stages": _percentiles(every)},
+            "errors": dict(sorted(errors.items())),
+        }
+
+
+def _percentiles(records: list[dict[str, float]]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for stage in STAGES:
+        values = sorted(r[stage] for r in records if stage in r)
+        if values:
+            out[stage] = {"p50": round(_quantile(values, 0.5), 4), "p90": round(_quantile(values, 0.9), 4),
+                          "n": len(values)}
+    return out
+
+
+def _quantile(values: list[float], q: float) -> float:
+    """Linear interpolation between the closest ranks (numpy's default), on sorted ``values``."""
+    position = q * (len(values) - 1)
+    low = int(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
 class Metrics:
     def __init__(self, *, legs: Callable[[], int], connected: Callable[[], int], rooms: Callable[[], int],
                  dropped: Callable[[], dict[str, int]]) -> None:
@@ -76,6 +134,7 @@ class Metrics:
         self._dropped_totals = dropped
         self._dropped = _Dropped()
         self.registry.register(self._dropped)
+        self.recent = Recent()
         for stage in STAGES:  # present from the start, so dashboards see zeros rather than nothing
             self.stage.labels(stage)
         for kind in ("webhook_rejected", "webhook_rate_limited", "socket_refused", "recognize_error",
@@ -92,15 +151,19 @@ class Metrics:
 
     def error(self, kind: str) -> None:
         self.errors.labels(kind).inc()
+        self.recent.error(kind)
 
     def observe_event(self, event: dict[str, Any]) -> None:
         """A caption-hub event; utterance records feed the histograms and error counts."""
         if event.get("type") != "utterance":
             return
         record = event.get("record") or {}
+        observed: dict[str, float] = {}
         for stage, seconds in (record.get("latencies") or {}).items():
             if stage in STAGES and isinstance(seconds, int | float) and seconds >= 0:
                 self.stage.labels(stage).observe(seconds)
+                observed[stage] = float(seconds)
+        self.recent.utterance(observed)
         error = record.get("error")
         self.utterances.labels("error" if error else "ok").inc()
         if error:

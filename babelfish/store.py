@@ -186,16 +186,29 @@ class TranscriptStore:
     # -- reading ----------------------------------------------------------------------------------------
 
     def list_calls(self, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        return self.search_calls("", limit, offset)[0]
+
+    def search_calls(self, text: str = "", limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Calls newest first, as :meth:`list_calls`, with the count of all that match; ``text``: only calls
+        in which it was said or heard (case-insensitive, in the source text or a translation)."""
         counts = (select(utterances.c.call_id, func.count().label("n")).group_by(utterances.c.call_id)
                   .subquery())
-        query = (select(calls, func.coalesce(counts.c.n, 0).label("utterances"))
-                 .outerjoin(counts, counts.c.call_id == calls.c.id)
-                 .order_by(calls.c.started_at.desc()).limit(limit).offset(offset))
+        query = select(calls, func.coalesce(counts.c.n, 0).label("utterances")).outerjoin(
+            counts, counts.c.call_id == calls.c.id)
+        total = select(func.count()).select_from(calls)
+        if text:
+            pattern = "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            said = select(utterances.c.call_id).where(
+                func.lower(utterances.c.source_text).like(pattern, escape="\\")
+                | func.lower(utterances.c.translations).like(pattern, escape="\\"))
+            query = query.where(calls.c.id.in_(said))
+            total = total.where(calls.c.id.in_(said))
+        query = query.order_by(calls.c.started_at.desc()).limit(limit).offset(offset)
         with self.engine.connect() as db:
             rows = [dict(row._mapping) for row in db.execute(query)]
             for row in rows:
                 row["legs"] = self._legs(db, row["id"])
-        return rows
+            return rows, int(db.execute(total).scalar_one())
 
     def get_call(self, call_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as db:

@@ -147,6 +147,11 @@ class Phone:
         """``POST /phone/links`` ``{room, language, ttl_s}`` (operator token): a join link for that room."""
         if (refused := self.server.operator.refusal(request)) is not None:
             return refused
+        return await self.issue_link(request)
+
+    async def issue_link(self, request: Request) -> JSONResponse:
+        """A join link for the request's ``{room, language, ttl_s}`` (201), for a caller already let in as
+        the operator (``/phone/links``, the console)."""
         data = await read_json(request)
         if isinstance(data, JSONResponse):
             return data
@@ -240,8 +245,8 @@ def link_url(base: str, token: str) -> str:
     return f"{base.rstrip('/')}/phone?{urlencode({'link': token})}"
 
 
-def routes(server: Server) -> list[BaseRoute]:
-    phone = Phone(server)
+def routes(server: Server, phone: Phone | None = None) -> list[BaseRoute]:
+    phone = phone or Phone(server)
     return [
         Route("/phone", phone.page, methods=["GET"]),
         Route("/phone/languages", phone.choices, methods=["GET"]),

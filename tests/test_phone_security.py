@@ -458,7 +458,7 @@ async def test_the_page_joins_with_its_link_opens_its_events_and_says_why_it_was
     with the operator's link it joins the link's room in the link's language and reads its own events."""
     from babelfish import audio
 
-    from .test_phone import browsers
+    from .cdp import browsers
 
     microphone = tmp_path / "silence.wav"
     audio.write_wav(microphone, np.zeros(48000 * 2, dtype=np.float32), 48000)

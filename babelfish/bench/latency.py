@@ -43,6 +43,7 @@ async def measure(settings: Settings, engines: Engines, clips: list[corpus.Clip]
         async with FakeVonage(url) as vonage:
             english = await vonage.dial("447700900001")
             german = await vonage.dial("4915100000002")
+            await english.wait_heard(after=0, quiet_s=0.5, timeout=15)  # "someone has joined" plays out
             await asyncio.sleep(1.0)
             for i, clip in enumerate(clips, 1):
                 samples, rate = audio.read_wav(clip.path)

@@ -78,6 +78,8 @@ async def level(settings: Settings, engines: Engines, n: int, english_clips: lis
         async with FakeVonage(url) as vonage:
             # dial pair by pair: the server pairs the next two callers, as the original did
             pairs = [(await vonage.dial(f"4477009{i:05d}"), await vonage.dial(f"4915109{i:05d}")) for i in range(n)]
+            # whoever waited hears "someone has joined": let it play out before anyone speaks
+            await asyncio.gather(*(first.wait_heard(after=0, quiet_s=0.5, timeout=15) for first, _ in pairs))
             results = await asyncio.gather(*(conversation(pairs[i], i, english_clips, german, 1.5 * i / n)
                                              for i in range(n)))
         sampler.cancel()

@@ -1,0 +1,252 @@
+// The operator console: Live (rooms, legs, captions, actions), Calls (stored transcripts), Health (latency
+// plots drawn as SVG from /console/api/health). No framework and no build step; the session cookie set at
+// login goes with every request (same origin), so no credential is ever kept by this script.
+"use strict";
+
+const state = window.babelfishConsole = {
+  view: "live", rooms: [], captions: {}, calls: [], total: 0, offset: 0, q: "", transcript: null,
+  health: null, captionsOpen: false, lastLink: null, busy: 0,
+};
+const $ = (selector, root = document) => root.querySelector(selector);
+const PAGE = 20;
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "onclick") node.addEventListener("click", value);
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value);
+  }
+  for (const child of children.flat(Infinity)) node.append(child instanceof Node ? child : document.createTextNode(child ?? ""));
+  return node;
+}
+
+// -- progress and errors: every request the console starts shows what it is doing until it is done --------
+const running = new Map();
+function progress() {
+  $("#progress").textContent = [...running.values()].at(-1) || "";
+}
+async function api(path, { method = "GET", body, label } = {}) {
+  const key = Symbol(path);
+  if (label) { running.set(key, label); progress(); }
+  state.busy += 1;
+  try {
+    const response = await fetch(path, {
+      method, credentials: "same-origin",
+      headers: body ? { "Content-Type": "application/json" } : {},
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (response.status === 401) { location.reload(); throw new Error("logged out"); }
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.error || `${response.status} ${response.statusText}`);
+    $("#error").textContent = "";
+    return data;
+  } catch (error) {
+    $("#error").textContent = error.message;
+    throw error;
+  } finally {
+    state.busy -= 1;
+    running.delete(key); progress();
+  }
+}
+async function withButton(button, label, work) {
+  const text = button.textContent;
+  button.disabled = true; button.textContent = label;
+  try { return await work(); } catch (error) { return null; } finally { button.disabled = false; button.textContent = text; }
+}
+
+const clock = (s) => { s = Math.max(0, Math.round(s)); return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`; };
+const when = (epoch) => epoch ? new Date(epoch * 1000).toLocaleString() : "–";
+
+// -- tabs -------------------------------------------------------------------------------------------------
+for (const tab of document.querySelectorAll("nav [data-view]")) {
+  tab.addEventListener("click", () => show(tab.dataset.view));
+}
+function show(view) {
+  state.view = view;
+  for (const tab of document.querySelectorAll("nav [data-view]")) tab.setAttribute("aria-selected", tab.dataset.view === view);
+  for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== view;
+  if (view === "calls") loadCalls();
+  if (view === "health") loadHealth();
+}
+
+// -- Live -------------------------------------------------------------------------------------------------
+async function refreshLive() {
+  try {
+    const live = await api("/console/api/live");
+    state.rooms = live.rooms;
+    renderRooms();
+  } catch (error) { /* shown in #error */ }
+}
+
+function renderRooms() {
+  const box = $("#rooms");
+  box.replaceChildren();
+  if (!state.rooms.length) box.append(el("div", { class: "card empty", id: "no-rooms" }, "No calls right now."));
+  for (const room of state.rooms) {
+    const legs = el("table", {}, el("thead", {}, el("tr", {}, ["leg", "caller", "language", "connected for", "mode", ""].map((h) => el("th", {}, h)))),
+      el("tbody", {}, room.legs.map((leg) => el("tr", { "data-leg": leg.id },
+        el("td", {}, leg.id.slice(0, 8)), el("td", {}, leg.caller), el("td", {}, leg.language),
+        el("td", {}, leg.connected ? clock(leg.for_s) : "connecting"), el("td", {}, `${leg.mode}${leg.direction === "outbound" ? " (invited)" : ""}`),
+        el("td", {}, el("button", { class: "danger end-leg", onclick: (e) => endLeg(e.target, leg.id) }, "End leg"))))));
+    const language = el("select", { class: "link-language" }, ["en-GB", "de-DE", "fr-FR", "es-ES", "it-IT", "nl-NL"].map((t) => el("option", { value: t }, t)));
+    const linkBox = el("div", { class: "link", hidden: !(state.lastLink && state.lastLink.room === room.code) }, state.lastLink?.room === room.code ? state.lastLink.url : "");
+    const captions = el("ul", { class: "captions" }, (state.captions[room.id] || []).map(captionItem));
+    box.append(el("div", { class: "card room", "data-room": room.id },
+      el("h2", {}, `Room ${room.code || room.id.slice(0, 12)}`, el("small", {}, `${room.legs.length} of ${room.capacity} legs`),
+        el("button", { class: "danger end-room", onclick: (e) => endRoom(e.target, room.id) }, "End room"),
+        room.code ? el("span", {}, language, " ", el("button", { class: "quiet issue-link", onclick: (e) => issueLink(e.target, room.code, language.value) }, "Join link")) : ""),
+      legs, linkBox, captions.children.length ? captions : el("p", { class: "empty" }, "Captions appear here as people speak.")));
+  }
+}
+
+function captionItem(c) {
+  return el("li", { class: c.final ? "final" : "partial" },
+    el("div", { class: "who" }, `${c.leg.slice(0, 8)} · ${c.language}${c.final ? "" : " · speaking"}`),
+    el("div", {}, c.text), c.translation ? el("div", { class: "translation" }, `→ ${c.target || ""} ${c.translation}`) : "");
+}
+
+function onCaption(event) {
+  if (!["partial", "final"].includes(event.type) || !event.room) return;
+  const list = state.captions[event.room] = state.captions[event.room] || [];
+  const last = list.at(-1);
+  const item = { leg: event.leg, language: event.language, text: event.text || "", final: event.type === "final",
+                 translation: event.translation || null, target: event.target || null };
+  if (last && !last.final && last.leg === item.leg) list[list.length - 1] = item; else list.push(item);
+  if (list.length > 50) list.splice(0, list.length - 50);
+  if (state.view === "live") renderRooms();
+}
+
+function openCaptions() {
+  const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/console/api/captions`;
+  const ws = new WebSocket(url);
+  ws.onopen = () => { state.captionsOpen = true; };
+  ws.onmessage = (message) => onCaption(JSON.parse(message.data));
+  ws.onclose = () => { state.captionsOpen = false; setTimeout(openCaptions, 2000); };
+}
+
+async function endLeg(button, id) {
+  await withButton(button, "Ending…", () => api(`/console/api/legs/${encodeURIComponent(id)}/end`, { method: "POST", label: "Ending the leg…" }));
+  await refreshLive();
+}
+async function endRoom(button, id) {
+  await withButton(button, "Ending…", () => api(`/console/api/rooms/${encodeURIComponent(id)}/end`, { method: "POST", label: "Ending the room…" }));
+  await refreshLive();
+}
+async function issueLink(button, room, language) {
+  const link = await withButton(button, "Issuing…", () => api("/console/api/links", { method: "POST", body: { room, language }, label: "Issuing a join link…" }));
+  if (link) { state.lastLink = link; renderRooms(); }
+}
+
+// -- Calls ------------------------------------------------------------------------------------------------
+async function loadCalls() {
+  const params = new URLSearchParams({ limit: PAGE, offset: state.offset, q: state.q });
+  const data = await api(`/console/api/calls?${params}`, { label: state.q ? `Searching for “${state.q}”…` : "Loading calls…" }).catch(() => null);
+  if (!data) return;
+  state.calls = data.calls; state.total = data.total;
+  $("#calls-count").textContent = `${data.total} call${data.total === 1 ? "" : "s"}${state.q ? ` mention${data.total === 1 ? "s" : ""} “${state.q}”` : ""}`;
+  $("#prev").disabled = state.offset === 0;
+  $("#next").disabled = state.offset + PAGE >= state.total;
+  $("#call-rows").replaceChildren(...(data.calls.length ? data.calls.map((call) => el("tr", { "data-call": call.id, style: "cursor:pointer", onclick: () => openCall(call.id) },
+    el("td", {}, when(call.started_at)), el("td", {}, call.room || "–"),
+    el("td", {}, call.legs.map((leg) => `${leg.number} (${leg.language})`).join(", ")),
+    el("td", {}, String(call.utterances)), el("td", {}, call.ended_at ? clock(call.ended_at - call.started_at) : "live"))) : [el("tr", {}, el("td", { colspan: 5, class: "empty" }, "No calls."))]));
+}
+$("#search-button").addEventListener("click", () => { state.q = $("#q").value.trim(); state.offset = 0; loadCalls(); });
+$("#prev").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadCalls(); });
+$("#next").addEventListener("click", () => { state.offset += PAGE; loadCalls(); });
+
+async function openCall(id) {
+  const call = await api(`/console/api/calls/${encodeURIComponent(id)}`, { label: "Opening the transcript…" }).catch(() => null);
+  if (!call) return;
+  state.transcript = call;
+  const first = call.legs[0]?.leg_id;
+  const box = $("#transcript");
+  box.hidden = false;
+  box.replaceChildren(
+    el("h2", {}, `Call ${call.id.slice(0, 12)}`, el("small", {}, `${when(call.started_at)} · room ${call.room || "–"}`),
+      ...["json", "txt", "srt", "vtt"].map((fmt) => el("button", { class: "quiet download", "data-format": fmt, onclick: (e) => download(e.target, call.id, fmt) }, fmt.toUpperCase()))),
+    ...call.utterances.filter((u) => u.source_text).map((u) => el("div", { class: `turn ${u.leg_id === first ? "a" : "b"}` },
+      el("div", { class: "who" }, `${clock(u.started_at - call.started_at)} · ${u.number} (${u.language})`
+        + (u.latencies.first_frame !== undefined ? ` · heard ${u.latencies.first_frame.toFixed(2)} s after they stopped` : "")),
+      el("div", {}, u.source_text),
+      ...Object.entries(u.translations).map(([lang, text]) => el("div", { class: "translation" }, `→ ${lang}: ${text}`)))),
+  );
+}
+
+async function download(button, id, fmt) {
+  await withButton(button, "Preparing…", async () => {
+    running.set(button, `Preparing the ${fmt.toUpperCase()} download…`); progress();
+    try {
+      const response = await fetch(`/console/api/calls/${encodeURIComponent(id)}?format=${fmt}&download=1`, { credentials: "same-origin" });
+      if (!response.ok) throw new Error(`download failed: ${response.status}`);
+      const url = URL.createObjectURL(await response.blob());
+      const a = el("a", { href: url, download: `${id}.${fmt}` });
+      document.body.append(a); a.click(); a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+      state.downloaded = (state.downloaded || 0) + 1;
+    } finally { running.delete(button); progress(); }
+  });
+}
+
+// -- Health -----------------------------------------------------------------------------------------------
+const STAGES = [["end_of_turn", "end of turn"], ["recognize", "recognize"], ["translate", "translate"],
+                ["synthesize", "synthesize"], ["first_frame", "end of speech → first frame"]];
+
+async function loadHealth() {
+  const health = await api("/console/api/health", { label: "Loading the last hour's figures…" }).catch(() => null);
+  if (!health) return;
+  state.health = health;
+  const plots = [...STAGES.map(([key, title]) => plot(title, health.minutes, [
+      { label: "p50", color: "#2856d8", values: health.minutes.map((m) => m.stages[key]?.p50 ?? null) },
+      { label: "p90", color: "#a86400", values: health.minutes.map((m) => m.stages[key]?.p90 ?? null) }], "s", key)),
+    plot("utterances per minute", health.minutes, [{ label: "utterances", color: "#1b8a4b", bars: true, values: health.minutes.map((m) => m.utterances) }], "", "utterances")];
+  $("#plots").replaceChildren(...plots);
+  const errors = Object.entries(health.errors);
+  $("#errors").replaceChildren(...(errors.length ? errors.map(([kind, n]) => el("tr", {}, el("td", {}, kind), el("td", {}, String(n))))
+    : [el("tr", {}, el("td", { class: "empty" }, "none"))]));
+  const ready = health.ready;
+  const rows = [["ready", ready.ready], ["engines", ready.engines === "loaded"], ["draining", !ready.draining]];
+  for (const [name, depend] of Object.entries(ready.depends || {})) rows.push([name, depend.ok]);
+  $("#ready").replaceChildren(...rows.map(([name, ok]) => el("tr", {}, el("td", {}, name),
+    el("td", { class: ok ? "ok" : "bad" }, name === "draining" ? (ok ? "no" : "yes") : (ok ? "ok" : "not ready")))));
+}
+
+// A small SVG chart: one series or two, minutes on x (the last hour), gaps where a minute had no utterance.
+function plot(title, minutes, series, unit, key) {
+  const W = 330, H = 150, L = 34, B = 18, T = 8, R = 8;
+  const values = series.flatMap((s) => s.values).filter((v) => v !== null);
+  const top = Math.max(unit ? 0.5 : 2, ...values) * 1.1;
+  const x = (i) => L + (i / Math.max(1, minutes.length - 1)) * (W - L - R);
+  const y = (v) => H - B - (v / top) * (H - B - T);
+  const NS = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(NS, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("data-plot", key);
+  svg.setAttribute("data-points", String(values.length));
+  const add = (tag, attrs, text) => { const n = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text) n.textContent = text; svg.append(n); return n; };
+  for (const f of [0, 0.5, 1]) {
+    add("line", { x1: L, x2: W - R, y1: y(top / 1.1 * f), y2: y(top / 1.1 * f), stroke: "#e3e6ec" });
+    add("text", { x: 2, y: y(top / 1.1 * f) + 4, "font-size": 10, fill: "#687085" }, `${(top / 1.1 * f).toFixed(unit ? 2 : 0)}${unit}`);
+  }
+  add("text", { x: L, y: H - 4, "font-size": 10, fill: "#687085" }, "60 min ago");
+  add("text", { x: W - R - 24, y: H - 4, "font-size": 10, fill: "#687085" }, "now");
+  for (const s of series) {
+    if (s.bars) {
+      s.values.forEach((v, i) => { if (v) add("rect", { x: x(i) - 2, y: y(v), width: 4, height: H - B - y(v), fill: s.color }); });
+      continue;
+    }
+    let d = "";
+    s.values.forEach((v, i) => { if (v === null) return; d += `${d && s.values[i - 1] !== null ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`; });
+    add("path", { d, fill: "none", stroke: s.color, "stroke-width": 2 });
+    s.values.forEach((v, i) => { if (v !== null) add("circle", { cx: x(i), cy: y(v), r: 2.5, fill: s.color }); });
+  }
+  const legend = el("div", { class: "legend" }, series.map((s) => [el("i", { style: `background:${s.color}` }), s.label]));
+  return el("div", { class: "plot" }, el("h3", {}, title), svg, legend);
+}
+
+// -- start ------------------------------------------------------------------------------------------------
+openCaptions();
+refreshLive();
+setInterval(() => { if (state.view === "live") refreshLive(); }, 2000);
+setInterval(() => { if (state.view === "health") loadHealth(); }, 15000);
+state.ready = true;
