@@ -46,8 +46,10 @@ async def test_a_translated_call_on_real_engines(engines: Engines, models_dir: P
                         numbers={"4915000000001": "de-DE", "4915000000002": "en-GB"})
     english = asterisk("conf-getconfno")
     async with background(settings, engines) as url:
+        # at real time, as Vonage sends: at twice real time, with the waiting caller's "someone has joined"
+        # notice played first, espeak German at 8 kHz was recognized too poorly in 2 of 4 runs (0 of 10 here)
         result = await run_call([Party("de-DE", [german_wav]), Party("en-GB", [english])], settings=settings,
-                                server=url, out=tmp_path, pace=2.0, gap_s=1.0, printer=None)
+                                server=url, out=tmp_path, pace=1.0, gap_s=1.0, printer=None)
     by_lang = {u["language"]: u for u in result.utterances}
     assert set(by_lang) == {"de-DE", "en-GB"}
     en = by_lang["en-GB"]
