@@ -47,7 +47,7 @@ async def test_a_translated_call_on_real_engines(engines: Engines, models_dir: P
     english = asterisk("conf-getconfno")
     async with background(settings, engines) as url:
         # at real time, as Vonage sends: at twice real time, with the waiting caller's "someone has joined"
-        # notice played first, espeak German at 8 kHz was recognized too poorly in 2 of 4 runs (0 of 10 here)
+        # notice played first, espeak German at 8 kHz was recognized too poorly in 2 of 4 runs, at real time in 0 of 5
         result = await run_call([Party("de-DE", [german_wav]), Party("en-GB", [english])], settings=settings,
                                 server=url, out=tmp_path, pace=1.0, gap_s=1.0, printer=None)
     by_lang = {u["language"]: u for u in result.utterances}
