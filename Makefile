@@ -6,21 +6,17 @@ STAMP := $(VENV)/.installed
 
 .PHONY: setup demo test test-fast lint bench clean
 
-# llama.cpp is compiled here. Its default (-march=native) emits AMX instructions on CPUs that report AMX,
-# which traps ("Illegal instruction") where the kernel or hypervisor has not enabled AMX for the process, as
-# on some cloud VMs. So on x86-64 it is built for AVX2 (any x86-64 server of the last decade), never
-# natively, and never from pip's wheel cache, which may hold a native build from an earlier install.
+# llama.cpp is compiled here, for this CPU's features named one by one and never AMX (which traps where
+# the kernel has not enabled it: see scripts/llama-cmake-args.sh), and never from pip's wheel cache, which
+# may hold a build from an earlier install with other flags.
 LLAMA := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
-ifeq ($(shell uname -m),x86_64)
-LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
-endif
 
-$(STAMP): pyproject.toml scripts/install-system.sh Makefile
+$(STAMP): pyproject.toml scripts/install-system.sh scripts/llama-cmake-args.sh Makefile
 	bash scripts/install-system.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	@echo "compiling $(LLAMA) for this CPU family (~10-20 min on 2 cores)"
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --progress-bar off --no-cache-dir --force-reinstall \
+	@echo "compiling $(LLAMA) for this CPU (~10-20 min on 2 cores)"
+	CMAKE_ARGS="$$(bash scripts/llama-cmake-args.sh)" $(PY) -m pip install --progress-bar off --no-cache-dir --force-reinstall \
 		--no-deps '$(LLAMA)'
 	@echo "installing Python packages"
 	$(PY) -m pip install --progress-bar off -e '.[dev]'

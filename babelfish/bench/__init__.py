@@ -13,11 +13,22 @@ from pathlib import Path
 from typing import Any
 
 
+def cpu_model() -> str:
+    """The CPU's name (``model name`` in /proc/cpuinfo), since absolute times differ between machines."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def machine() -> dict[str, Any]:
     import os
 
-    return {"cpus": os.cpu_count(), "machine": platform.machine(), "python": platform.python_version(),
-            "date": time.strftime("%Y-%m-%d")}
+    return {"cpus": os.cpu_count(), "cpu": cpu_model(), "machine": platform.machine(),
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
 
 
 def emit(result: dict[str, Any], table: str, args: argparse.Namespace) -> None:
