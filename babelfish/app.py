@@ -35,7 +35,7 @@ from babelfish.captions import CaptionHub, Utterance
 from babelfish.cluster import Cluster, LegRecord
 from babelfish.limits import AudioPace, BodyLimit, RateLimiter, TooFast
 from babelfish.metrics import CONTENT_TYPE, Metrics
-from babelfish.operator import OperatorGuard, origin_allowed
+from babelfish.operator import OperatorGuard, origin_allowed, refusal_reason
 from babelfish.phonelinks import BROWSER_CALLER
 from babelfish.pipeline.stream import Engines, LegSession
 from babelfish.playback import Playback
@@ -482,7 +482,7 @@ class Server:
                 for frame in reframer.push(chunk):
                     session.feed(frame)
                 if wait > 0:
-                    if pace.throttled_s == wait:  # the first time for this leg
+                    if pace.throttles == 1:  # the first time for this leg
                         log.warning("leg %s: sending faster than real time: throttled", leg.id)
                         self.metrics.error("audio_throttled")
                     await asyncio.sleep(wait)
@@ -738,10 +738,10 @@ class Server:
 
     async def captions(self, ws: WebSocket) -> None:
         """Live captions and utterance records as JSON text messages (optionally ``?room=``); operator token."""
-        reason = self.operator.socket_refusal(ws)
-        if reason is not None:
+        refused = self.operator.refusal(ws)
+        if refused is not None:
             self.metrics.error("captions_refused")
-            await ws.close(code=wire.CLOSE_POLICY, reason=reason)
+            await ws.close(code=wire.CLOSE_POLICY, reason=refusal_reason(refused))
             return
         await subscribe(ws, self.hub, self.settings.limits, room=ws.query_params.get("room"))
 

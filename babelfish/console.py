@@ -37,7 +37,7 @@ from starlette.websockets import WebSocket
 
 from babelfish import transcripts
 from babelfish.app import error_response, subscribe
-from babelfish.operator import given_token, origin_allowed, token_matches
+from babelfish.operator import origin_allowed, refusal_reason, token_matches
 from babelfish.phonelinks import BROWSER_CALLER
 from babelfish.privacy import mask_number
 from babelfish.telephony import wire
@@ -93,22 +93,19 @@ class Console:
     # -- who may --------------------------------------------------------------------------------------------
 
     def refusal(self, connection: HTTPConnection) -> JSONResponse | None:
-        """None for the operator (session cookie or token) from the server's own origin; else 403 / 401."""
-        if not origin_allowed(connection, self.server.settings.public_url):
-            return error_response(403, "cross-origin request refused")
-        if not self.token:
-            return error_response(403, OFF)
-        if token_matches(given_token(connection), self.token) or self.sessions.valid(connection.cookies.get(COOKIE)):
+        """The operator's check (:class:`OperatorGuard`), where a console session cookie stands in for the
+        token; None for the operator."""
+        refused = self.server.operator.refusal(connection)
+        if refused is None or (refused.status_code == 401 and self.sessions.valid(connection.cookies.get(COOKIE))):
             return None
-        return JSONResponse({"error": "log in to the console"}, status_code=401,
-                            headers={"WWW-Authenticate": "Bearer"})
+        return refused
 
     # -- the page -------------------------------------------------------------------------------------------
 
     async def page(self, request: Request) -> Response:
         refused = self.refusal(request)
         if refused is not None:
-            return self._login_page(refused.status_code, "" if refused.status_code == 401 else OFF)
+            return self._login_page(refused.status_code, "" if refused.status_code == 401 else refusal_reason(refused))
         return HTMLResponse((STATIC / "console.html").read_text(), headers={"Cache-Control": "no-store"})
 
     def _login_page(self, status: int, message: str) -> HTMLResponse:
@@ -155,7 +152,7 @@ class Console:
         refused = self.refusal(ws)
         if refused is not None:
             await ws.accept()
-            await ws.close(code=wire.CLOSE_POLICY, reason=json.loads(refused.body)["error"])
+            await ws.close(code=wire.CLOSE_POLICY, reason=refusal_reason(refused))
             return
         await subscribe(ws, self.server.hub, self.server.settings.limits, room=ws.query_params.get("room"))
 

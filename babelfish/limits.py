@@ -55,7 +55,7 @@ class AudioPace:
         self.burst_s = burst_s
         self._start: float | None = None
         self.audio_s = 0.0
-        self.throttled_s = 0.0
+        self.throttles = 0  # how many times the reader was told to wait
 
     def push(self, seconds: float, now: float | None = None) -> float:
         """Account ``seconds`` of audio received; returns how long to wait before reading more (0: none).
@@ -69,7 +69,7 @@ class AudioPace:
             raise TooFast(f"audio {self.audio_s - elapsed:.1f} s ahead of real time")
         allowed = self.burst_s + self.speed * elapsed
         wait = max(0.0, (self.audio_s - allowed) / self.speed)
-        self.throttled_s += wait
+        self.throttles += wait > 0
         return wait
 
 

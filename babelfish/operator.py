@@ -10,6 +10,7 @@ that is not the server's own page is refused, so a page elsewhere cannot ride on
 from __future__ import annotations
 
 import hmac
+import json
 import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -73,19 +74,16 @@ class OperatorGuard:
         self.public_url = public_url
 
     def refusal(self, connection: HTTPConnection) -> JSONResponse | None:
+        """None for the operator from the server's own origin; else 403 (another site, or no token set) or
+        401 (no or a wrong token)."""
         if not origin_allowed(connection, self.public_url):
             return JSONResponse({"error": "cross-origin request refused"}, status_code=403)
         return check_token(connection, self.token, self.OFF)
 
-    def socket_refusal(self, connection: HTTPConnection) -> str | None:
-        """Why a websocket is refused (None: admitted); the reason goes into the close frame."""
-        if not origin_allowed(connection, self.public_url):
-            return "cross-origin websocket refused"
-        if not self.token:
-            return "operator endpoints are off"
-        if not token_matches(given_token(connection), self.token):
-            return "missing or wrong operator token"
-        return None
+
+def refusal_reason(refused: JSONResponse) -> str:
+    """A refusal's error text, for a websocket's close frame."""
+    return str(json.loads(refused.body)["error"])
 
 
 def ensure_token(settings: Settings) -> tuple[Settings, str]:
