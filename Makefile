@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench clean
+.PHONY: setup demo test test-fast lint bench clean voices-nonfree
 
 # llama.cpp is compiled here, for this CPU's features named one by one and never AMX (which traps where
 # the kernel has not enabled it: see scripts/llama-cmake-args.sh), and never from pip's wheel cache, which
@@ -41,6 +41,10 @@ bench: setup
 	$(VENV)/bin/babelfish bench latency
 	$(VENV)/bin/babelfish bench quality
 	$(VENV)/bin/babelfish bench load
+
+# Opt-in: MBROLA German voices (Debian contrib + non-free; not for commercial use): see the script.
+voices-nonfree:
+	bash scripts/install-voices-nonfree.sh
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

@@ -262,6 +262,29 @@ def parallel_lines(languages: Sequence[str]) -> list[dict[str, str]]:
     return [dict(zip(languages, row, strict=True)) for row in sorted(rows)]
 
 
+def dialogue_runs(source: str = "en", target: str = "de", min_length: int = 4) -> list[list[tuple[str, str]]]:
+    """Consecutive game lines as they stand in each level's script, as (source, target) pairs: runs of at
+    least ``min_length`` lines that are translated in both languages (for conversation-context tests)."""
+    src, tgt = _translations(source), _translations(target)
+    runs: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
+    script = None
+    for d in _dialogs("en" if "en" in (source, target) else source):
+        key = (d.script, d.id)
+        pair = (src.get(key), tgt.get(key))
+        if d.script != script or None in pair or pair[0] == pair[1]:
+            if len(current) >= min_length:
+                runs.append(current)
+            current, script = [], d.script
+            if None in pair or pair[0] == pair[1]:
+                continue
+        if not current or current[-1] != pair:
+            current.append(pair)  # type: ignore[arg-type]
+    if len(current) >= min_length:
+        runs.append(current)
+    return runs
+
+
 def sentence_pairs(source: str = "en", target: str = "de") -> list[tuple[str, str]]:
     """(source, target) sentence pairs from the fillets game scripts, deduplicated and sorted.
 

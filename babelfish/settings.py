@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -61,15 +61,49 @@ class RecognizerSettings(BaseModel):
     compute_type: str = "int8"
     min_window_s: float = Field(
         15.0, ge=1.0, le=30.0, description="shortest audio window Whisper encodes (30 = Whisper's own window)")
+    window_by_language: dict[str, float] = Field(
+        default_factory=dict, description="min_window_s for some languages (primary subtag), where the short "
+        "window costs accuracy, e.g. {\"nl\": 30}")
+    context_lines: int = Field(
+        0, ge=0, le=6, description="the room's last lines in the speaker's language given to Whisper as its "
+        "prompt (0: none); see benchmarks/README.md for what it does to WER")
+
+
+TRANSLATOR_MODELS = ("qwen2.5-1.5b", "gemma-270m")  # the packaged llama.cpp translators (docs/translation.md)
 
 
 class TranslatorSettings(BaseModel):
-    engine: Literal["gemma", "ctranslate2", "azure"] = Field(
-        "gemma", description="'gemma' (offline), 'ctranslate2' or 'azure' (with recognizer.engine 'azure')")
-    gemma_threads: int = Field(1, ge=1, description="llama.cpp threads; 1 stays fast when other stages share the cores")
+    engine: Literal["llama", "ctranslate2", "azure"] = Field(
+        "llama", description="'llama' (offline: translator.model through llama.cpp), 'ctranslate2' or 'azure' "
+        "(with recognizer.engine 'azure'); 'gemma' is read as 'llama' with model 'gemma-270m'")
+    model: Literal["qwen2.5-1.5b", "gemma-270m"] = Field(
+        "qwen2.5-1.5b", description="the llama.cpp translator: 'qwen2.5-1.5b' (Qwen2.5-Coder-1.5B-Instruct, "
+        "chat prompt) or 'gemma-270m' (Gemma-3-270M base, phrase-list prompt): see docs/translation.md")
+    model_path: str | None = Field(
+        None, description="another GGUF file with the same prompt format as translator.model (e.g. a larger "
+        "Qwen2.5 instruct model you downloaded); default: the packaged weights")
+    threads: int | None = Field(
+        None, ge=1, validation_alias=AliasChoices("threads", "gemma_threads"),
+        description="llama.cpp threads; default 2 for qwen2.5-1.5b, 1 for gemma-270m (which stays fast on one "
+        "while other stages share the cores)")
+    context_lines: int = Field(
+        4, ge=0, le=12, description="the room's last lines (both speakers, source and translation) put before "
+        "each sentence so pronouns, names and register carry over; 0: each sentence alone")
     max_tokens: int = Field(160, ge=8)
     # CTranslate2 (opus-mt / Argos / NLLB) models per language pair, e.g. {"de-en": "models/opus-mt-de-en"}.
     ctranslate2_models: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gemma_engine(cls, data: Any) -> Any:
+        """``engine = "gemma"`` (before there was a choice of llama.cpp models) means the Gemma model."""
+        if isinstance(data, dict) and data.get("engine") == "gemma":
+            data = {**data, "engine": "llama", "model": data.get("model") or "gemma-270m"}
+        return data
+
+    @property
+    def llama_threads(self) -> int:
+        return self.threads or (1 if self.model == "gemma-270m" else 2)
 
 
 class SynthesizerSettings(BaseModel):

@@ -43,7 +43,7 @@ class EchoRecognizer:
         self.fail_next = False
         self.failing = False  # every call fails while set (a speculative pass cannot use the failure up)
 
-    async def transcribe(self, samples: np.ndarray, rate: int, language: str) -> str:
+    async def transcribe(self, samples: np.ndarray, rate: int, language: str, prompt: str = "") -> str:
         self.calls += 1
         await asyncio.sleep(0.01)
         if self.fail_next or self.failing:
@@ -57,7 +57,7 @@ class TagTranslator:
 
     name = "test-translator"
 
-    async def translate(self, text: str, source: str, target: str) -> str:
+    async def translate(self, text: str, source: str, target: str, context: object = ()) -> str:
         await asyncio.sleep(0.01)
         return f"[{target}] {text}"
 

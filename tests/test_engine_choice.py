@@ -23,7 +23,7 @@ AZURE_ALL = {"recognizer": {"engine": "azure"}, "translator": {"engine": "azure"
     ({"synthesizer": {"engine": "vonage-talk"}, "vonage": {"application_id": "app", "private_key": "/nowhere.key"}},
      "Vonage private key: '/nowhere.key' is neither PEM text nor a readable file"),
     ({"recognizer": {"engine": "azure"}},
-     "set both BABELFISH_RECOGNIZER__ENGINE=azure and BABELFISH_TRANSLATOR__ENGINE=azure (now 'azure' and 'gemma')"),
+     "set both BABELFISH_RECOGNIZER__ENGINE=azure and BABELFISH_TRANSLATOR__ENGINE=azure (now 'azure' and 'llama')"),
     ({"translator": {"engine": "azure"}}, "(now 'whisper' and 'azure')"),
     (AZURE_ALL, "recognizer.engine 'azure' and translator.engine 'azure' and synthesizer.engine 'azure' needs "
                 "Azure Speech credentials: set BABELFISH_AZURE__KEY (or BABELFISH_AZURE__TOKEN)"),

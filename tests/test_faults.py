@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 class HangingRecognizer(EchoRecognizer):
     hang_next = True
 
-    async def transcribe(self, samples: np.ndarray, rate: int, language: str) -> str:
+    async def transcribe(self, samples: np.ndarray, rate: int, language: str, prompt: str = "") -> str:
         if self.hang_next:
             self.hang_next = False
             await asyncio.sleep(3600)
@@ -39,7 +39,7 @@ class HangingRecognizer(EchoRecognizer):
 class FailingTranslator(TagTranslator):
     fail_next = True
 
-    async def translate(self, text: str, source: str, target: str) -> str:
+    async def translate(self, text: str, source: str, target: str, context: object = ()) -> str:
         if self.fail_next:
             self.fail_next = False
             raise ConnectionError("translation service unreachable")

@@ -33,7 +33,7 @@ STAGES = ["recognizer", "translator", "synthesizer"]
 class ReplicaTranslator(TagTranslator):
     """Says which process translated, so the test sees the work happen in a replica."""
 
-    async def translate(self, text: str, source: str, target: str) -> str:
+    async def translate(self, text: str, source: str, target: str, context: object = ()) -> str:
         await asyncio.sleep(0.01)
         return f"[{target} by {os.getpid()}] {text}"
 

@@ -35,14 +35,14 @@ FRENCH, ITALIAN = "33100000001", "39300000001"
 
 
 class SoakRecognizer(EchoRecognizer):
-    async def transcribe(self, samples: np.ndarray, rate: int, language: str) -> str:
+    async def transcribe(self, samples: np.ndarray, rate: int, language: str, prompt: str = "") -> str:
         if language == FAILING_RECOGNIZER:
             raise RuntimeError("recognizer exploded")
         return await super().transcribe(samples, rate, language)
 
 
 class SoakTranslator(TagTranslator):
-    async def translate(self, text: str, source: str, target: str) -> str:
+    async def translate(self, text: str, source: str, target: str, context: object = ()) -> str:
         if target == HANGING_TRANSLATOR:
             await asyncio.sleep(3600)
         return await super().translate(text, source, target)

@@ -110,7 +110,7 @@ class SlowTranslator(TagTranslator):
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
 
-    async def translate(self, text: str, source: str, target: str) -> str:
+    async def translate(self, text: str, source: str, target: str, context: object = ()) -> str:
         await asyncio.sleep(self.seconds)
         return await super().translate(text, source, target)
 

@@ -26,7 +26,7 @@ class LongTranslator:
 
     name = "test-long-translator"
 
-    async def translate(self, text: str, source: str, target: str) -> str:
+    async def translate(self, text: str, source: str, target: str, context: object = ()) -> str:
         return f"[{target}] {text}. " + "This is what was said, at length. " * 6
 
 

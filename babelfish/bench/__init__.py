@@ -31,6 +31,18 @@ def machine() -> dict[str, Any]:
             "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
 
 
+def with_setting(settings: Any, assignment: str) -> Any:
+    """``settings`` with one ``section.key=value`` changed (validated like the settings file)."""
+    path, sep, value = assignment.partition("=")
+    section_name, dot, key = path.strip().partition(".")
+    section = getattr(settings, section_name, None) if sep and dot else None
+    if section is None or key not in type(section).model_fields:
+        raise SystemExit(f"--compare {assignment!r}: expected SECTION.KEY=VALUE with a known setting, "
+                         "e.g. translator.model=gemma-270m")
+    changed = type(section).model_validate({**section.model_dump(), key: value.strip()})
+    return settings.model_copy(update={section_name: changed})
+
+
 def emit(result: dict[str, Any], table: str, args: argparse.Namespace) -> None:
     result.setdefault("machine", machine())
     if args.out:

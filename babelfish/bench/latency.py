@@ -15,11 +15,12 @@ import time
 from typing import Any
 
 from babelfish import audio, corpus
-from babelfish.bench import emit
+from babelfish.bench import emit, with_setting
 from babelfish.bench.calls import Measured, attach_records, percentile, progress, speak_and_wait, stage_summary
 from babelfish.operator import ensure_token
 from babelfish.pipeline.segment import Segmenter, SileroDetector
 from babelfish.pipeline.stream import Engines
+from babelfish.pipeline.synthesize import Voices
 from babelfish.serving import background
 from babelfish.settings import Settings, load_settings
 from babelfish.simulate import CaptionFeed, FakeVonage
@@ -97,7 +98,15 @@ def stage_rtf(engines: Engines, settings: Settings, clips: list[corpus.Clip], me
     return {k: round(v, 4) for k, v in rtf.items()}
 
 
+def translator_label(settings: Settings) -> str:
+    cfg = settings.translator
+    if cfg.engine != "llama":
+        return cfg.engine
+    return f"{cfg.model} ({cfg.llama_threads} thread{'s' if cfg.llama_threads > 1 else ''})"
+
+
 def summarize(measured: list[Measured], settings: Settings, rtf: dict[str, float]) -> dict[str, Any]:
+    voice = Voices(settings.synthesizer.voices, settings.models_dir).spec("de-DE")
     latencies = [m.latency for m in measured if m.latency is not None]
     server = [m.record["latencies"]["first_frame"] for m in measured
               if m.record.get("latencies", {}).get("first_frame") is not None]
@@ -114,8 +123,8 @@ def summarize(measured: list[Measured], settings: Settings, rtf: dict[str, float
         "rtf": rtf,
         "config": {"end_of_turn_ms": settings.segmenter.end_of_turn_ms,
                    "min_window_s": settings.recognizer.min_window_s,
-                   "recognizer": settings.recognizer.model, "translator": settings.translator.engine,
-                   "direction": "en-GB (recorded 8 kHz prompts) -> de-DE (espeak-ng)",
+                   "recognizer": settings.recognizer.model, "translator": translator_label(settings),
+                   "direction": f"en-GB (recorded 8 kHz prompts) -> de-DE ({voice})",
                    "playback_lead_ms": settings.playback_lead_ms},
         "utterances": [{"text": m.text, "latency_s": None if m.latency is None else round(m.latency, 3),
                         "stages": m.record.get("latencies", {}),
@@ -140,15 +149,44 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def compared(base: dict[str, Any], other: dict[str, Any], setting: str) -> dict[str, Any]:
+    """A variant's figures beside the base run's, with their ratios (variant / base)."""
+    def ratio(key: str) -> float | None:
+        return round(other[key] / base[key], 3) if base.get(key) and other.get(key) is not None else None
+
+    return {"setting": setting, "n": other["n"], "missed": other["missed"], "p50_s": other["p50_s"],
+            "p90_s": other["p90_s"], "ratio_p50": ratio("p50_s"), "ratio_p90": ratio("p90_s"),
+            "stages": other["stages"], "config": other["config"], "utterances": other["utterances"]}
+
+
+def compare_table(result: dict[str, Any]) -> str:
+    base = f"base: {result['config']['translator']}"
+    lines = ["", "  side by side (same clips, same run; ratio = variant / base):",
+             f"    {'variant':<34} {'p50 s':>7} {'p90 s':>7} {'ratio p50':>10} {'ratio p90':>10}",
+             f"    {base:<34} {result['p50_s']:>7.2f} {result['p90_s']:>7.2f}"]
+    for c in result["compare"]:
+        r50, r90 = (f"{r:.2f}" if r else "-" for r in (c["ratio_p50"], c["ratio_p90"]))
+        lines.append(f"    {c['setting']:<34} {c['p50_s']:>7.2f} {c['p90_s']:>7.2f} {r50:>10} {r90:>10}")
+    return "\n".join(lines)
+
+
+def measure_with(settings: Settings, clips: list[corpus.Clip], label: str) -> dict[str, Any]:
+    progress(f"{label}: loading engines; {len(clips)} utterances at real-time pace")
+    engines = Engines.load(settings)
+    measured = asyncio.run(measure(settings, engines, clips))
+    return summarize(measured, settings, stage_rtf(engines, settings, clips, measured))
+
+
 def run(args: argparse.Namespace) -> int:
     corpus.ensure_installed()
     settings = load_settings(getattr(args, "config", None))
     clips = pick_clips(args.limit or DEFAULT_UTTERANCES)
-    progress(f"loading engines; {len(clips)} utterances at real-time pace")
-    engines = Engines.load(settings)
-    measured = asyncio.run(measure(settings, engines, clips))
-    result = summarize(measured, settings, stage_rtf(engines, settings, clips, measured))
-    emit(result, table(result), args)
+    variants = [(assignment, with_setting(settings, assignment)) for assignment in getattr(args, "compare", [])]
+    result = measure_with(settings, clips, "base")
+    if variants:
+        result["compare"] = [compared(result, measure_with(changed, clips, assignment), assignment)
+                             for assignment, changed in variants]
+    emit(result, table(result) + (compare_table(result) if variants else ""), args)
     return 0 if result["n"] else 1
 
 

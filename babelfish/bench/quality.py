@@ -38,12 +38,13 @@ recognition of en-de-asr-bleu in en-telephone-8k, the translations of nl-en-asr-
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import re
 import sys
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,6 +66,8 @@ DEFAULT_SIZES = {
     "de-en-text": 200,
     "en-de-asr-bleu": 100,
     "nl-en-asr-bleu": 100,
+    "dialogue": 36,  # consecutive game lines per direction, each with and without context
+    "de-voice": 25,  # German sentences per voice
 }
 SEED = 0
 WER_TARGET = 5.0
@@ -74,12 +77,22 @@ DESCRIPTIONS = {
     "en-telephone-8k-30s-window": "same prompts, min_window_s=30 (Whisper's own window)",
     "nl-game-lines": "WER, voice-acted Dutch game lines (recognized as nl)",
     "de-words": "WER, German single words",
+    "nl-game-lines-30s-window": "the same Dutch lines, min_window_s=30",
+    "nl-game-lines-prompted": "the same Dutch lines, Whisper prompted with the two lines before (recognized)",
+    "de-words-30s-window": "the same German words, min_window_s=30",
     "nl-en-speech": "Dutch audio -> ASR nl -> MT en vs the game's English",
     "nl-de-speech": "Dutch audio -> ASR nl -> MT de vs the game's German",
     "en-de-text": "text MT en->de, held-out game sentence pairs",
     "de-en-text": "text MT de->en, held-out game sentence pairs",
     "en-de-asr-bleu": "en prompt -> ASR -> MT de -> espeak de -> ASR de vs the MT text",
     "nl-en-asr-bleu": "nl line -> ASR -> MT en -> Piper en -> ASR en vs the MT text",
+    "en-de-dialogue": "text MT en->de, consecutive game lines, each line alone",
+    "en-de-dialogue-context": "the same lines with the conversation so far as context (translator.context_lines)",
+    "de-en-dialogue": "text MT de->en, consecutive game lines, each line alone",
+    "de-en-dialogue-context": "the same lines with the conversation so far as context",
+    "de-voice-espeak-de": "German voice intelligibility: espeak-ng de -> phone rate -> ASR de, WER vs the text",
+    "de-voice-mbrola-de6": "German voice intelligibility: MBROLA de6 (make voices-nonfree)",
+    "de-voice-mbrola-de7": "German voice intelligibility: MBROLA de7 (make voices-nonfree)",
 }
 
 # --- text normalisation for WER --------------------------------------------------------------------
@@ -194,15 +207,28 @@ class QualityBench:
         return n
 
     # -- engine calls, cached so that sets sharing a stage do it once --------------------------------
-    def recognize(self, path: Path, language: str) -> tuple[str, float, float]:
+    def recognize(self, path: Path, language: str, prompt: str = "") -> tuple[str, float, float]:
         rec = self.engines.recognizer
-        key = (str(path), language, float(getattr(rec, "min_window_s", 0.0)))
+        window = rec.window_s(language) if hasattr(rec, "window_s") else 0.0
+        key = (str(path), language, float(window), prompt)
         if key not in self._asr:
             samples, rate = audio.read_wav(path)
             t0 = time.perf_counter()
-            text = rec.transcribe_sync(samples, rate, language)
+            text = rec.transcribe_sync(samples, rate, language, prompt) if prompt else rec.transcribe_sync(
+                samples, rate, language)
             self._asr[key] = (text, time.perf_counter() - t0, samples.size / rate)
         return self._asr[key]
+
+    @contextlib.contextmanager
+    def whisper_window(self, seconds: float) -> Iterator[None]:
+        """Every language recognized with this window for a while (Whisper's own: 30)."""
+        rec = self.engines.recognizer
+        saved = rec.min_window_s, dict(getattr(rec, "window_by_language", {}))
+        rec.min_window_s, rec.window_by_language = seconds, {}
+        try:
+            yield
+        finally:
+            rec.min_window_s, rec.window_by_language = saved
 
     def recognize_samples(self, samples: np.ndarray, rate: int, language: str) -> str:
         return self.engines.recognizer.transcribe_sync(samples, rate, language)
@@ -279,6 +305,79 @@ class QualityBench:
         self._done(SetResult(name, len(rows), seconds, bleu=bleu, chrf=chrf, per_item=seconds / max(1, len(rows)),
                              examples=[{"ref": r, "hyp": h} for r, h in rows[:3]]))
 
+    def dialogue_sets(self, source: str, target: str, tuned: set[tuple[str, str]]) -> None:
+        """Consecutive lines translated alone, then with the conversation so far, as a call would (the
+        context holds the translator's own earlier translations, through ``Room.context``)."""
+        from babelfish import corpus
+        from babelfish.rooms import Room
+
+        runs = [run[:6] for run in corpus.dialogue_runs("en", "de", min_length=6)
+                if not tuned & set(run[:6])]
+        size = self.size("dialogue") or 36
+        runs = pick(runs, -(-size // 6))
+        if source == "de":
+            runs = [[(b, a) for a, b in run] for run in runs]
+        runs[-1] = runs[-1][: size - 6 * (len(runs) - 1)]  # exactly ``size`` lines
+        name = f"{source}-{target}-dialogue"
+        lines = [pair for run in runs for pair in run]
+        self.translation_set(name, [a for a, _ in lines], [b for _, b in lines], source, target)
+        n = self.settings.translator.context_lines or 4
+        translate = getattr(self.engines.translator, "translate_sync", None)
+        t0 = time.perf_counter()
+        hyps: list[str] = []
+        for run in runs:
+            room = Room(id="bench")
+            for text, _ in run:
+                out = translate(text, source, target, room.context(source, target, n)) if translate else ""
+                room.remember(source, text, {target: out})
+                hyps.append(out)
+                self.progress.step(name + "-context", len(hyps), len(lines))
+        bleu, chrf = bleu_chrf(hyps, [b for _, b in lines])
+        seconds = time.perf_counter() - t0
+        examples = [{"src": a, "ref": b, "hyp": h} for (a, b), h in zip(lines, hyps, strict=True)][:3]
+        self._done(SetResult(name + "-context", len(hyps), seconds, bleu=bleu, chrf=chrf,
+                             per_item=seconds / max(1, len(hyps)), examples=examples))
+
+    def prompted_set(self, lines: Sequence[Any], every_line: Sequence[Any]) -> None:
+        """The Dutch lines again, each with Whisper's prompt set to what was recognized of the two lines
+        before it in its level (same scene and topic, as a room's recent lines would be)."""
+        n = self.settings.recognizer.context_lines or 2
+        order = [clip.path for clip in every_line]
+        index = {path: i for i, path in enumerate(order)}
+
+        def one(clip: Any) -> str:
+            i = index[clip.path]
+            before = [order[j] for j in range(max(0, i - n), i) if order[j].parent == clip.path.parent]
+            prompt = " ".join(self.recognize(path, "nl")[0] for path in before)
+            return self.recognize(clip.path, "nl", prompt)[0]
+
+        t0 = time.perf_counter()
+        hyps = self._loop("nl-game-lines-prompted", list(lines), one)
+        refs = [clip.text for clip in lines]
+        wer, count = word_errors(refs, hyps, "nl")
+        examples = [{"ref": r, "hyp": h} for r, h in list(zip(refs, hyps, strict=True))[:3]]
+        self._done(SetResult("nl-game-lines-prompted", count, time.perf_counter() - t0, wer=wer, examples=examples))
+
+    def voice_sets(self, sentences: Sequence[str]) -> None:
+        """Every German voice this machine has, as the phone carries it (settings.sample_rate), recognized."""
+        from babelfish.pipeline.synthesize import mbrola_installed
+
+        specs = ["espeak:de"] + [f"mbrola:{v}" for v in ("de6", "de7") if mbrola_installed(v)]
+        for spec in specs:
+            voice = self.engines.voices._load(spec)
+            name = "de-voice-" + spec.replace(":", "-")
+
+            def one(text: str, voice: Any = voice) -> str:
+                samples, rate = voice.synthesize_sync(text)
+                phone = audio.resample(samples, rate, self.settings.sample_rate)
+                return self.recognize_samples(phone, self.settings.sample_rate, "de")
+
+            t0 = time.perf_counter()
+            hyps = self._loop(name, list(sentences), one)
+            wer, n = word_errors(sentences, hyps, "de")
+            examples = [{"ref": r, "hyp": h} for r, h in list(zip(sentences, hyps, strict=True))[:3]]
+            self._done(SetResult(name, n, time.perf_counter() - t0, wer=wer, examples=examples))
+
     def run(self) -> None:
         from babelfish import corpus
 
@@ -288,12 +387,9 @@ class QualityBench:
 
         window = getattr(rec, "min_window_s", None)
         if window is not None:
-            try:
-                rec.min_window_s = 30.0
+            with self.whisper_window(30.0):
                 self.wer_set("en-telephone-8k-30s-window", pick(prompts, self.size("en-telephone-8k-30s-window")),
                              "en")
-            finally:
-                rec.min_window_s = window
 
         # Dutch lines whose en/de text is in the translation dev set (prompt tuning) are left out.
         dev, _ = corpus.dev_test_split(corpus.sentence_pairs("en", "de"))
@@ -303,8 +399,13 @@ class QualityBench:
                  and (c.translations["en"], c.translations["de"]) not in tuned]
         lines = pick(lines, self.size("nl-game-lines"))
         dutch = self.wer_set("nl-game-lines", lines, "nl")
-
-        self.wer_set("de-words", pick(corpus.klettres_words("de"), self.size("de-words")), "de", accuracy=True)
+        words = pick(corpus.klettres_words("de"), self.size("de-words"))
+        self.wer_set("de-words", words, "de", accuracy=True)
+        if window is not None:  # the same Dutch and German recordings with Whisper's own 30 s window
+            with self.whisper_window(30.0):
+                self.wer_set("nl-game-lines-30s-window", lines, "nl")
+                self.wer_set("de-words-30s-window", words, "de", accuracy=True)
+            self.prompted_set(lines, corpus.fillets_dutch_lines())
 
         self.translation_set("nl-en-speech", dutch, [c.translations["en"] for c in lines], "nl", "en")
         self.translation_set("nl-de-speech", dutch, [c.translations["de"] for c in lines], "nl", "de")
@@ -320,6 +421,11 @@ class QualityBench:
         self.round_trip_set("en-de-asr-bleu", [by_path[c.path] for c in trip], "en", "de")
         # the translations to English are nl-en-speech's (cached)
         self.round_trip_set("nl-en-asr-bleu", pick(dutch, self.size("nl-en-asr-bleu")), "nl", "en")
+
+        self.dialogue_sets("en", "de", tuned)
+        self.dialogue_sets("de", "en", tuned)
+        german = [de for _, de in pick(test, self.size("de-voice")) if len(de.split()) >= 3]
+        self.voice_sets(german)
 
     # -- report -------------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:

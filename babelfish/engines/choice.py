@@ -39,7 +39,7 @@ def check(settings: Settings) -> None:
     served = set(settings.ray.stages)
     if served & {"recognizer", "translator"} and (recognizer == "azure" or translator == "azure"):
         raise ConfigError("ray.stages: Azure speech translation is a cloud service already; serve only local "
-                          "engines on Ray (recognizer.engine 'whisper', translator.engine 'gemma' or 'ctranslate2')")
+                          "engines on Ray (recognizer.engine 'whisper', translator.engine 'llama' or 'ctranslate2')")
     if "synthesizer" in served and settings.synthesizer.engine != "local":
         raise ConfigError(f"ray.stages has 'synthesizer' but synthesizer.engine is {settings.synthesizer.engine!r}: "
                           "Ray serves the local voices only (synthesizer.engine 'local')")

@@ -292,5 +292,6 @@ class CTranslate2Translator:
                 out[i] = text
         return out
 
-    async def translate(self, text: str, source: str, target: str) -> str:
+    async def translate(self, text: str, source: str, target: str, context: object = ()) -> str:
+        """``context`` is ignored: these sentence-level models translate each line alone."""
         return await self.worker.run(self.translate_sync, text, source, target)

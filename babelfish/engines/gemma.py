@@ -4,22 +4,26 @@ The model is a *base* model, not instruction-tuned, so it is steered with a few-
 shape of a bilingual phrase list and greedy decoding that stops at the end of the line. How the prompt
 and decoding were chosen, and what they score, is in docs/translation.md (``benchmarks/tune_gemma.py``).
 
-Latency: the few-shot prefix is the same for every sentence of one language pair, so llama.cpp reuses
-its KV cache and only the sentence itself is evaluated. A call needs two directions (A->B, B->A) in
-turn, so the state after each pair's prefix is kept and restored instead of re-evaluating it.
+The few-shot prefix is cached per language pair and the output streamed clause by clause (``llama.py``).
+Conversation context (the room's earlier lines) goes in as more phrase pairs after the examples.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
-import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from babelfish import languages
-from babelfish.engines.base import EngineError, Worker
+from babelfish.engines.base import EngineError
+from babelfish.engines.llama import (  # noqa: F401 - the prompt helpers' old home, used by tests and tuning
+    Context,
+    LlamaTranslator,
+    clean,
+    is_copy,
+    split_sentences,
+    trim_runaway,
+)
 
 log = logging.getLogger(__name__)
 
@@ -154,164 +158,47 @@ def build_prefix(source: str, target: str, config: PromptConfig = PromptConfig()
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def build_prompt(text: str, source: str, target: str, config: PromptConfig = PromptConfig()) -> str:
-    """Prefix plus the sentence to translate, ending in the target label for the model to continue."""
-    cfg_labels = (_label(languages.primary(source), config), _label(languages.primary(target), config))
-    return build_prefix(source, target, config) + f"{cfg_labels[0]}: {clean(text)}\n{cfg_labels[1]}:"
+def build_rest(text: str, source: str, target: str, context: Context = (),
+               config: PromptConfig = PromptConfig()) -> str:
+    """The room's earlier lines as more pairs, then the sentence, ending in the target label."""
+    src, tgt = _label(languages.primary(source), config), _label(languages.primary(target), config)
+    gap = "\n" if config.blank_lines else ""
+    lines = "".join(f"{src}: {clean(a)}\n{tgt}: {clean(b)}\n{gap}" for a, b in context)
+    return lines + f"{src}: {clean(text)}\n{tgt}:"
 
 
-def clean(output: str) -> str:
-    """The first line of ``output``, whitespace collapsed."""
-    line = output.strip().split("\n", 1)[0].strip()
-    return re.sub(r"\s+", " ", line)
+def build_prompt(text: str, source: str, target: str, config: PromptConfig = PromptConfig(),
+                 context: Context = ()) -> str:
+    """Prefix, context and the sentence to translate, ending in the target label for the model to continue."""
+    return build_prefix(source, target, config) + build_rest(text, source, target, context, config)
 
 
-def _key(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).casefold()
-    return re.sub(r"[\W_]+", " ", text).strip()
-
-
-def is_copy(source: str, output: str) -> bool:
-    """Whether ``output`` is just the source again (case, punctuation and spacing aside)."""
-    return bool(_key(source)) and _key(source) == _key(output)
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
-_ABBREVIATIONS = {"dr.", "mr.", "mrs.", "ms.", "st.", "nr.", "no.", "z.", "b.", "bzw.", "ca.", "etc.", "usw."}
-
-
-def split_sentences(text: str) -> list[str]:
-    """``"Hardly. But we could push it down."`` -> ``["Hardly.", "But we could push it down."]``.
-
-    Splits after ``.!?…`` only where the next sentence starts with a capital letter, and not after a
-    few common abbreviations, so ``"Hmm... and now"`` and ``"Dr. Smith"`` stay whole."""
-    parts: list[str] = []
-    for piece in _SENTENCE_END.split(text.strip()):
-        head = piece.lstrip("\"'¿¡(“„«")
-        if parts and head[:1].isupper() and parts[-1].split()[-1].lower() not in _ABBREVIATIONS:
-            parts.append(piece)
-        elif parts:
-            parts[-1] = f"{parts[-1]} {piece}"
-        else:
-            parts.append(piece)
-    return [p for p in parts if p.strip()] or [text]
-
-
-def trim_runaway(text: str) -> str:
-    """Cut a line that starts repeating itself (``"ja ja ja ja ..."``, a phrase looping) at the loop."""
-    words = text.split()
-    for size in range(1, 7):
-        times = 4 if size == 1 else 3  # "no no no" is speech; a phrase three times over is a loop
-        for start in range(0, len(words) - times * size + 1):
-            chunk = words[start: start + size]
-            if all(words[start + k * size: start + (k + 1) * size] == chunk for k in range(1, times)):
-                return " ".join(words[: start + size])
-    return text
-
-
-MAX_SOURCE_TOKENS = 240  # longer lines are cut in halves: the prompt has to fit n_ctx with the prefix
-
-
-class GemmaTranslator:
+class GemmaTranslator(LlamaTranslator):
     name = "gemma"
 
     def __init__(self, models_dir: Path, *, threads: int = 2, max_tokens: int = 160,
                  model_path: str | Path | None = None) -> None:
-        try:
-            from llama_cpp import Llama
-        except ImportError as exc:
-            raise EngineError("llama-cpp-python is not installed (make demo installs it)") from exc
-        self.model_path = Path(model_path) if model_path else packaged_model_path(models_dir)
         # swa_full: Gemma 3 uses sliding-window attention; a full-size SWA cache lets llama.cpp drop
         # the tail of the KV cache, which is what prefix reuse needs.
-        self.llm = Llama(model_path=str(self.model_path), n_ctx=1024, n_threads=threads,
-                         n_threads_batch=threads, n_batch=256, swa_full=True, verbose=False)
-        self.max_tokens = max_tokens
+        super().__init__(model_path or packaged_model_path(models_dir), threads=threads, max_tokens=max_tokens,
+                         swa_full=True)
         self.config = PromptConfig()
-        self.worker = Worker("gemma")
-        self._prefix_states: dict[tuple[str, str, PromptConfig], tuple[list[int], bytes]] = {}
-        self._current: tuple[str, str, PromptConfig] | None = None
 
-    # -- prefix cache ------------------------------------------------------------------------------
-    def _warm_prefix(self, source: str, target: str) -> None:
-        """Make the KV cache start with this pair's few-shot prefix, restoring it if it was seen before.
+    @property
+    def config(self) -> PromptConfig:
+        return self._config
 
-        Within one pair llama.cpp's own prefix match does the job; when the pair changes (every turn in a
-        call) the prefix's KV cells are put back from a copy (a few MB, about a millisecond) instead of
-        evaluating the prefix again. (``Llama.save_state`` would also copy a logits row per prefix token,
-        about 1 MB each with Gemma's 262k vocabulary.)
-        """
-        import llama_cpp
+    @config.setter
+    def config(self, config: PromptConfig) -> None:
+        self._config = config
+        self.repeat_penalty, self.max_ratio = config.repeat_penalty, config.max_ratio
+        self.guard, self.split = config.guard, config.split_sentences
 
-        key = (languages.primary(source), languages.primary(target), self.config)
-        if key == self._current:
-            return
-        ctx = self.llm.ctx
-        saved = self._prefix_states.get(key)
-        if saved is not None:
-            tokens, blob = saved
-            llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), -1, -1, -1)
-            buf = (ctypes.c_uint8 * len(blob)).from_buffer_copy(blob)
-            if llama_cpp.llama_state_seq_set_data(ctx, buf, len(blob), 0) == len(blob):
-                self.llm.input_ids[: len(tokens)] = tokens
-                self.llm.n_tokens = len(tokens)
-                self._current = key
-                return
-            self.llm.reset()  # could not restore: evaluate the prefix again below
-        tokens = self.llm.tokenize(build_prefix(source, target, self.config).encode(), add_bos=True,
-                                   special=True)
-        self.llm.reset()
-        self.llm.eval(tokens)
-        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
-        buf = (ctypes.c_uint8 * size)()
-        n = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
-        if len(self._prefix_states) >= 16:
-            self._prefix_states.pop(next(iter(self._prefix_states)))
-        self._prefix_states[key] = (tokens, bytes(buf)[:n])
-        self._current = key
+    def _prefix_key(self, source: str, target: str) -> tuple[str, str, object]:
+        return languages.primary(source), languages.primary(target), self.config
 
-    def _complete(self, prompt: str, n_tokens: int, repeat_penalty: float) -> str:
-        out = self.llm.create_completion(prompt, max_tokens=n_tokens, temperature=0.0, top_k=1,
-                                         repeat_penalty=repeat_penalty, stop=["\n"])
-        return clean(out["choices"][0]["text"])  # type: ignore[index]
+    def prefix(self, source: str, target: str) -> str:
+        return build_prefix(source, target, self.config)
 
-    def translate_sync(self, text: str, source: str, target: str) -> str:
-        text = clean(text)
-        if not text:
-            return ""
-        if languages.primary(source) == languages.primary(target):
-            return text
-        self._warm_prefix(source, target)
-        if self.config.split_sentences:
-            return " ".join(self._translate_line(part, source, target) for part in split_sentences(text))
-        return self._translate_line(text, source, target)
-
-    def _translate_line(self, text: str, source: str, target: str) -> str:
-        cfg = self.config
-        n_source = len(self.llm.tokenize(text.encode(), add_bos=False))
-        words = text.split()
-        if n_source > MAX_SOURCE_TOKENS and len(words) > 1:  # a run-on line: halves, so the context fits
-            half = len(words) // 2
-            return " ".join(self._translate_line(" ".join(part), source, target)
-                            for part in (words[:half], words[half:]))
-        prompt = build_prompt(text, source, target, cfg)
-        room = self.llm.n_ctx() - len(self.llm.tokenize(prompt.encode(), add_bos=True)) - 1
-        budget = max(1, min(self.max_tokens, int(cfg.max_ratio * n_source) + 8, room))
-        result = self._complete(prompt, budget, cfg.repeat_penalty)
-        if not cfg.guard:
-            return result
-        result = trim_runaway(result)
-        if not result or is_copy(text, result):
-            # A second try that penalises repeating the source's tokens (they are in the last-n window).
-            retry = trim_runaway(self._complete(prompt, budget, max(cfg.repeat_penalty, 1.3)))
-            if retry and not is_copy(text, retry):
-                return retry
-            log.debug("gemma gave no translation for %r (%s->%s)", text, source, target)
-            # Short lines (names, numbers, "OK") are often the same in both languages; otherwise pass the
-            # source through rather than nothing, so the listener still hears what was said.
-            return result or retry or text
-        return result
-
-    async def translate(self, text: str, source: str, target: str) -> str:
-        return await self.worker.run(self.translate_sync, text, source, target)
-
+    def rest(self, text: str, source: str, target: str, context: Context) -> str:
+        return build_rest(text, source, target, context, self.config)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -65,8 +65,8 @@ class RecognizerReplica:
     def __init__(self, settings: Settings, loader: Loader | None = None) -> None:
         self.engine = (loader or load_local)("recognizer", settings)
 
-    async def transcribe(self, samples: np.ndarray, rate: int, language: str) -> str:
-        return await self.engine.transcribe(samples, rate, language)
+    async def transcribe(self, samples: np.ndarray, rate: int, language: str, prompt: str = "") -> str:
+        return await self.engine.transcribe(samples, rate, language, prompt)
 
 
 class TranslatorReplica:
@@ -77,7 +77,10 @@ class TranslatorReplica:
         self.translate_batch.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
         self.batch_sizes: collections.Counter[int] = collections.Counter()
 
-    async def translate(self, text: str, source: str, target: str) -> str:
+    async def translate(self, text: str, source: str, target: str,
+                        context: Sequence[tuple[str, str]] = ()) -> str:
+        if context:  # a line with its room's context is its own prompt: nothing to batch it with
+            return await self.engine.translate(text, source, target, context)
         return await self.translate_batch((text, source, target))
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.01)
@@ -157,8 +160,8 @@ class RayRecognizer:
     def __init__(self, handle: Any) -> None:
         self.handle = handle
 
-    async def transcribe(self, samples: np.ndarray, rate: int, language: str) -> str:
-        return await self.handle.transcribe.remote(samples, rate, language)
+    async def transcribe(self, samples: np.ndarray, rate: int, language: str, prompt: str = "") -> str:
+        return await self.handle.transcribe.remote(samples, rate, language, prompt)
 
 
 class RayTranslator:
@@ -167,8 +170,9 @@ class RayTranslator:
     def __init__(self, handle: Any) -> None:
         self.handle = handle
 
-    async def translate(self, text: str, source: str, target: str) -> str:
-        return await self.handle.translate.remote(text, source, target)
+    async def translate(self, text: str, source: str, target: str,
+                        context: Sequence[tuple[str, str]] = ()) -> str:
+        return await self.handle.translate.remote(text, source, target, [tuple(pair) for pair in context])
 
 
 class RaySynthesizer:

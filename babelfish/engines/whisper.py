@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 PACKAGED_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 WHISPER_RATE = 16000
+MAX_PROMPT_TOKENS = 120  # of earlier text (Whisper takes up to 223; more costs decoding time, not accuracy)
 
 
 def _sha256(path: Path) -> str:
@@ -101,7 +102,8 @@ class WhisperRecognizer:
     name = "whisper"
 
     def __init__(self, model: str, models_dir: Path, *, cpu_threads: int = 2, compute_type: str = "int8",
-                 beam_size: int = 1, min_window_s: float = 15.0) -> None:
+                 beam_size: int = 1, min_window_s: float = 15.0,
+                 window_by_language: dict[str, float] | None = None) -> None:
         from faster_whisper import WhisperModel
 
         self.model_path = resolve_model(model, models_dir)
@@ -109,6 +111,7 @@ class WhisperRecognizer:
                                   cpu_threads=cpu_threads)
         self.beam_size = beam_size
         self.min_window_s = min_window_s
+        self.window_by_language = {languages.primary(k): v for k, v in (window_by_language or {}).items()}
         self.worker = Worker("whisper")
         self._tokenizers: dict[str, object] = {}
 
@@ -120,45 +123,53 @@ class WhisperRecognizer:
                                                    task="transcribe", language=language)
         return self._tokenizers[language]
 
-    def _transcribe_window(self, pcm16k: np.ndarray, language: str) -> str:
+    def window_s(self, language: str) -> float:
+        return self.window_by_language.get(languages.primary(language), self.min_window_s)
+
+    def _transcribe_window(self, pcm16k: np.ndarray, language: str, window_s: float, prompt: str = "") -> str:
         import ctranslate2
         from faster_whisper.transcribe import get_suppressed_tokens
 
         features = self.model.feature_extractor(pcm16k)  # (n_mels, frames), 100 frames a second
         frames = features.shape[-1]
         # at least min_window_s, else the turn plus a second, in whole seconds (keeps shapes few and stable)
-        target = min(3000, max(int(self.min_window_s * 100), int(np.ceil((frames + 100) / 100.0)) * 100))
+        target = min(3000, max(int(window_s * 100), int(np.ceil((frames + 100) / 100.0)) * 100))
         padded = np.zeros((features.shape[0], target), dtype=np.float32)
         padded[:, : min(frames, target)] = features[:, :target]
         tokenizer = self._tokenizer(language)
         encoded = self.model.model.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=False)
-        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        tokens = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        if prompt.strip():  # earlier text goes before the start of transcript, as Whisper was trained
+            hint = tokenizer.encode(" " + prompt.strip())[-MAX_PROMPT_TOKENS:]
+            tokens = [tokenizer.sot_prev, *hint, *tokens]
         duration = pcm16k.size / WHISPER_RATE
         result = self.model.model.generate(
-            encoded, [prompt], beam_size=self.beam_size, max_length=int(20 + 12 * duration) + len(prompt),
+            encoded, [tokens], beam_size=self.beam_size, max_length=int(20 + 12 * duration) + len(tokens),
             suppress_blank=True, suppress_tokens=list(get_suppressed_tokens(tokenizer, [-1])),
             repetition_penalty=1.0, no_repeat_ngram_size=0,
         )[0]
-        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-        return collapse_repeats(tokenizer.decode(tokens).strip())
+        out = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        return collapse_repeats(tokenizer.decode(out).strip())
 
-    def transcribe_sync(self, samples: np.ndarray, rate: int, language: str) -> str:
+    def transcribe_sync(self, samples: np.ndarray, rate: int, language: str, prompt: str = "") -> str:
         pcm16k = audio.resample(samples, rate, WHISPER_RATE)
         if pcm16k.size == 0:
             return ""
         lang = languages.primary(language)
-        if self.min_window_s < 30 and pcm16k.size < 29 * WHISPER_RATE:
-            return self._transcribe_window(pcm16k, lang)
+        window = self.window_s(lang)
+        if pcm16k.size < 29 * WHISPER_RATE and (window < 30 or prompt):
+            return self._transcribe_window(pcm16k, lang, window, prompt)
         segments, _info = self.model.transcribe(
             pcm16k,
             language=languages.primary(language),
             beam_size=self.beam_size,
             condition_on_previous_text=False,
+            initial_prompt=prompt.strip() or None,
             without_timestamps=True,
             vad_filter=False,
             temperature=0.0,
         )
         return " ".join(seg.text.strip() for seg in segments).strip()
 
-    async def transcribe(self, samples: np.ndarray, rate: int, language: str) -> str:
-        return await self.worker.run(self.transcribe_sync, samples, rate, language)
+    async def transcribe(self, samples: np.ndarray, rate: int, language: str, prompt: str = "") -> str:
+        return await self.worker.run(self.transcribe_sync, samples, rate, language, prompt)

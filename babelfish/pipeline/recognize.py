@@ -12,7 +12,9 @@ from babelfish.settings import Settings
 class Recognizer(Protocol):
     name: str
 
-    async def transcribe(self, samples: np.ndarray, rate: int, language: str) -> str: ...
+    async def transcribe(self, samples: np.ndarray, rate: int, language: str, prompt: str = "") -> str:
+        """``prompt``: what was said just before (the room's recent lines in this language), as a hint."""
+        ...
 
 
 def load_recognizer(settings: Settings) -> Recognizer:
@@ -22,5 +24,5 @@ def load_recognizer(settings: Settings) -> Recognizer:
 
         return WhisperRecognizer(cfg.model, settings.models_dir, cpu_threads=cfg.cpu_threads,
                                  compute_type=cfg.compute_type, beam_size=cfg.beam_size,
-                                 min_window_s=cfg.min_window_s)
+                                 min_window_s=cfg.min_window_s, window_by_language=cfg.window_by_language)
     raise ValueError(f"unknown recognizer engine {cfg.engine!r}")

@@ -40,8 +40,8 @@ from babelfish.pipeline.segment import (
     VoiceDetector,
 )
 from babelfish.pipeline.speech_translate import SpeechTranslation, SpeechTranslator, TranslationStream
-from babelfish.pipeline.synthesize import Voices, speak, speak_in
-from babelfish.pipeline.translate import Translator, load_translator, same_language
+from babelfish.pipeline.synthesize import Voices, speak, speak_clauses, speak_in
+from babelfish.pipeline.translate import Clauses, Translator, load_translator, same_language
 from babelfish.playback import Item, Playback
 from babelfish.settings import ConfigError, Settings
 
@@ -63,6 +63,14 @@ class Understood:
     translations: dict[str, str] = field(default_factory=dict)
     latencies: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    # translations still being written, clause by clause (a streaming translator), and the task writing them
+    clauses: dict[str, Clauses] = field(default_factory=dict)
+    writing: asyncio.Task[None] | None = None
+
+    def cancel(self) -> None:
+        """Stop writing translations nobody will hear (a speculation that the speaker talked over)."""
+        if self.writing is not None:
+            self.writing.cancel()
 
 
 @dataclass
@@ -155,6 +163,7 @@ class LegSession:
         self._speculation: tuple[float, list[str], asyncio.Task[Understood]] | None = None
         self._converters: dict[str, audio.StreamResampler] = {}
         self._gate_hold = 0
+        self._captions: set[asyncio.Task[None]] = set()  # captions and records waiting for a translation
 
     def start(self) -> None:
         self.playback.start()
@@ -228,6 +237,8 @@ class LegSession:
             async with asyncio.timeout(drain_s):
                 while not self.utterances.empty() or self._interpreting:
                     await asyncio.sleep(0.05)
+                while self._captions:  # captions and records of translations still being written
+                    await asyncio.gather(*list(self._captions), return_exceptions=True)
         self._drop_speculation()
         for task in self._tasks:
             task.cancel()
@@ -389,7 +400,8 @@ class LegSession:
         t0 = time.monotonic()
         try:
             async with asyncio.timeout(limits.recognize_timeout_s):
-                result.text = await self.engines.recognizer.transcribe(samples, rate, self.leg.language)
+                result.text = await self.engines.recognizer.transcribe(samples, rate, self.leg.language,
+                                                                       self._recognition_prompt())
         except TimeoutError:
             log.warning("leg %s: recognition timed out after %g s", self.leg.id, limits.recognize_timeout_s)
             result.error = f"recognizer: timed out after {limits.recognize_timeout_s:g} s"
@@ -403,15 +415,21 @@ class LegSession:
             return result
         t1 = time.monotonic()
         for target in targets:
-            if target in result.translations:
-                continue
             if same_language(self.leg.language, target):
                 result.translations[target] = result.text
-                continue
+        to_translate = [t for t in dict.fromkeys(targets) if t not in result.translations]
+        if to_translate and self._streams_translations:
+            result.clauses = {target: Clauses() for target in to_translate}
+            result.writing = asyncio.create_task(self._write_translations(result, t1), name=f"translate-{self.leg.id}")
+            # however it ends (cancelled before it began included), nobody waits on a translation forever
+            result.writing.add_done_callback(
+                lambda _: [c.finish("cancelled") for c in result.clauses.values() if not c.done])
+            return result
+        for target in to_translate:
             try:
                 async with asyncio.timeout(limits.translate_timeout_s):
                     result.translations[target] = await self.engines.translator.translate(
-                        result.text, self.leg.language, target)
+                        result.text, self.leg.language, target, self._context(target))
             except TimeoutError:
                 log.warning("leg %s: translation to %s timed out after %g s", self.leg.id, target,
                             limits.translate_timeout_s)
@@ -424,6 +442,52 @@ class LegSession:
         result.latencies["translate"] = time.monotonic() - t1
         return result
 
+    @property
+    def _streams_translations(self) -> bool:
+        """Translations are spoken clause by clause as they are written: with a streaming translator and
+        our own voices (Vonage talk speaks a whole text)."""
+        return self.engines.talk is None and hasattr(self.engines.translator, "stream")
+
+    async def _write_translations(self, result: Understood, t0: float) -> None:
+        """Stream each translation into its :class:`Clauses`, one target after the other."""
+        limits = self.settings.limits
+        for target, clauses in result.clauses.items():
+            error = None
+            try:
+                async with asyncio.timeout(limits.translate_timeout_s):
+                    stream = self.engines.translator.stream(  # type: ignore[union-attr]
+                        result.text, self.leg.language, target, self._context(target))
+                    async with contextlib.aclosing(stream):
+                        async for clause in stream:
+                            if not clauses.parts:
+                                result.latencies.setdefault("translate_first_clause", time.monotonic() - t0)
+                            clauses.add(clause)
+            except TimeoutError:
+                log.warning("leg %s: translation to %s timed out after %g s", self.leg.id, target,
+                            limits.translate_timeout_s)
+                error = f"translator: timed out after {limits.translate_timeout_s:g} s"
+            except Exception as exc:  # noqa: BLE001 - this utterance's translation is lost, not the call
+                log.exception("leg %s: translation failed", self.leg.id)
+                error = f"translator: {type(exc).__name__}: {exc}"
+            clauses.finish(error)
+            result.translations[target] = clauses.text
+            if error:
+                result.error = error
+        result.latencies["translate"] = time.monotonic() - t0
+
+    def _recognition_prompt(self) -> str:
+        """The room's last lines in this leg's language (settings.recognizer.context_lines), for Whisper."""
+        room, n = self.leg.room, self.settings.recognizer.context_lines
+        if room is None or not n:
+            return ""
+        said = [text for line in list(room.lines)[-n:] if (text := line.text_in(self.leg.language))]
+        return " ".join(said)
+
+    def _context(self, target: str) -> list[tuple[str, str]]:
+        """The room's last lines in this leg's language and ``target`` (settings.translator.context_lines)."""
+        room, n = self.leg.room, self.settings.translator.context_lines
+        return room.context(self.leg.language, target, n) if room is not None and n else []
+
     def _speculate(self, pause: Pause) -> None:
         """The speaker paused: start understanding now; kept if the pause becomes the end of the turn."""
         self._drop_speculation()
@@ -433,7 +497,10 @@ class LegSession:
 
     def _drop_speculation(self) -> None:
         if self._speculation is not None:
-            self._speculation[2].cancel()
+            task = self._speculation[2]
+            task.cancel()
+            if task.done() and not task.cancelled() and task.exception() is None:
+                task.result().cancel()  # recognized already: stop the translations it is writing
             self._speculation = None
 
     async def interpret(self, speech: Speech, understood: Understood | None = None) -> Utterance:
@@ -454,7 +521,8 @@ class LegSession:
                 understood = await speculation[2]
             record.speculated = True
         elif speculation is not None:
-            speculation[2].cancel()
+            self._speculation = speculation
+            self._drop_speculation()
         if understood is None:
             understood = await self._understand(speech.audio, speech.rate, targets)
         record.source_text = understood.text
@@ -476,6 +544,9 @@ class LegSession:
             return record
         for listener in listeners:
             target = listener.language
+            if target in understood.clauses:
+                self._speak_clauses(record, speech, listener, understood, waiting)
+                continue
             translation = record.translations.get(target, "")
             self._publish("final", text=record.source_text, translation=translation, target=target,
                           listener=listener.id, utterance=record.id)
@@ -491,12 +562,43 @@ class LegSession:
                                 self.synthesize_timeout_s),
                 label=f"utterance {record.id} for {listener.id}", text=translation, language=target,
                 on_first_frame=self._first_frame_callback(record, speech, ready),
-                on_done=self._done_callback(record, listener.id, waiting),
+                on_done=self._done_callback(record, listener.id, waiting, understood),
                 deadline=speech.ended_at + self.settings.turns.stale_after_s,
             ))
         if not waiting:
-            self._finish(record)
+            self._finish(record, understood)
         return record
+
+    def _speak_clauses(self, record: Utterance, speech: Speech, listener: Leg, understood: Understood,
+                       waiting: set[str]) -> None:
+        """A translation still being written: the listener hears each clause as it comes; its caption goes
+        out once it is complete."""
+        target = listener.language
+        clauses = understood.clauses[target]
+
+        async def caption() -> None:
+            translation = await clauses.wait()
+            record.translations[target] = translation
+            self._publish("final", text=record.source_text, translation=translation, target=target,
+                          listener=listener.id, utterance=record.id)
+            if not translation and clauses.error and listener.session is not None:
+                listener.session.playback.skip_notice()
+
+        task = asyncio.create_task(caption(), name=f"caption-{record.id}-{listener.id}")
+        self._captions.add(task)
+        task.add_done_callback(self._captions.discard)
+        if listener.session is None:
+            waiting.discard(listener.id)
+            return
+        ready = time.monotonic()
+        listener.session.playback.enqueue(Item(
+            source=speak_clauses(self.engines.voices, target, clauses, listener.session.rate,
+                                 self.synthesize_timeout_s),
+            label=f"utterance {record.id} for {listener.id}", text="", language=target,
+            on_first_frame=self._first_frame_callback(record, speech, ready),
+            on_done=self._done_callback(record, listener.id, waiting, understood),
+            deadline=speech.ended_at + self.settings.turns.stale_after_s,
+        ))
 
     def _first_frame_callback(self, record: Utterance, speech: Speech, ready: float) -> Callable[[float], None]:
         def first_frame(at: float) -> None:
@@ -506,16 +608,41 @@ class LegSession:
                 record.latencies["first_frame"] = at - speech.ended_at
         return first_frame
 
-    def _done_callback(self, record: Utterance, listener: str, waiting: set[str]) -> Callable[[int, str | None], None]:
+    def _done_callback(self, record: Utterance, listener: str, waiting: set[str],
+                       understood: Understood) -> Callable[[int, str | None], None]:
         def done(frames: int, error: str | None) -> None:
             if error and not record.error:
                 record.error = f"playback to {listener}: {error}"
             waiting.discard(listener)
             if not waiting:
-                self._finish(record)
+                self._finish(record, understood)
         return done
 
-    def _finish(self, record: Utterance) -> None:
+    def _finish(self, record: Utterance, understood: Understood | None = None, wait: bool = True) -> None:
+        """The utterance is over for every listener: remember it for context, keep and publish its record
+        (once the translations still being written are complete)."""
+        if wait and understood is not None and understood.writing is not None and not understood.writing.done():
+            task = asyncio.create_task(self._finish_when_written(record, understood))
+            self._captions.add(task)
+            task.add_done_callback(self._captions.discard)
+            return
+        if understood is not None:
+            for target, clauses in understood.clauses.items():
+                record.translations[target] = clauses.text
+            record.latencies.update({k: v for k, v in understood.latencies.items() if k not in record.latencies})
+            if understood.error and not record.error:
+                record.error = understood.error
+        room = self.leg.room
+        if room is not None and record.source_text:
+            room.remember(self.leg.language, record.source_text, record.translations)
+        self._keep(record)
+
+    async def _finish_when_written(self, record: Utterance, understood: Understood) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(understood.writing)  # type: ignore[arg-type]
+        self._finish(record, understood, wait=False)
+
+    def _keep(self, record: Utterance) -> None:
         if self.on_record is not None:
             try:
                 self.on_record(self.leg, record)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -41,11 +41,27 @@ def sentences(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
+MBROLA_DIR = Path("/usr/share/mbrola")
+# MBROLA voices (through espeak-ng) preferred over espeak-ng's own, best first, where installed: German de6
+# is far more intelligible on a phone line (benchmarks/README.md, voice intelligibility).
+MBROLA_PREFERRED = {"de": ("de6", "de7")}
+
+
+def mbrola_installed(voice: str) -> bool:
+    return (MBROLA_DIR / voice / voice).is_file()
+
+
+def mbrola_voice(language: str) -> str | None:
+    """The best installed MBROLA voice for ``language``, if any (``make voices-nonfree`` installs them)."""
+    return next((v for v in MBROLA_PREFERRED.get(languages.primary(language), ()) if mbrola_installed(v)), None)
+
+
 class Voices:
     """One synthesizer per language, created on first use and shared by every call.
 
-    ``voices`` maps a primary language to ``piper:<voice>`` or ``espeak:<voice>``; unmapped languages use
-    the packaged Piper voice for English and espeak-ng for everything else. With ``azure`` (synthesizer
+    ``voices`` maps a primary language to ``piper:<voice>``, ``espeak:<voice>`` or ``mbrola:<voice>``;
+    unmapped languages use the packaged Piper voice for English, an installed MBROLA voice for German, and
+    espeak-ng for everything else. With ``azure`` (synthesizer
     engine ``azure``) unmapped languages use Azure's voice for them (``azure:<voice or locale>``).
     """
 
@@ -61,7 +77,10 @@ class Voices:
             return self.voices[lang]
         if self.azure is not None:
             return f"azure:{self.azure.voice_name(language) or languages.regional(language)}"
-        return "piper:joe" if lang == "en" else f"espeak:{lang}"
+        if lang == "en":
+            return "piper:joe"
+        mbrola = mbrola_voice(lang)
+        return f"mbrola:{mbrola}" if mbrola else f"espeak:{lang}"
 
     def get(self, language: str) -> Synthesizer:
         spec = self.spec(language)
@@ -79,11 +98,18 @@ class Voices:
             from babelfish.engines.espeak import EspeakSynthesizer
 
             return EspeakSynthesizer(voice)
+        if engine == "mbrola":
+            from babelfish.engines.espeak import EspeakSynthesizer
+
+            if not mbrola_installed(voice):
+                raise EngineError(f"MBROLA voice {voice!r} is not installed: `make voices-nonfree` installs de6 and "
+                                  "de7 (Debian non-free; not for commercial use)")
+            return EspeakSynthesizer(f"mb-{voice}")
         if engine == "azure":
             if self.azure is None:
                 raise EngineError(f"voice {spec!r} needs synthesizer.engine 'azure'")
             return self.azure.synthesizer(voice)
-        raise EngineError(f"unknown synthesizer {spec!r}: use piper:<voice> or espeak:<voice>")
+        raise EngineError(f"unknown synthesizer {spec!r}: use piper:<voice>, espeak:<voice> or mbrola:<voice>")
 
 
 async def speak(synth: Synthesizer, text: str, rate: int, timeout_s: float | None = None) -> AsyncIterator[bytes]:
@@ -101,6 +127,16 @@ async def speak(synth: Synthesizer, text: str, rate: int, timeout_s: float | Non
         except TimeoutError:
             raise EngineError(f"synthesizer timed out after {timeout_s:g} s") from None
         yield b"".join(audio.frames(pcm, rate))
+
+
+async def speak_clauses(voices: Voices, language: str, clauses: AsyncIterable[str], rate: int,
+                        timeout_s: float | None = None) -> AsyncIterator[bytes]:
+    """:func:`speak_in` for a translation still being written: each clause is spoken as soon as it comes."""
+    voice = voices.get(language)
+    async for clause in clauses:
+        async with contextlib.aclosing(speak(voice, clause, rate, timeout_s)) as pieces:
+            async for pcm in pieces:
+                yield pcm
 
 
 async def speak_in(voices: Voices, language: str, text: str, rate: int,

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from babelfish import languages
 from babelfish.settings import Settings
 
+Context = Sequence[tuple[str, str]]  # the room's earlier lines, each as (source-language, target-language)
+
 
 class Translator(Protocol):
     name: str
 
-    async def translate(self, text: str, source: str, target: str) -> str: ...
+    async def translate(self, text: str, source: str, target: str, context: Context = ()) -> str: ...
+
+
+class StreamingTranslator(Translator, Protocol):
+    """A translator that hands on each finished clause while it writes the next (the llama.cpp ones)."""
+
+    def stream(self, text: str, source: str, target: str, context: Context = ()) -> AsyncIterator[str]: ...
 
 
 def same_language(a: str, b: str) -> bool:
@@ -20,12 +30,56 @@ def same_language(a: str, b: str) -> bool:
 
 def load_translator(settings: Settings) -> Translator:
     cfg = settings.translator
-    if cfg.engine == "gemma":
-        from babelfish.engines.gemma import GemmaTranslator
-
-        return GemmaTranslator(settings.models_dir, threads=cfg.gemma_threads, max_tokens=cfg.max_tokens)
+    if cfg.engine == "llama":
+        if cfg.model == "gemma-270m":
+            from babelfish.engines.gemma import GemmaTranslator as Llama
+        else:
+            from babelfish.engines.qwen import QwenTranslator as Llama
+        return Llama(settings.models_dir, threads=cfg.llama_threads, max_tokens=cfg.max_tokens,
+                     model_path=cfg.model_path)
     if cfg.engine == "ctranslate2":
         from babelfish.engines.ctranslate2_mt import CTranslate2Translator
 
         return CTranslate2Translator(cfg.ctranslate2_models, settings.models_dir)
     raise ValueError(f"unknown translator engine {cfg.engine!r}")
+
+
+class Clauses:
+    """One translation arriving clause by clause: playback speaks each clause as it comes, captions and
+    the transcript take the whole text once it is done. Several listeners may read it, each from the start.
+    Bounded by the translator's output limit (``translator.max_tokens``)."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.done = False
+        self.error: str | None = None
+        self._changed = asyncio.Event()
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.parts)
+
+    def add(self, clause: str) -> None:
+        self.parts.append(clause)
+        self._changed.set()
+
+    def finish(self, error: str | None = None) -> None:
+        self.done, self.error = True, error
+        self._changed.set()
+
+    async def wait(self) -> str:
+        while not self.done:
+            self._changed.clear()
+            await self._changed.wait()
+        return self.text
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        i = 0
+        while True:
+            while i < len(self.parts):
+                yield self.parts[i]
+                i += 1
+            if self.done:
+                return
+            self._changed.clear()
+            await self._changed.wait()

@@ -1,0 +1,347 @@
+"""What the llama.cpp translators share: the model, the cached prompt prefix, streamed clauses.
+
+A prompt is ``prefix + rest``: the prefix (instructions and examples) is the same for every sentence of one
+language pair, so its KV cells are evaluated once per pair and put back from a copy when the pair changes
+(every turn of a two-way call); ``rest`` holds the conversation context and the sentence. Output is
+streamed: each finished clause is handed on at once (to synthesis, through :meth:`LlamaTranslator.stream`)
+while the model writes the next. The prompt formats live in ``gemma.py`` (a phrase list for a base model)
+and ``qwen.py`` (a chat template for an instruction-tuned one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import logging
+import re
+import threading
+import unicodedata
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+
+from babelfish import languages
+from babelfish.engines.base import EngineError, Worker
+
+log = logging.getLogger(__name__)
+
+Context = Sequence[tuple[str, str]]  # earlier lines of the room, each as (source-language, target-language)
+
+MAX_SOURCE_TOKENS = 240  # longer lines are cut in halves: the prompt has to fit n_ctx with the prefix
+
+
+def clean(output: str) -> str:
+    """The first line of ``output``, whitespace collapsed."""
+    line = output.strip().split("\n", 1)[0].strip()
+    return re.sub(r"\s+", " ", line)
+
+
+def _key(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return re.sub(r"[\W_]+", " ", text).strip()
+
+
+def is_copy(source: str, output: str) -> bool:
+    """Whether ``output`` is just the source again (case, punctuation and spacing aside)."""
+    return bool(_key(source)) and _key(source) == _key(output)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+_ABBREVIATIONS = {"dr.", "mr.", "mrs.", "ms.", "st.", "nr.", "no.", "z.", "b.", "bzw.", "ca.", "etc.", "usw."}
+
+
+def split_sentences(text: str) -> list[str]:
+    """``"Hardly. But we could push it down."`` -> ``["Hardly.", "But we could push it down."]``.
+
+    Splits after ``.!?…`` only where the next sentence starts with a capital letter, and not after a
+    few common abbreviations, so ``"Hmm... and now"`` and ``"Dr. Smith"`` stay whole."""
+    parts: list[str] = []
+    for piece in _SENTENCE_END.split(text.strip()):
+        head = piece.lstrip("\"'¿¡(“„«")
+        if parts and head[:1].isupper() and parts[-1].split()[-1].lower() not in _ABBREVIATIONS:
+            parts.append(piece)
+        elif parts:
+            parts[-1] = f"{parts[-1]} {piece}"
+        else:
+            parts.append(piece)
+    return [p for p in parts if p.strip()] or [text]
+
+
+def trim_runaway(text: str) -> str:
+    """Cut a line that starts repeating itself (``"ja ja ja ja ..."``, a phrase looping) at the loop."""
+    words = text.split()
+    for size in range(1, 7):
+        times = 4 if size == 1 else 3  # "no no no" is speech; a phrase three times over is a loop
+        for start in range(0, len(words) - times * size + 1):
+            chunk = words[start: start + size]
+            if all(words[start + k * size: start + (k + 1) * size] == chunk for k in range(1, times)):
+                return " ".join(words[: start + size])
+    return text
+
+
+# A clause ends at , ; : . ! ? … followed by a space; it is handed on once it has this many words, so that
+# synthesis gets phrases rather than single words. Without punctuation a run of words is handed on at a
+# word boundary once it is this long: sooner for the first (the listener is waiting for it), later after
+# that (the listener is hearing it: the model writes faster than a voice speaks, so there are no gaps).
+_CLAUSE_END = re.compile(r"[,;:.!?…]\s")
+MIN_CLAUSE_WORDS = 3
+FIRST_RUN_WORDS = 6
+LATER_RUN_WORDS = 8
+
+
+def take_clause(text: str, first: bool = False) -> tuple[str, str]:
+    """``("Yes, I know. And you", ...)`` -> ``("Yes, I know.", "And you")``: the first complete clause of
+    ``MIN_CLAUSE_WORDS`` words or more, or a run of complete words long enough to speak on its own (see
+    above), and the rest; ``("", text)`` when there is none yet."""
+    for match in _CLAUSE_END.finditer(text):
+        head = text[: match.start() + 1].strip()
+        if len(head.split()) >= MIN_CLAUSE_WORDS:
+            return head, text[match.end():]
+    run = FIRST_RUN_WORDS if first else LATER_RUN_WORDS
+    words = text.split()
+    if len(words) > run or (len(words) == run and text[-1:].isspace()):  # the run's last word is complete
+        spans = list(re.finditer(r"\S+", text))
+        end = spans[run - 1].end()
+        return text[:end].strip(), text[end:].lstrip()
+    return "", text
+
+
+def _common(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading items ``a`` and ``b`` share."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class LlamaTranslator:
+    """A GGUF model through llama.cpp; subclasses write the prompt (:meth:`prefix`, :meth:`rest`)."""
+
+    name = "llama"
+    stop_at: tuple[str, ...] = ("\n",)  # where the translation ends
+    repeat_penalty = 1.1
+    max_ratio = 3.0  # max new tokens = max_ratio * source tokens + 8 (capped by max_tokens)
+    guard = True  # retry/fall back when the output is empty, a copy of the source, or loops
+    split = True  # translate each sentence of a multi-sentence line on its own
+
+    def __init__(self, model_path: str | Path, *, threads: int = 2, max_tokens: int = 160, n_ctx: int = 1024,
+                 swa_full: bool = False) -> None:
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:
+            raise EngineError("llama-cpp-python is not installed (make demo installs it)") from exc
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise EngineError(f"translator model {self.model_path} does not exist")
+        self.llm = Llama(model_path=str(self.model_path), n_ctx=n_ctx, n_threads=threads,
+                         n_threads_batch=threads, n_batch=256, swa_full=swa_full, verbose=False)
+        self.max_tokens = max_tokens
+        self.worker = Worker(self.name)
+        self._states: dict[tuple[str, str, object], tuple[list[int], bytes]] = {}  # tokens, KV cells
+        self._current: tuple[str, str, object] | None = None
+
+    # -- the prompt (subclasses) ------------------------------------------------------------------------
+    def prefix(self, source: str, target: str) -> str:
+        """Instructions and examples: identical for every sentence of one pair (cached)."""
+        raise NotImplementedError
+
+    def rest(self, text: str, source: str, target: str, context: Context) -> str:
+        """The context lines and the sentence, ending where the model writes the translation."""
+        raise NotImplementedError
+
+    def prompt(self, text: str, source: str, target: str, context: Context = ()) -> str:
+        return self.prefix(source, target) + self.rest(clean(text), source, target, context)
+
+    def _prefix_key(self, source: str, target: str) -> tuple[str, str, object]:
+        return languages.primary(source), languages.primary(target), None
+
+    # -- KV cache per language pair ---------------------------------------------------------------------
+    def _warm_prefix(self, source: str, target: str) -> None:
+        """Make the KV cache hold what this pair evaluated last (its prefix, and the context and sentence of
+        its previous call), so llama.cpp's own prefix match evaluates only what is new.
+
+        A call alternates pairs every turn (A->B, B->A); each pair's cells are put back from a copy (a few
+        MB, milliseconds) instead of evaluating its prompt again. The context of a room only grows between
+        resets (``Room.context``), so the previous call's prompt and output are mostly a prefix of the
+        next. (``Llama.save_state`` would also copy a logits row per token: about 1 MB each with a large
+        vocabulary.)
+        """
+        key = self._prefix_key(source, target)
+        if key == self._current:
+            return
+        self._save_current()
+        saved = self._states.get(key)
+        if saved is not None and self._restore(*saved):
+            self._current = key
+            return
+        self.llm.reset()
+        self.llm.eval(self.llm.tokenize(self.prefix(source, target).encode(), add_bos=True, special=True))
+        self._current = key
+
+    def _save_current(self) -> None:
+        import llama_cpp
+
+        if self._current is None or not self.llm.n_tokens:
+            return
+        ctx = self.llm.ctx
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        buf = (ctypes.c_uint8 * size)()
+        n = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
+        self._states.pop(self._current, None)
+        if len(self._states) >= 16:
+            self._states.pop(next(iter(self._states)))
+        self._states[self._current] = (list(self.llm.input_ids[: self.llm.n_tokens]), bytes(buf)[:n])
+
+    def _restore(self, tokens: list[int], blob: bytes) -> bool:
+        import llama_cpp
+
+        ctx = self.llm.ctx
+        llama_cpp.llama_memory_seq_rm(llama_cpp.llama_get_memory(ctx), -1, -1, -1)
+        buf = (ctypes.c_uint8 * len(blob)).from_buffer_copy(blob)
+        if llama_cpp.llama_state_seq_set_data(ctx, buf, len(blob), 0) != len(blob):
+            return False
+        self.llm.input_ids[: len(tokens)] = tokens
+        self.llm.n_tokens = len(tokens)
+        return True
+
+    def _slide_window(self, prompt: str, source: str, target: str) -> None:
+        """When the context has moved on (``Room.context`` drops its oldest lines every few turns), keep
+        the lines that are still there instead of evaluating them again: drop the cells of the lines that
+        left and shift the rest down (llama.cpp re-rotates their keys), so the cache is a prefix of
+        ``prompt`` once more. Costs nothing when the context only grew."""
+        import llama_cpp
+
+        old = self.llm.input_ids[: self.llm.n_tokens].tolist()
+        new = self.llm.tokenize(prompt.encode(), add_bos=True, special=True)
+        keep = len(self.llm.tokenize(self.prefix(source, target).encode(), add_bos=True, special=True))
+        p = _common(old, new)
+        if p < keep - 1 or p >= len(new) - 1:
+            return
+        best_d, best_m = 0, 0
+        for d in range(1, len(old) - p):
+            if old[p + d] == new[p] and (m := _common(old[p + d:], new[p:])) > best_m:
+                best_d, best_m = d, m
+        mem = llama_cpp.llama_get_memory(self.llm.ctx)
+        if best_m < 16 or not llama_cpp.llama_memory_can_shift(mem):
+            return
+        llama_cpp.llama_memory_seq_rm(mem, -1, p + best_d + best_m, -1)
+        llama_cpp.llama_memory_seq_rm(mem, -1, p, p + best_d)
+        llama_cpp.llama_memory_seq_add(mem, 0, p + best_d, p + best_d + best_m, -best_d)
+        self.llm.input_ids[p: p + best_m] = new[p: p + best_m]
+        self.llm.n_tokens = p + best_m
+
+    # -- generation -------------------------------------------------------------------------------------
+    def _pieces(self, prompt: str, n_tokens: int, repeat_penalty: float) -> Iterator[str]:
+        """The model's output as it is written, stopped at the end of the translation."""
+        chunks = self.llm.create_completion(prompt, max_tokens=n_tokens, temperature=0.0, top_k=1,
+                                            repeat_penalty=repeat_penalty, stop=list(self.stop_at), stream=True)
+        for chunk in chunks:
+            yield chunk["choices"][0]["text"]  # type: ignore[index]
+
+    def _complete(self, prompt: str, n_tokens: int, repeat_penalty: float) -> str:
+        return clean("".join(self._pieces(prompt, n_tokens, repeat_penalty)))
+
+    def _budget(self, prompt: str, n_source: int) -> int:
+        room = self.llm.n_ctx() - len(self.llm.tokenize(prompt.encode(), add_bos=True, special=True)) - 1
+        return max(1, min(self.max_tokens, int(self.max_ratio * n_source) + 8, room))
+
+    def _line_clauses(self, text: str, source: str, target: str, context: Context,
+                      stop: threading.Event | None = None) -> Iterator[str]:
+        """One sentence's translation, clause by clause as the model finishes them."""
+        n_source = len(self.llm.tokenize(text.encode(), add_bos=False))
+        words = text.split()
+        if n_source > MAX_SOURCE_TOKENS and len(words) > 1:  # a run-on line: halves, so the context fits
+            half = len(words) // 2
+            for part in (words[:half], words[half:]):
+                yield from self._line_clauses(" ".join(part), source, target, context, stop)
+            return
+        prompt = self.prompt(text, source, target, context)
+        if context:
+            self._slide_window(prompt, source, target)
+        budget = self._budget(prompt, n_source)
+        written, handed = "", 0  # what the model wrote; how much of it has been handed on
+        for piece in self._pieces(prompt, budget, self.repeat_penalty):
+            if stop is not None and stop.is_set():
+                return  # nobody listens any more (the speaker went on talking): free the model now
+            written += piece
+            if "\n" in written.lstrip() or (self.guard and trim_runaway(written.strip()) != written.strip()):
+                break  # past the line, or looping: stop paying for it
+            while True:
+                clause, rest = take_clause(written[handed:], first=self._first)
+                if not clause:
+                    break
+                yield clause
+                self._first = False
+                handed = len(written) - len(rest)
+        if handed:
+            tail = clean(written[handed:])
+            if tail := trim_runaway(tail) if self.guard else tail:
+                yield tail
+            return
+        result = clean(written)
+        if not self.guard:
+            if result:
+                yield result
+            return
+        result = trim_runaway(result)
+        if not result or is_copy(text, result):
+            # A second try that penalises repeating the source's tokens (they are in the last-n window).
+            retry = trim_runaway(self._complete(prompt, budget, max(self.repeat_penalty, 1.3)))
+            if retry and not is_copy(text, retry):
+                yield retry
+                return
+            log.debug("%s gave no translation for %r (%s->%s)", self.name, text, source, target)
+            # Short lines (names, numbers, "OK") are often the same in both languages; otherwise pass the
+            # source through rather than nothing, so the listener still hears what was said.
+            yield result or retry or text
+            return
+        yield result
+
+    def clauses_sync(self, text: str, source: str, target: str, context: Context = (),
+                     stop: threading.Event | None = None) -> Iterator[str]:
+        """The translation of ``text``, clause by clause; ``context``: the room's earlier lines; ``stop``:
+        set it to end the generation at the next token."""
+        text = clean(text)
+        if not text:
+            return
+        if languages.primary(source) == languages.primary(target):
+            yield text
+            return
+        self._warm_prefix(source, target)
+        self._first = True  # the translation's first words are handed on soonest (see take_clause)
+        for part in split_sentences(text) if self.split else [text]:
+            if stop is not None and stop.is_set():
+                return
+            yield from self._line_clauses(part, source, target, context, stop)
+
+    def translate_sync(self, text: str, source: str, target: str, context: Context = ()) -> str:
+        return " ".join(self.clauses_sync(text, source, target, context))
+
+    async def translate(self, text: str, source: str, target: str, context: Context = ()) -> str:
+        return await self.worker.run(self.translate_sync, text, source, target, context)
+
+    async def stream(self, text: str, source: str, target: str, context: Context = ()) -> AsyncIterator[str]:
+        """:meth:`clauses_sync` as one job on the worker thread, each clause delivered as soon as it is
+        written. (One job, not one per clause: another translation must not run between two clauses of
+        this one, it would take over the model's KV cache.) Stopping early (closing this iterator, or
+        cancelling its reader) ends the generation at the next token."""
+        loop = asyncio.get_running_loop()
+        # Bounded by the generation itself: at most max_tokens tokens, so a few dozen clauses.
+        clauses: asyncio.Queue[str | None] = asyncio.Queue()
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for clause in self.clauses_sync(text, source, target, context, stop):
+                    loop.call_soon_threadsafe(clauses.put_nowait, clause)
+            finally:
+                loop.call_soon_threadsafe(clauses.put_nowait, None)
+
+        job = asyncio.ensure_future(self.worker.run(produce))
+        try:
+            while (clause := await clauses.get()) is not None:
+                yield clause
+            await job  # raises what the generation raised
+        finally:
+            stop.set()
