@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="fewer items, for a quick run")
     p.add_argument("--replicas", metavar="N,N,...", help="load: run the engines on Ray Serve with each number "
                    "of replicas per stage and report the conversations held with each")
+    p.add_argument("--only", metavar="SET,...", help="quality: only these sets (names or parts of names, e.g. "
+                   "text,dialogue,de-voice), with the recognition sets they need")
     p.add_argument("--compare", action="append", metavar="SECTION.KEY=VALUE", default=[],
                    help="latency, load: also measure with this setting changed, in the same run, and print "
                    "both with their ratio (repeatable, e.g. translator.model=gemma-270m)")

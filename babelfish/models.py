@@ -112,6 +112,8 @@ class Model:
             return models_dir / f"{self.fetcher}-{self.ref}"
         if self.fetcher == "piper":
             return models_dir / "piper" / f"{self.ref}.onnx"
+        if self.fetcher == "mbrola":
+            return Path("/usr/share/mbrola") / self.ref / self.ref
         return _package_path(self)
 
     def installed(self, models_dir: Path) -> bool:
@@ -122,6 +124,8 @@ class Model:
             return all(importlib.util.find_spec(p) is not None for p in self.packages)
         if path is None:
             return False
+        if self.fetcher == "mbrola":
+            return path.is_file()
         if self.fetcher == "whisper":
             return (path / "model.bin").is_file()
         if self.fetcher == "piper":
@@ -231,6 +235,10 @@ EMBEDDED = [
 
 UPGRADES = [
     *(whisper_model(size) for size in WHISPER_REPOS),
+    *(Model(f"mbrola-{v}", "synthesizer", f"MBROLA German diphone voice {v} through espeak-ng: far clearer than "
+            "espeak-ng's own German on a phone line; free to copy, not for sale or commercial products", "~10 MB",
+            f"apt (contrib/non-free): mbrola mbrola-{v}", f"used for German when installed (mbrola:{v})", "mbrola",
+            ref=v) for v in ("de6", "de7")),
     opus_mt_model("de", "en"),
     opus_mt_model("en", "de"),
     argos_model("de", "en"),
@@ -427,6 +435,9 @@ def fetch(model: Model, models_dir: Path, downloader: Downloader) -> Path:
         return _fetch_argos(model, models_dir, downloader)
     if model.fetcher == "piper":
         return _fetch_piper(model, models_dir, downloader)
+    if model.fetcher == "mbrola":
+        raise FetchError("MBROLA voices come from Debian's contrib and non-free components under a non-commercial "
+                         "licence: install them with `make voices-nonfree` (it says what it does first)")
     raise FetchError(f"{model.name} ships with the package: nothing to fetch")
 
 

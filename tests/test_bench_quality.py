@@ -12,7 +12,7 @@ from babelfish.bench import quality
 pytestmark = pytest.mark.e2e
 
 WER_SETS = ["en-telephone-8k", "en-telephone-8k-30s-window", "nl-game-lines", "de-words", "nl-game-lines-30s-window",
-            "de-words-30s-window", "nl-game-lines-prompted", "de-voice-espeak-de"]
+            "de-words-30s-window", "nl-game-lines-prompted", "de-voice-espeak-de-8k"]
 BLEU_SETS = ["nl-en-speech", "nl-de-speech", "en-de-text", "de-en-text", "en-de-asr-bleu", "nl-en-asr-bleu",
              "en-de-dialogue", "en-de-dialogue-context", "de-en-dialogue", "de-en-dialogue-context"]
 

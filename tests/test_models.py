@@ -435,7 +435,7 @@ def test_list_shows_embedded_defaults_and_upgrades(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     settings = Settings(models_dir=tmp_path / "models")
     rows = listed(capsys, settings)
-    for name in ("whisper-base", "gemma-3-270m", "piper-en_US-joe-medium", "espeak-ng", "silero-vad"):
+    for name in ("whisper-base", "qwen2.5-1.5b", "gemma-3-270m", "piper-en_US-joe-medium", "espeak-ng", "silero-vad"):
         assert rows[name]["embedded"]
     assert rows["piper-en_US-joe-medium"]["installed"]
     upgrades = ("whisper-small", "whisper-large-v3", "opus-mt-de-en", "argos-en-de",
@@ -449,6 +449,10 @@ def test_list_shows_embedded_defaults_and_upgrades(tmp_path: Path,
     assert "NAME" in text and "opus-mt-<src>-<tgt>" in text and "whisper-medium" in text
     assert models.cli_fetch(settings, "gemma-3-270m") == 0
     assert "nothing to fetch" in capsys.readouterr().out
+    assert not rows["mbrola-de6"]["embedded"]
+    if not rows["mbrola-de6"]["installed"]:
+        assert models.cli_fetch(settings, "mbrola-de6") == 1
+        assert "make voices-nonfree" in capsys.readouterr().err
 
 
 def test_resolve_patterns() -> None:

@@ -13,7 +13,7 @@ import asyncio
 from typing import Any
 
 from babelfish import audio, corpus
-from babelfish.bench import emit
+from babelfish.bench import emit, with_setting
 from babelfish.bench.calls import (
     Measured,
     attach_records,
@@ -25,6 +25,7 @@ from babelfish.bench.calls import (
     scratch_dir,
     speak_and_wait,
 )
+from babelfish.bench.latency import translator_label
 from babelfish.operator import ensure_token
 from babelfish.pipeline.stream import Engines
 from babelfish.serving import background
@@ -118,13 +119,8 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    if getattr(args, "replicas", None):  # the engines on Ray Serve, per replica count
-        from babelfish.bench import replicas
-
-        return replicas.run(args)
-    corpus.ensure_installed()
-    settings = load_settings(getattr(args, "config", None))
+def ladder(settings: Settings, top: int) -> dict[str, Any]:
+    """N = 1, 2, ... conversations at once until the bound breaks (or ``top``)."""
     english_clips = [c for c in corpus.asterisk_prompts(5) if len(c.text.split()) <= 20]
     german = german_clips(scratch_dir())
     progress("loading engines")
@@ -132,7 +128,6 @@ def run(args: argparse.Namespace) -> int:
     baseline = rss_mb()
     levels = []
     held, p90_at_max = 0, None
-    top = args.limit or MAX_CONVERSATIONS
     for n in range(1, top + 1):
         progress(f"load: {n} conversation(s) at once ...")
         result = asyncio.run(level(settings, engines, n, english_clips, german, baseline))
@@ -143,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             break
         held, p90_at_max = n, result["p90_s"]
     at_max = next((lv for lv in levels if lv["conversations"] == held), None)
-    out = {
+    return {
         "max_conversations": held,
         "p90_s_at_max": p90_at_max,
         "rss_mb": at_max["rss_mb"] if at_max else round(rss_mb(), 1),
@@ -155,7 +150,50 @@ def run(args: argparse.Namespace) -> int:
         "levels": levels,
         "config": {"end_of_turn_ms": settings.segmenter.end_of_turn_ms,
                    "min_window_s": settings.recognizer.min_window_s,
+                   "translator": translator_label(settings),
                    "german_side": "synthesized with espeak-ng"},
     }
-    emit(out, table(out), args)
+
+
+def in_fresh_process(assignment: str, top: int) -> dict[str, Any]:
+    """The ladder with one setting changed, in a process of its own: its resident memory is its own
+    models', not theirs plus the base run's."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    path, _, value = assignment.partition("=")
+    section, _, key = path.strip().partition(".")
+    env = {**os.environ, f"BABELFISH_{section.upper()}__{key.upper()}": value.strip()}
+    proc = subprocess.run([sys.executable, "-m", "babelfish.cli", "bench", "load", "--limit", str(top), "--json"],
+                          env=env, stdout=subprocess.PIPE, check=True, text=True)
+    return {"setting": assignment, **json.loads(proc.stdout.strip().splitlines()[-1])}
+
+
+def compare_table(out: dict[str, Any]) -> str:
+    lines = ["", "  side by side (each in a process of its own):",
+             f"    {'variant':<34} {'held':>5} {'p90 s at max':>13} {'models MB':>10} {'RSS MB at max':>14}"]
+    for label, r in [(f"base: {out['config']['translator']}", out)] + [(c["setting"], c) for c in out["compare"]]:
+        p90 = f"{r['p90_s_at_max']:.2f}" if r["p90_s_at_max"] is not None else "-"
+        lines.append(f"    {label:<34} {r['max_conversations']:>5} {p90:>13} {r['rss_mb_models']:>10.0f} "
+                     f"{r['rss_mb']:>14.0f}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if getattr(args, "replicas", None):  # the engines on Ray Serve, per replica count
+        from babelfish.bench import replicas
+
+        return replicas.run(args)
+    corpus.ensure_installed()
+    settings = load_settings(getattr(args, "config", None))
+    top = args.limit or MAX_CONVERSATIONS
+    variants = getattr(args, "compare", [])
+    for assignment in variants:
+        with_setting(settings, assignment)  # a wrong setting fails now, not after the base run
+    out = ladder(settings, top)
+    if variants:
+        out["compare"] = [in_fresh_process(assignment, top) for assignment in variants]
+    emit(out, table(out) + (compare_table(out) if variants else ""), args)
     return 0

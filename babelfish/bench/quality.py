@@ -20,7 +20,19 @@ en-de-asr-bleu              English prompt -> recognize -> translate to de -> Ge
                             intelligible?)
 nl-en-asr-bleu              Dutch line -> recognize -> translate to en -> English voice -> recognize en,
                             against the English translation text
+nl-game-lines-30s-window,   the Dutch lines and German words again with Whisper's own 30 s window
+de-words-30s-window
+nl-game-lines-prompted      the Dutch lines with Whisper's prompt set to what was recognized of the two
+                            lines before each in its level (as a room's recent lines would be)
+en-de-dialogue(-context),   consecutive game lines (held out from the prompt's dev set), each translated
+de-en-dialogue(-context)    alone, then with the conversation so far as context (``Room.context``)
+de-voice-<voice>-8k         German voice intelligibility: German test sentences synthesized by every German
+                            voice installed (espeak-ng, MBROLA de6/de7), band-limited to 8 kHz,
+                            recognized; WER against the text
 =========================== ==============================================================================
+
+``--only text,dialogue,...`` runs the sets whose names contain one of the parts (and the recognition sets
+they need).
 
 WER normalisation (reference and hypothesis alike): Unicode NFKC and case folding; annotations in the
 asterisk transcripts such as ``(note: does not say "2")`` dropped; ``#``/``*`` as "pound"/"star" and ``&``
@@ -90,9 +102,9 @@ DESCRIPTIONS = {
     "en-de-dialogue-context": "the same lines with the conversation so far as context (translator.context_lines)",
     "de-en-dialogue": "text MT de->en, consecutive game lines, each line alone",
     "de-en-dialogue-context": "the same lines with the conversation so far as context",
-    "de-voice-espeak-de": "German voice intelligibility: espeak-ng de -> phone rate -> ASR de, WER vs the text",
-    "de-voice-mbrola-de6": "German voice intelligibility: MBROLA de6 (make voices-nonfree)",
-    "de-voice-mbrola-de7": "German voice intelligibility: MBROLA de7 (make voices-nonfree)",
+    "de-voice-espeak-de-8k": "German voice intelligibility: espeak-ng de -> 8 kHz -> ASR de, WER vs the text",
+    "de-voice-mbrola-de6-8k": "German voice intelligibility: MBROLA de6 (make voices-nonfree), 8 kHz",
+    "de-voice-mbrola-de7-8k": "German voice intelligibility: MBROLA de7 (make voices-nonfree), 8 kHz",
 }
 
 # --- text normalisation for WER --------------------------------------------------------------------
@@ -191,14 +203,20 @@ class Progress:
 
 
 class QualityBench:
-    def __init__(self, engines: Any, settings: Any, limit: int | None, progress: Progress | None = None) -> None:
+    def __init__(self, engines: Any, settings: Any, limit: int | None, progress: Progress | None = None,
+                 only: Sequence[str] | None = None) -> None:
         self.engines = engines
+        self.only = list(only) if only else None
         self.settings = settings
         self.limit = limit
         self.progress = progress or Progress()
         self.results: dict[str, SetResult] = {}
         self._asr: dict[tuple[str, str, float], tuple[str, float, float]] = {}  # -> (text, seconds, duration)
         self._mt: dict[tuple[str, str, str], str] = {}
+
+    def wants(self, *names: str) -> bool:
+        """Whether any of these sets is asked for (``--only``: names or parts of names)."""
+        return self.only is None or any(part in name for name in names for part in self.only)
 
     def size(self, name: str, default: int | None = None) -> int | None:
         n = DEFAULT_SIZES.get(name, default)
@@ -359,18 +377,18 @@ class QualityBench:
         self._done(SetResult("nl-game-lines-prompted", count, time.perf_counter() - t0, wer=wer, examples=examples))
 
     def voice_sets(self, sentences: Sequence[str]) -> None:
-        """Every German voice this machine has, as the phone carries it (settings.sample_rate), recognized."""
+        """Every German voice this machine has, band-limited to 8 kHz as a narrowband phone line carries it,
+        recognized (the hardest rate a leg can have; wideband legs hear it better)."""
         from babelfish.pipeline.synthesize import mbrola_installed
 
         specs = ["espeak:de"] + [f"mbrola:{v}" for v in ("de6", "de7") if mbrola_installed(v)]
         for spec in specs:
             voice = self.engines.voices._load(spec)
-            name = "de-voice-" + spec.replace(":", "-")
+            name = "de-voice-" + spec.replace(":", "-") + "-8k"
 
             def one(text: str, voice: Any = voice) -> str:
                 samples, rate = voice.synthesize_sync(text)
-                phone = audio.resample(samples, rate, self.settings.sample_rate)
-                return self.recognize_samples(phone, self.settings.sample_rate, "de")
+                return self.recognize_samples(audio.resample(samples, rate, 8000), 8000, "de")
 
             t0 = time.perf_counter()
             hyps = self._loop(name, list(sentences), one)
@@ -383,10 +401,11 @@ class QualityBench:
 
         rec = self.engines.recognizer
         prompts = pick(corpus.asterisk_prompts(min_words=5), self.size("en-telephone-8k"))
-        english = self.wer_set("en-telephone-8k", prompts, "en")
+        english = (self.wer_set("en-telephone-8k", prompts, "en")
+                   if self.wants("en-telephone-8k", "en-de-asr-bleu") else [])
 
         window = getattr(rec, "min_window_s", None)
-        if window is not None:
+        if window is not None and self.wants("en-telephone-8k-30s-window"):
             with self.whisper_window(30.0):
                 self.wer_set("en-telephone-8k-30s-window", pick(prompts, self.size("en-telephone-8k-30s-window")),
                              "en")
@@ -398,34 +417,46 @@ class QualityBench:
                  if "en" in c.translations and "de" in c.translations
                  and (c.translations["en"], c.translations["de"]) not in tuned]
         lines = pick(lines, self.size("nl-game-lines"))
-        dutch = self.wer_set("nl-game-lines", lines, "nl")
+        dutch = (self.wer_set("nl-game-lines", lines, "nl")
+                 if self.wants("nl-game-lines", "nl-en-speech", "nl-de-speech", "nl-en-asr-bleu") else [])
         words = pick(corpus.klettres_words("de"), self.size("de-words"))
-        self.wer_set("de-words", words, "de", accuracy=True)
+        if self.wants("de-words"):
+            self.wer_set("de-words", words, "de", accuracy=True)
         if window is not None:  # the same Dutch and German recordings with Whisper's own 30 s window
             with self.whisper_window(30.0):
-                self.wer_set("nl-game-lines-30s-window", lines, "nl")
-                self.wer_set("de-words-30s-window", words, "de", accuracy=True)
-            self.prompted_set(lines, corpus.fillets_dutch_lines())
+                if self.wants("nl-game-lines-30s-window"):
+                    self.wer_set("nl-game-lines-30s-window", lines, "nl")
+                if self.wants("de-words-30s-window"):
+                    self.wer_set("de-words-30s-window", words, "de", accuracy=True)
+            if self.wants("nl-game-lines-prompted"):
+                self.prompted_set(lines, corpus.fillets_dutch_lines())
 
-        self.translation_set("nl-en-speech", dutch, [c.translations["en"] for c in lines], "nl", "en")
-        self.translation_set("nl-de-speech", dutch, [c.translations["de"] for c in lines], "nl", "de")
+        if self.wants("nl-en-speech", "nl-en-asr-bleu"):
+            self.translation_set("nl-en-speech", dutch, [c.translations["en"] for c in lines], "nl", "en")
+        if self.wants("nl-de-speech"):
+            self.translation_set("nl-de-speech", dutch, [c.translations["de"] for c in lines], "nl", "de")
 
         _, test = corpus.dev_test_split(corpus.sentence_pairs("en", "de"))
         test = pick(test, self.size("en-de-text"))
-        self.translation_set("en-de-text", [en for en, _ in test], [de for _, de in test], "en", "de")
+        if self.wants("en-de-text"):
+            self.translation_set("en-de-text", [en for en, _ in test], [de for _, de in test], "en", "de")
         test = pick(test, self.size("de-en-text"))
-        self.translation_set("de-en-text", [de for _, de in test], [en for en, _ in test], "de", "en")
+        if self.wants("de-en-text"):
+            self.translation_set("de-en-text", [de for _, de in test], [en for en, _ in test], "de", "en")
 
-        by_path = dict(zip((c.path for c in prompts), english, strict=True))
-        trip = pick(prompts, self.size("en-de-asr-bleu"))
-        self.round_trip_set("en-de-asr-bleu", [by_path[c.path] for c in trip], "en", "de")
-        # the translations to English are nl-en-speech's (cached)
-        self.round_trip_set("nl-en-asr-bleu", pick(dutch, self.size("nl-en-asr-bleu")), "nl", "en")
+        if self.wants("en-de-asr-bleu"):
+            by_path = dict(zip((c.path for c in prompts), english, strict=True))
+            trip = pick(prompts, self.size("en-de-asr-bleu"))
+            self.round_trip_set("en-de-asr-bleu", [by_path[c.path] for c in trip], "en", "de")
+        if self.wants("nl-en-asr-bleu"):  # the translations to English are nl-en-speech's (cached)
+            self.round_trip_set("nl-en-asr-bleu", pick(dutch, self.size("nl-en-asr-bleu")), "nl", "en")
 
-        self.dialogue_sets("en", "de", tuned)
-        self.dialogue_sets("de", "en", tuned)
-        german = [de for _, de in pick(test, self.size("de-voice")) if len(de.split()) >= 3]
-        self.voice_sets(german)
+        if self.wants("en-de-dialogue"):
+            self.dialogue_sets("en", "de", tuned)
+        if self.wants("de-en-dialogue"):
+            self.dialogue_sets("de", "en", tuned)
+        if self.wants("de-voice"):
+            self.voice_sets([de for _, de in pick(test, self.size("de-voice")) if len(de.split()) >= 3])
 
     # -- report -------------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -509,7 +540,8 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress()
     progress.note("loading engines ...")
     engines = Engines.load(settings)
-    bench = QualityBench(engines, settings, limit, progress)
+    only = [part.strip() for part in (getattr(args, "only", None) or "").split(",") if part.strip()]
+    bench = QualityBench(engines, settings, limit, progress, only or None)
     bench.run()
     total = time.perf_counter() - t0
     result = bench.result()
