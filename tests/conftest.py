@@ -144,3 +144,28 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def engines(models_dir: Path) -> Engines:
     """The real embedded engines, loaded once for every e2e test."""
     return Engines.load(Settings(models_dir=models_dir))
+
+
+def held_out_pairs(n: int) -> list[tuple[str, str]]:
+    """The first ``n`` en/de pairs of the game scripts' held-out test split (never used for tuning)."""
+    from babelfish import corpus
+
+    try:
+        corpus.ensure_installed(["fillets-ng-data"])
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    _, test = corpus.dev_test_split(corpus.sentence_pairs("en", "de"), dev_size=50, test_size=200, seed=0)
+    return test[:n]
+
+
+def translate_both_ways(translator: object, pairs: list[tuple[str, str]], source: str,
+                        target: str) -> tuple[list[tuple[str, str]], list[str], float, float]:
+    """(pairs in this direction, hypotheses, chrF, chrF of copying the source)."""
+    import sacrebleu
+
+    pairs = pairs if source == "en" else [(de, en) for en, de in pairs]
+    hyps = [translator.translate_sync(src, source, target) for src, _ in pairs]  # type: ignore[attr-defined]
+    refs = [ref for _, ref in pairs]
+    chrf = sacrebleu.corpus_chrf(hyps, [refs]).score
+    copied = sacrebleu.corpus_chrf([src for src, _ in pairs], [refs]).score
+    return pairs, hyps, chrf, copied

@@ -119,6 +119,9 @@ class Scripted(LlamaTranslator):
     def _warm_prefix(self, source: str, target: str) -> None:
         return None
 
+    def _slide_window(self, prompt: str, source: str, target: str) -> None:
+        return None
+
     def prefix(self, source: str, target: str) -> str:
         return f"{source}->{target}\n"
 
@@ -131,13 +134,21 @@ class Scripted(LlamaTranslator):
 
 
 def test_streamed_output_is_handed_on_clause_by_clause() -> None:
-    tr = Scripted([[" Ja", ",", " ich", " weiß", ",", " aber", " wir", " müssen", " gehen", "."]])
-    assert list(tr.clauses_sync("Yes, I know, but we have to go.", "en", "de")) == [
-        "Ja, ich weiß,", "aber wir müssen gehen."]
+    pieces = " Ja, ich weiß, dass du recht hast, aber wir müssen jetzt gehen.".replace(",", " ,").split(" ")
+    tr = Scripted([[(" " + p if p != "," else p) for p in pieces if p]])
+    assert list(tr.clauses_sync("Yes, I know you are right, but we have to go now.", "en", "de")) == [
+        "Ja, ich weiß, dass du recht hast,", "aber wir müssen jetzt gehen."]  # the first piece: 6 words or more
     words = "Bitte versuchen Sie es später noch einmal mit einer anderen Nummer".split()
     tr = Scripted([[" " + w for w in words]])
     assert list(tr.clauses_sync("Please try again later with another number", "en", "de")) == [
         "Bitte versuchen Sie es später noch", "einmal mit einer anderen Nummer"]
+
+
+def test_a_short_first_sentence_waits_for_the_next_words() -> None:
+    """"Good morning." alone would play and then leave the listener waiting for the next sentence."""
+    tr = Scripted([["Guten Morgen."], [" Ich", " möchte", " gern", " wieder", " in", " die", " Konferenz", "."]])
+    assert list(tr.clauses_sync("Good morning. I would like to rejoin the conference.", "en", "de")) == [
+        "Guten Morgen. Ich möchte gern wieder in die", "Konferenz."]
 
 
 def test_a_looping_output_is_cut_and_a_copy_is_tried_again() -> None:

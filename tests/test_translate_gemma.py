@@ -8,10 +8,10 @@ broken engine fails while a healthy one keeps a margin of 8-14 points for small 
 from __future__ import annotations
 
 import pytest
-import sacrebleu
 
-from babelfish import corpus
 from babelfish.engines import gemma
+
+from .conftest import held_out_pairs, translate_both_ways
 
 pytestmark = pytest.mark.e2e
 
@@ -27,22 +27,14 @@ def translator(tmp_path_factory: pytest.TempPathFactory) -> gemma.GemmaTranslato
 
 @pytest.fixture(scope="module")
 def test_pairs() -> list[tuple[str, str]]:
-    try:
-        corpus.ensure_installed(["fillets-ng-data"])
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    _, test = corpus.dev_test_split(corpus.sentence_pairs("en", "de"), dev_size=50, test_size=200, seed=0)
-    return test[:N_SENTENCES]
+    return held_out_pairs(N_SENTENCES)
 
 
 @pytest.mark.parametrize(("source", "target"), [("en", "de"), ("de", "en")])
 def test_corpus_chrf(translator: gemma.GemmaTranslator, test_pairs: list[tuple[str, str]],
                      source: str, target: str) -> None:
-    pairs = test_pairs if source == "en" else [(de, en) for en, de in test_pairs]
-    hyps = [translator.translate_sync(src, source, target) for src, _ in pairs]
+    pairs, hyps, chrf, copied = translate_both_ways(translator, test_pairs, source, target)
     refs = [ref for _, ref in pairs]
-    chrf = sacrebleu.corpus_chrf(hyps, [refs]).score
-    copied = sacrebleu.corpus_chrf([src for src, _ in pairs], [refs]).score
     assert all(h.strip() for h in hyps), hyps
     assert sum(gemma.is_copy(src, h) for (src, _), h in zip(pairs, hyps, strict=True)) <= 2, hyps
     assert chrf >= MIN_CHRF[(source, target)], (chrf, list(zip(hyps, refs, strict=True)))

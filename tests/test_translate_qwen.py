@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import sacrebleu
 
-from babelfish import corpus
 from babelfish.engines import qwen
 from babelfish.engines.llama import is_copy
 from babelfish.rooms import Room
+
+from .conftest import held_out_pairs, translate_both_ways
 
 pytestmark = pytest.mark.e2e
 
@@ -32,22 +32,14 @@ def translator(tmp_path_factory: pytest.TempPathFactory) -> qwen.QwenTranslator:
 
 @pytest.fixture(scope="module")
 def test_pairs() -> list[tuple[str, str]]:
-    try:
-        corpus.ensure_installed(["fillets-ng-data"])
-    except RuntimeError as exc:
-        pytest.skip(str(exc))
-    _, test = corpus.dev_test_split(corpus.sentence_pairs("en", "de"), dev_size=50, test_size=200, seed=0)
-    return test[:N_SENTENCES]
+    return held_out_pairs(N_SENTENCES)
 
 
 @pytest.mark.parametrize(("source", "target"), [("en", "de"), ("de", "en")])
 def test_corpus_chrf(translator: qwen.QwenTranslator, test_pairs: list[tuple[str, str]],
                      source: str, target: str) -> None:
-    pairs = test_pairs if source == "en" else [(de, en) for en, de in test_pairs]
-    hyps = [translator.translate_sync(src, source, target) for src, _ in pairs]
+    pairs, hyps, chrf, copied = translate_both_ways(translator, test_pairs, source, target)
     refs = [ref for _, ref in pairs]
-    chrf = sacrebleu.corpus_chrf(hyps, [refs]).score
-    copied = sacrebleu.corpus_chrf([src for src, _ in pairs], [refs]).score
     assert all(h.strip() for h in hyps), hyps
     assert sum(is_copy(src, h) for (src, _), h in zip(pairs, hyps, strict=True)) <= 1, hyps
     assert chrf >= CHRF_MEASURED[(source, target)] - MARGIN, (chrf, list(zip(hyps, refs, strict=True)))

@@ -272,7 +272,6 @@ class LlamaTranslator:
                 if not clause:
                     break
                 yield clause
-                self._first = False
                 handed = len(written) - len(rest)
         if handed:
             tail = clean(written[handed:])
@@ -310,10 +309,17 @@ class LlamaTranslator:
             return
         self._warm_prefix(source, target)
         self._first = True  # the translation's first words are handed on soonest (see take_clause)
+        held: list[str] = []  # pieces too short to speak alone: the next one would leave a gap after them
         for part in split_sentences(text) if self.split else [text]:
             if stop is not None and stop.is_set():
                 return
-            yield from self._line_clauses(part, source, target, context, stop)
+            for piece in self._line_clauses(part, source, target, context, stop):
+                held.append(piece)
+                if len(" ".join(held).split()) >= (FIRST_RUN_WORDS if self._first else MIN_CLAUSE_WORDS):
+                    yield " ".join(held)
+                    held, self._first = [], False
+        if held:
+            yield " ".join(held)
 
     def translate_sync(self, text: str, source: str, target: str, context: Context = ()) -> str:
         return " ".join(self.clauses_sync(text, source, target, context))
