@@ -175,6 +175,7 @@ def build_prompt(text: str, source: str, target: str, config: PromptConfig = Pro
 
 class GemmaTranslator(LlamaTranslator):
     name = "gemma"
+    keep_history = False  # sliding-window attention: see LlamaTranslator.keep_history
 
     def __init__(self, models_dir: Path, *, threads: int = 2, max_tokens: int = 160,
                  model_path: str | Path | None = None) -> None:

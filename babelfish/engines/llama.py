@@ -124,6 +124,10 @@ class LlamaTranslator:
     max_ratio = 3.0  # max new tokens = max_ratio * source tokens + 8 (capped by max_tokens)
     guard = True  # retry/fall back when the output is empty, a copy of the source, or loops
     split = True  # translate each sentence of a multi-sentence line on its own
+    # Keep each pair's whole last state (and shift the context window in place), not only its prefix.
+    # Off for models with sliding-window attention (Gemma 3): after a restore, llama.cpp does not drop
+    # the cells past the new prompt from their window cache cleanly, and the output changes.
+    keep_history = True
 
     def __init__(self, model_path: str | Path, *, threads: int = 2, max_tokens: int = 160, n_ctx: int = 1024,
                  swa_full: bool = False) -> None:
@@ -170,7 +174,8 @@ class LlamaTranslator:
         key = self._prefix_key(source, target)
         if key == self._current:
             return
-        self._save_current()
+        if self.keep_history:
+            self._save_current()
         saved = self._states.get(key)
         if saved is not None and self._restore(*saved):
             self._current = key
@@ -178,11 +183,13 @@ class LlamaTranslator:
         self.llm.reset()
         self.llm.eval(self.llm.tokenize(self.prefix(source, target).encode(), add_bos=True, special=True))
         self._current = key
+        if not self.keep_history:
+            self._save_current()  # the prefix alone, put back every time the pair comes round
 
     def _save_current(self) -> None:
         import llama_cpp
 
-        if self._current is None or not self.llm.n_tokens:
+        if self._current is None or not self.llm.n_tokens or (not self.keep_history and self._current in self._states):
             return
         ctx = self.llm.ctx
         size = llama_cpp.llama_state_seq_get_size(ctx, 0)
@@ -257,7 +264,7 @@ class LlamaTranslator:
                 yield from self._line_clauses(" ".join(part), source, target, context, stop)
             return
         prompt = self.prompt(text, source, target, context)
-        if context:
+        if context and self.keep_history:
             self._slide_window(prompt, source, target)
         budget = self._budget(prompt, n_source)
         written, handed = "", 0  # what the model wrote; how much of it has been handed on
