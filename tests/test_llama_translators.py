@@ -137,7 +137,7 @@ def test_streamed_output_is_handed_on_clause_by_clause() -> None:
     pieces = " Ja, ich weiß, dass du recht hast, aber wir müssen jetzt gehen.".replace(",", " ,").split(" ")
     tr = Scripted([[(" " + p if p != "," else p) for p in pieces if p]])
     assert list(tr.clauses_sync("Yes, I know you are right, but we have to go now.", "en", "de")) == [
-        "Ja, ich weiß, dass du recht hast,", "aber wir müssen jetzt gehen."]  # the first piece: 6 words or more
+        "Ja, ich weiß,", "dass du recht hast,", "aber wir müssen jetzt gehen."]
     words = "Bitte versuchen Sie es später noch einmal mit einer anderen Nummer".split()
     tr = Scripted([[" " + w for w in words]])
     assert list(tr.clauses_sync("Please try again later with another number", "en", "de")) == [

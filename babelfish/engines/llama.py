@@ -316,13 +316,13 @@ class LlamaTranslator:
             return
         self._warm_prefix(source, target)
         self._first = True  # the translation's first words are handed on soonest (see take_clause)
-        held: list[str] = []  # pieces too short to speak alone: the next one would leave a gap after them
+        held: list[str] = []  # a sentence too short to speak alone ("Good morning."): a gap would follow it
         for part in split_sentences(text) if self.split else [text]:
             if stop is not None and stop.is_set():
                 return
             for piece in self._line_clauses(part, source, target, context, stop):
                 held.append(piece)
-                if len(" ".join(held).split()) >= (FIRST_RUN_WORDS if self._first else MIN_CLAUSE_WORDS):
+                if len(" ".join(held).split()) >= MIN_CLAUSE_WORDS:
                     yield " ".join(held)
                     held, self._first = [], False
         if held:
