@@ -69,9 +69,6 @@ class RecognizerSettings(BaseModel):
         "prompt (0: none); see benchmarks/README.md for what it does to WER")
 
 
-TRANSLATOR_MODELS = ("qwen2.5-1.5b", "gemma-270m")  # the packaged llama.cpp translators (docs/translation.md)
-
-
 class TranslatorSettings(BaseModel):
     engine: Literal["llama", "ctranslate2", "azure"] = Field(
         "llama", description="'llama' (offline: translator.model through llama.cpp), 'ctranslate2' or 'azure' "
