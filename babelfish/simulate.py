@@ -459,7 +459,9 @@ class FakeVonage:
         self.signature_secret = signature_secret
         self.api_key = api_key
         self.number = number
-        self.http = httpx.AsyncClient(timeout=30)
+        # idle connections are dropped before uvicorn's 5 s keep-alive ends them: with equal timeouts a
+        # webhook could go out on a connection the server is closing at that moment (httpx.ReadError)
+        self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(keepalive_expiry=2.0))
         self.calls: list[FakeCall] = []
         self.application_id = application_id
         self.public_key = public_key
