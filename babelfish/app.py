@@ -315,7 +315,9 @@ class Server:
         socket without a token is refused. ``socket_base``: the server hosting the leg's room, when it is
         not this one (cluster mode); the tokens' secret is shared, so that server admits the socket. In
         cluster mode the caller is held with a notice should the socket drop, while a survivor takes over."""
-        text, greeting_lang = languages.prompt(greeting, leg.language)
+        greetings = [languages.prompt(greeting, leg.language)]
+        if not self.language_decided(leg):  # languages.detect "auto": the caller has not said which yet
+            greetings = [languages.prompt(greeting, tag) for tag in self.settings.menu.languages] or greetings
         hold = None
         cluster = self.settings.cluster
         if self.cluster is not None and cluster.hold_s > 0:
@@ -325,8 +327,7 @@ class Server:
         if cluster.shared_url:  # call events may go to any server: through the load balancer
             base = cluster.shared_url.rstrip("/")
         return vonage.answer_ncco(
-            greeting=text,
-            greeting_language=greeting_lang,
+            greetings=greetings,
             socket_uri=socket_uri,
             sample_rate=self.settings.sample_rate,
             headers={"leg": leg.id, "lang": leg.language, "room": leg.room.id if leg.room else ""},
@@ -435,7 +436,8 @@ class Server:
                             max_items=self.settings.turns.max_pending)
         assert self.engines is not None, "engines not loaded"
         session = LegSession(leg, self.engines, self.hub, self.settings, rate, playback,
-                             on_record=self._keep_record)
+                             on_record=self._keep_record, on_language=self._language_heard,
+                             language_decided=self.language_decided(leg))
         session.on_queue_wait = self.metrics.queue_wait.observe
         leg.session = session
         session.start()
@@ -578,6 +580,25 @@ class Server:
         except VonageApiError as exc:  # the call ended meanwhile
             log.warning("leg %s: transfer failed: %s", record.id, exc)
             await self._leave_directory(record.id)
+
+    def language_decided(self, leg: Leg) -> bool:
+        """False while ``languages.detect`` is "auto" and nobody chose the leg's language (no numbers map
+        entry, no browser choice): its language is a first guess, fixed by what the caller says first."""
+        return not (self.settings.languages.detect == "auto" and leg.caller != BROWSER_CALLER
+                    and self.switchboard.mapped_language(leg.caller) is None)
+
+    def _language_heard(self, leg: Leg, language: str) -> None:
+        """The leg was switched to the language its caller speaks: the room's first guesses move off it, and
+        the caller's remembered choice follows."""
+        for other in leg.others():
+            if (other.session is not None and not other.session.follower.decided
+                    and languages.same_language(other.language, language)):
+                room_languages = [leg.language, *(o.language for o in other.others() if o is not leg)]
+                other.language = next((tag for tag in [*self.settings.menu.languages, *self.settings.default_languages]
+                                       if not any(languages.same_language(tag, x) for x in room_languages)),
+                                      other.language)
+        if self.settings.menu.remember and leg.caller != BROWSER_CALLER:
+            self._spawn(self.reception.remember(leg.caller, language))
 
     def _keep_record(self, leg: Leg, record: Utterance) -> None:
         self.store.write(self.store.store.add_utterance, record.room, record, leg.caller)

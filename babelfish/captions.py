@@ -22,7 +22,7 @@ class Utterance:
     id: str
     room: str
     leg: str
-    language: str
+    language: str  # what it was recognized in: the leg's language, or the one identified (languages.detect)
     started_at: float  # wall clock (epoch seconds)
     ended_at: float
     source_text: str = ""
@@ -31,6 +31,7 @@ class Utterance:
     cut: bool = False
     speculated: bool = False  # recognition began at a pause, before the end of the turn was sure
     error: str | None = None
+    language_confidence: float | None = None  # the identified language's share among the candidates
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -3,7 +3,8 @@
 Synthesized speech proves little about recognition or translation, so tests and benchmarks use these
 (see /work/shared/reference/test-audio.md and docs/translation.md):
 
-- ``asterisk_prompts``: English 8 kHz telephone prompts with transcripts (asterisk-core-sounds-en*).
+- ``asterisk_prompts``: 8 kHz telephone prompts with transcripts (asterisk-core-sounds-en*; Spanish,
+  French and Italian from asterisk-core-sounds-es*/fr*/it*, one speaker each, for language identification).
 - ``fillets_dutch_lines``: voice-acted Dutch game lines with Dutch text and English/German translations
   (fillets-ng-data, fillets-ng-data-nl).
 - ``sentence_pairs``: sentence pairs between any two languages of the fillets game scripts.
@@ -31,6 +32,8 @@ T = TypeVar("T")
 ASTERISK_SOUNDS = Path("/usr/share/asterisk/sounds/en")
 ASTERISK_SOUNDS_FALLBACK = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
 ASTERISK_TRANSCRIPTS = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
+# the voice each Debian package installs (the bare-language directory is an alternatives link to it)
+ASTERISK_VOICES = {"en": "en_US_f_Allison", "es": "es_MX_f_Allison", "fr": "fr_CA_f_June", "it": "it_IT_m_Carlo"}
 FILLETS = Path("/usr/share/games/fillets-ng")
 KLETTRES = Path("/usr/share/klettres")
 POCKETSPHINX_TEST = Path("/usr/share/pocketsphinx/test/data")
@@ -40,6 +43,10 @@ CODEC2 = Path("/usr/share/codec2")
 _SENTINELS: dict[str, Path] = {
     "asterisk-core-sounds-en-wav": ASTERISK_SOUNDS_FALLBACK / "activated.wav",
     "asterisk-core-sounds-en": ASTERISK_TRANSCRIPTS,
+    **{f"asterisk-core-sounds-{lang}{suffix}": path
+       for lang in ("es", "fr", "it")
+       for suffix, path in (("-wav", Path(f"/usr/share/asterisk/sounds/{ASTERISK_VOICES[lang]}/digits/1.wav")),
+                            ("", Path(f"/usr/share/doc/asterisk-core-sounds-{lang}/core-sounds-{lang}.txt.gz")))},
     "fillets-ng-data": FILLETS / "script" / "city" / "dialogs_nl.lua",
     "fillets-ng-data-nl": FILLETS / "sound" / "city" / "nl" / "vit-m-hlava.ogg",
     "klettres-data": KLETTRES / "de" / "sounds.xml",
@@ -109,11 +116,12 @@ def _require(*packages: str) -> None:
 _BRACKETS = re.compile(r"\[[^\]]*\]")
 
 
-def asterisk_transcripts() -> dict[str, str]:
+def asterisk_transcripts(language: str = "en") -> dict[str, str]:
     """``name`` (e.g. ``"digits/1"``) -> transcript, without bracketed parts and non-speech entries."""
-    _require("asterisk-core-sounds-en")
+    _require(f"asterisk-core-sounds-{language}")
     out: dict[str, str] = {}
-    with gzip.open(ASTERISK_TRANSCRIPTS, "rt", encoding="utf-8", errors="replace") as fh:
+    path = Path(f"/usr/share/doc/asterisk-core-sounds-{language}/core-sounds-{language}.txt.gz")
+    with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
         for raw in fh:
             line = raw.strip()
             if not line or line.startswith(";") or ":" not in line:
@@ -125,15 +133,19 @@ def asterisk_transcripts() -> dict[str, str]:
     return out
 
 
-def asterisk_prompts(min_words: int = 5) -> list[Clip]:
-    """English 8 kHz telephone prompts (wav) with their transcripts, ``min_words`` words or more, by name."""
-    _require("asterisk-core-sounds-en-wav", "asterisk-core-sounds-en")
-    base = ASTERISK_SOUNDS if ASTERISK_SOUNDS.exists() else ASTERISK_SOUNDS_FALLBACK
+def asterisk_prompts(min_words: int = 5, language: str = "en", max_words: int | None = None) -> list[Clip]:
+    """8 kHz telephone prompts (wav) in ``language`` (en, es, fr, it) with their transcripts, of
+    ``min_words`` to ``max_words`` words, by name."""
+    _require(f"asterisk-core-sounds-{language}-wav", f"asterisk-core-sounds-{language}")
+    base = Path("/usr/share/asterisk/sounds") / ASTERISK_VOICES[language]
+    if language == "en" and ASTERISK_SOUNDS.exists():
+        base = ASTERISK_SOUNDS
     clips = []
-    for name, text in sorted(asterisk_transcripts().items()):
+    for name, text in sorted(asterisk_transcripts(language).items()):
         path = base / f"{name}.wav"
-        if len(text.split()) >= min_words and path.is_file():
-            clips.append(Clip(path=path, text=text, language="en"))
+        words = len(text.split())
+        if words >= min_words and (max_words is None or words <= max_words) and path.is_file():
+            clips.append(Clip(path=path, text=text, language=language))
     return clips
 
 

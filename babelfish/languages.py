@@ -86,6 +86,15 @@ PROMPTS: dict[str, dict[str, str]] = {
         "it": "L'altra persona ha riagganciato. Resti in linea per un nuovo interlocutore, o riagganci.",
         "nl": "De andere partij heeft opgehangen. Blijf aan de lijn voor een nieuwe partner, of hang op.",
     },
+    # Said to a caller whose leg was switched to the language they are heard speaking (languages.detect).
+    "language_switched": {
+        "en": "You are speaking English: I will translate for you in English now.",
+        "de": "Sie sprechen Deutsch: ich übersetze jetzt für Sie auf Deutsch.",
+        "fr": "Vous parlez français : je traduis maintenant pour vous en français.",
+        "es": "Usted habla español: ahora traduzco para usted en español.",
+        "it": "Lei parla italiano: ora traduco per lei in italiano.",
+        "nl": "U spreekt Nederlands: ik vertaal nu voor u in het Nederlands.",
+    },
     "skipped": {
         "en": "Part of the translation was skipped.",
         "de": "Ein Teil der Übersetzung wurde übersprungen.",
@@ -177,6 +186,11 @@ PROMPTS: dict[str, dict[str, str]] = {
 def primary(tag: str) -> str:
     """``"de-DE"`` -> ``"de"``."""
     return tag.replace("_", "-").split("-")[0].lower()
+
+
+def same_language(a: str, b: str) -> bool:
+    """``"de-DE"`` and ``"de-AT"`` are the same language."""
+    return primary(a) == primary(b)
 
 
 def regional(tag: str) -> str:

@@ -155,7 +155,7 @@ class Reception:
                 caller.language = options[int(digits[:1]) - 1]
                 log.info("call %s chose %s", caller.uuid, caller.language)
                 if self.settings.menu.remember:
-                    await self._remember(caller.number, caller.language)
+                    await self.remember(caller.number, caller.language)
             else:
                 caller.attempts += 1
                 if caller.attempts >= MENU_ATTEMPTS:
@@ -186,7 +186,7 @@ class Reception:
 
     async def _next(self, caller: Caller, base: str) -> list[dict[str, Any]]:
         menu = self.settings.menu
-        if caller.language is None and menu.languages:
+        if caller.language is None and menu.languages and self.settings.languages.detect != "auto":
             caller.step = "language"
             prompts = []
             for digit, tag in enumerate(menu.languages, 1):
@@ -208,7 +208,7 @@ class Reception:
         store = self.server.store
         return await store.run(store.store.remembered_language, number)
 
-    async def _remember(self, number: str, language: str) -> None:
+    async def remember(self, number: str, language: str) -> None:
         if self.server.cluster is not None:
             await self.server.cluster.remember_language(number, language)
         else:

@@ -124,6 +124,21 @@ class MenuSettings(BaseModel):
     timeout_s: int = Field(6, ge=1, le=10, description="seconds Vonage waits for a key press")
 
 
+class LanguageSettings(BaseModel):
+    """Which language a caller speaks, heard from their speech (Whisper's language probabilities among the
+    room's languages, in the recognition pass itself); see docs/languages.md."""
+
+    detect: Literal["off", "confirm", "auto"] = Field(
+        "off", description="'confirm': the menu runs, and a caller heard speaking another room language "
+        "switch_after utterances in a row is switched (with a notice); 'auto': no menu, the first utterance "
+        "decides, later switches as in 'confirm'")
+    min_confidence: float = Field(
+        0.9, ge=0.5, le=1.0, description="an utterance counts as another language when that language's share "
+        "among the candidates is at least this (chosen on the dev split: benchmarks/README.md)")
+    switch_after: int = Field(2, ge=1, le=5, description="confident utterances in a row before the leg switches")
+    min_speech_s: float = Field(0.8, ge=0.0, le=5.0, description="shorter utterances are not identified")
+
+
 class AccessSettings(BaseModel):
     """Who may use the service."""
 
@@ -323,6 +338,7 @@ class Settings(BaseSettings):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     azure: AzureSettings = Field(default_factory=AzureSettings)
     menu: MenuSettings = Field(default_factory=MenuSettings)
+    languages: LanguageSettings = Field(default_factory=LanguageSettings)
     access: AccessSettings = Field(default_factory=AccessSettings)
     rooms: RoomSettings = Field(default_factory=RoomSettings)
     transcripts: TranscriptSettings = Field(default_factory=TranscriptSettings)

@@ -34,9 +34,11 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     select,
     update,
 )
+from sqlalchemy import text as sql
 from sqlalchemy.engine import Engine
 
 from babelfish.captions import Utterance
@@ -77,6 +79,7 @@ utterances = Table(
     Column("translations", Text, nullable=False),  # JSON: listener language -> text
     Column("latencies", Text, nullable=False),  # JSON: stage -> seconds
     Column("error", Text),
+    Column("language_confidence", Float),  # None: the language was not identified
     Index("ix_utterances_call", "call_id", "started_at"),
 )
 callers = Table(
@@ -108,6 +111,16 @@ class TranscriptStore:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Columns added since a database was created (create_all makes missing tables, not columns)."""
+        have = {column["name"] for column in inspect(self.engine).get_columns("utterances")}
+        with self.engine.begin() as db:
+            for column in utterances.columns:
+                if column.name not in have and column.nullable:
+                    db.execute(sql(f"ALTER TABLE utterances ADD COLUMN {column.name} "
+                                    f"{column.type.compile(self.engine.dialect)}"))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -148,6 +161,7 @@ class TranscriptStore:
                 language=record.language, started_at=record.started_at, ended_at=record.ended_at,
                 source_text=record.source_text, translations=json.dumps(record.translations, ensure_ascii=False),
                 latencies=json.dumps({k: round(v, 4) for k, v in record.latencies.items()}), error=record.error,
+                language_confidence=record.language_confidence,
             ))
 
     def purge(self, older_than_days: float, now: float | None = None) -> int:

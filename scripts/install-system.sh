@@ -5,6 +5,8 @@
 set -euo pipefail
 PACKAGES=(espeak-ng libsndfile1 cmake build-essential
           asterisk-core-sounds-en-wav asterisk-core-sounds-en
+          asterisk-core-sounds-es-wav asterisk-core-sounds-es asterisk-core-sounds-fr-wav asterisk-core-sounds-fr
+          asterisk-core-sounds-it-wav asterisk-core-sounds-it
           fillets-ng-data fillets-ng-data-nl klettres-data
           chromium redis-server)
 missing=()

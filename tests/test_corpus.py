@@ -19,7 +19,9 @@ def installed() -> None:
 
 def test_package_list_and_nothing_missing() -> None:
     assert corpus.DEBIAN_PACKAGES == [
-        "asterisk-core-sounds-en-wav", "asterisk-core-sounds-en", "fillets-ng-data", "fillets-ng-data-nl",
+        "asterisk-core-sounds-en-wav", "asterisk-core-sounds-en",
+        "asterisk-core-sounds-es-wav", "asterisk-core-sounds-es", "asterisk-core-sounds-fr-wav", "asterisk-core-sounds-fr",
+        "asterisk-core-sounds-it-wav", "asterisk-core-sounds-it", "fillets-ng-data", "fillets-ng-data-nl",
         "klettres-data", "codec2-examples", "pocketsphinx-testdata",
     ]
     assert corpus.missing_packages() == []
@@ -38,6 +40,16 @@ def test_asterisk_prompts() -> None:
     assert "beep" not in by_name
     assert len(corpus.asterisk_prompts(min_words=1)) > len(clips)
     assert corpus.asterisk_prompts() == clips  # deterministic
+
+
+@pytest.mark.parametrize("language", ["es", "fr", "it"])
+def test_asterisk_prompts_in_other_languages(language: str) -> None:
+    clips = corpus.asterisk_prompts(min_words=2, language=language)
+    assert len(clips) >= 150
+    assert {c.language for c in clips} == {language}
+    assert all(c.path.is_file() and 2 <= len(c.text.split()) for c in clips)
+    short = corpus.asterisk_prompts(min_words=2, max_words=4, language=language)
+    assert short and all(len(c.text.split()) <= 4 for c in short) and len(short) < len(clips)
 
 
 def test_asterisk_transcripts_drop_brackets() -> None:

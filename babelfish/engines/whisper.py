@@ -7,21 +7,31 @@ into the models directory and check against a known SHA-256.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from babelfish import audio, languages
 from babelfish.engines.base import EngineError, Worker
+from babelfish.pipeline.recognize import Heard, among
 
 log = logging.getLogger(__name__)
 
 PACKAGED_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 WHISPER_RATE = 16000
+# Hours of speech per language in Whisper's training data (the Whisper paper, appendix E). Its language
+# probabilities carry that prior (two thirds of the data is English): short clips in other languages come
+# out "English". Dividing it out leaves a uniform prior over the room's languages (benchmarks/README.md,
+# "Language identification", measures both on the dev split); languages missing here get the median.
+TRAINING_HOURS = {"en": 438218, "zh": 23446, "de": 13344, "es": 11100, "ru": 9761, "fr": 9752, "pt": 8573,
+                  "ko": 7993, "ja": 7054, "tr": 4333, "pl": 4278, "it": 2585, "sv": 2119, "nl": 2077, "cs": 192}
+_MEDIAN_HOURS = float(np.median(list(TRAINING_HOURS.values())))
 MAX_PROMPT_TOKENS = 120  # of earlier text (Whisper takes up to 223; more costs decoding time, not accuracy)
 
 
@@ -112,6 +122,7 @@ class WhisperRecognizer:
         self.beam_size = beam_size
         self.min_window_s = min_window_s
         self.window_by_language = {languages.primary(k): v for k, v in (window_by_language or {}).items()}
+        self.uniform_prior = True  # False: Whisper's own language probabilities (bench quality compares)
         self.worker = Worker("whisper")
         self._tokenizers: dict[str, object] = {}
 
@@ -126,9 +137,8 @@ class WhisperRecognizer:
     def window_s(self, language: str) -> float:
         return self.window_by_language.get(languages.primary(language), self.min_window_s)
 
-    def _transcribe_window(self, pcm16k: np.ndarray, language: str, window_s: float, prompt: str = "") -> str:
+    def _encode(self, pcm16k: np.ndarray, window_s: float):  # noqa: ANN202 - ctranslate2.StorageView
         import ctranslate2
-        from faster_whisper.transcribe import get_suppressed_tokens
 
         features = self.model.feature_extractor(pcm16k)  # (n_mels, frames), 100 frames a second
         frames = features.shape[-1]
@@ -136,8 +146,33 @@ class WhisperRecognizer:
         target = min(3000, max(int(window_s * 100), int(np.ceil((frames + 100) / 100.0)) * 100))
         padded = np.zeros((features.shape[0], target), dtype=np.float32)
         padded[:, : min(frames, target)] = features[:, :target]
-        tokenizer = self._tokenizer(language)
-        encoded = self.model.model.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=False)
+        return self.model.model.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=False)
+
+    def _detect(self, encoded: object) -> dict[str, float]:
+        """Language likelihoods (primary subtag -> Whisper's probability over its training prior), from one
+        decoder step on the encoding; relative values only (they do not sum to 1)."""
+        detected = self.model.model.detect_language(encoded)[0]
+        if not self.uniform_prior:
+            return {code.strip("<|>"): p for code, p in detected}
+        return {(lang := code.strip("<|>")): p / TRAINING_HOURS.get(lang, _MEDIAN_HOURS) for code, p in detected}
+
+    def identify_sync(self, samples: np.ndarray, rate: int, language: str) -> dict[str, float]:
+        """Language likelihoods only, encoded as :meth:`recognize_sync` would (for ``bench quality``)."""
+        pcm16k = audio.resample(samples, rate, WHISPER_RATE)[: 30 * WHISPER_RATE]
+        return self._detect(self._encode(pcm16k, self.window_s(language)))
+
+    def _transcribe_window(self, pcm16k: np.ndarray, language: str, window_s: float, prompt: str = "",
+                           candidates: Sequence[str] = (), min_confidence: float = 1.0) -> Heard:
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        encoded = self._encode(pcm16k, window_s)
+        heard = Heard("", language)
+        if len(candidates) > 1:
+            # on the encoding we decode from anyway: no second pass over the audio
+            heard = among(self._detect(encoded), candidates, language, min_confidence)
+            if heard.language != language:
+                prompt = ""  # the room's lines are in the other language
+        tokenizer = self._tokenizer(languages.primary(heard.language))
         tokens = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
         if prompt.strip():  # earlier text goes before the start of transcript, as Whisper was trained
             hint = tokenizer.encode(" " + prompt.strip())[-MAX_PROMPT_TOKENS:]
@@ -149,16 +184,20 @@ class WhisperRecognizer:
             repetition_penalty=1.0, no_repeat_ngram_size=0,
         )[0]
         out = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
-        return collapse_repeats(tokenizer.decode(out).strip())
+        return dataclasses.replace(heard, text=collapse_repeats(tokenizer.decode(out).strip()))
 
-    def transcribe_sync(self, samples: np.ndarray, rate: int, language: str, prompt: str = "") -> str:
+    def recognize_sync(self, samples: np.ndarray, rate: int, language: str, prompt: str = "",
+                       candidates: Sequence[str] = (), min_confidence: float = 1.0) -> Heard:
+        """The text, and with two ``candidates`` or more the language among them it was spoken in: decoded in
+        that language when its probability (renormalized over the candidates) is ``min_confidence`` or
+        more, else in ``language``. Turns of 29 s or more are not identified (they take faster-whisper's own
+        long-form path)."""
         pcm16k = audio.resample(samples, rate, WHISPER_RATE)
         if pcm16k.size == 0:
-            return ""
-        lang = languages.primary(language)
-        window = self.window_s(lang)
-        if pcm16k.size < 29 * WHISPER_RATE and (window < 30 or prompt):
-            return self._transcribe_window(pcm16k, lang, window, prompt)
+            return Heard("", language)
+        window = self.window_s(language)
+        if pcm16k.size < 29 * WHISPER_RATE and (window < 30 or prompt or len(candidates) > 1):
+            return self._transcribe_window(pcm16k, language, window, prompt, candidates, min_confidence)
         segments, _info = self.model.transcribe(
             pcm16k,
             language=languages.primary(language),
@@ -169,7 +208,15 @@ class WhisperRecognizer:
             vad_filter=False,
             temperature=0.0,
         )
-        return " ".join(seg.text.strip() for seg in segments).strip()
+        return Heard(" ".join(seg.text.strip() for seg in segments).strip(), language)
+
+    def transcribe_sync(self, samples: np.ndarray, rate: int, language: str, prompt: str = "") -> str:
+        return self.recognize_sync(samples, rate, language, prompt).text
 
     async def transcribe(self, samples: np.ndarray, rate: int, language: str, prompt: str = "") -> str:
-        return await self.worker.run(self.transcribe_sync, samples, rate, language, prompt)
+        return (await self.recognize(samples, rate, language, prompt)).text
+
+    async def recognize(self, samples: np.ndarray, rate: int, language: str, prompt: str = "",
+                        candidates: Sequence[str] = (), min_confidence: float = 1.0) -> Heard:
+        return await self.worker.run(self.recognize_sync, samples, rate, language, prompt, candidates,
+                                     min_confidence)

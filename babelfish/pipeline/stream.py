@@ -28,8 +28,10 @@ from babelfish import audio, languages
 from babelfish.captions import CaptionHub, Utterance
 from babelfish.engines import choice
 from babelfish.engines.base import Worker
+from babelfish.languages import same_language
 from babelfish.pipeline.echo import EchoCanceller
-from babelfish.pipeline.recognize import Recognizer, load_recognizer
+from babelfish.pipeline.identify import LanguageFollower
+from babelfish.pipeline.recognize import Heard, IdentifyingRecognizer, Recognizer, load_recognizer, recognize
 from babelfish.pipeline.segment import (
     Event,
     Pause,
@@ -41,7 +43,7 @@ from babelfish.pipeline.segment import (
 )
 from babelfish.pipeline.speech_translate import SpeechTranslation, SpeechTranslator, TranslationStream
 from babelfish.pipeline.synthesize import Voices, speak, speak_clauses, speak_in
-from babelfish.pipeline.translate import Clauses, Translator, load_translator, same_language
+from babelfish.pipeline.translate import Clauses, Translator, load_translator
 from babelfish.playback import Item, Playback
 from babelfish.settings import ConfigError, Settings
 
@@ -63,9 +65,15 @@ class Understood:
     translations: dict[str, str] = field(default_factory=dict)
     latencies: dict[str, float] = field(default_factory=dict)
     error: str | None = None
+    heard: Heard | None = None  # the recognizer's answer: the language it was recognized in, if identified
     # translations still being written, clause by clause (a streaming translator), and the task writing them
     clauses: dict[str, Clauses] = field(default_factory=dict)
     writing: asyncio.Task[None] | None = None
+
+    @property
+    def language(self) -> str:
+        """The language the text was recognized in ("" when the recognizer was not asked: the leg's)."""
+        return self.heard.language if self.heard is not None else ""
 
     def cancel(self) -> None:
         """Stop writing translations nobody will hear (a speculation that the speaker talked over)."""
@@ -115,9 +123,12 @@ class LegSession:
     """A leg while its websocket is open."""
 
     def __init__(self, leg: Leg, engines: Engines, hub: CaptionHub, settings: Settings, rate: int,
-                 playback: Playback, on_record: Callable[[Leg, Utterance], None] | None = None) -> None:
+                 playback: Playback, on_record: Callable[[Leg, Utterance], None] | None = None,
+                 on_language: Callable[[Leg, str], None] | None = None, language_decided: bool = True) -> None:
         self.leg = leg
         self.on_record = on_record  # every finished utterance, for the transcript
+        self.on_language = on_language  # the leg switched to the language it is heard speaking
+        self.follower = LanguageFollower(settings.languages, decided=language_decided)
         self.engines = engines
         self.hub = hub
         self.settings = settings
@@ -143,8 +154,11 @@ class LegSession:
                 else:
                     played = audio.StreamResampler(rate, self.listen_rate)
                     playback.on_frame = lambda frame, at: echo.played(audio.pcm_to_float(played.push(frame)), at)
-            text, lang = languages.prompt("skipped", leg.language)
-            playback.notice = lambda: speak_in(engines.voices, lang, text, rate, self.synthesize_timeout_s)
+            def notice() -> AsyncIterator[bytes]:  # in the leg's language of the moment
+                text, lang = languages.prompt("skipped", leg.language)
+                return speak_in(engines.voices, lang, text, rate, self.synthesize_timeout_s)
+
+            playback.notice = notice
         self.stream: TranslationStream | None = None  # the leg's audio going to a speech translator
         self._stream_t0: float | None = None  # monotonic time of the stream's first sample
         self.barge_ins = 0
@@ -398,10 +412,13 @@ class LegSession:
         result = Understood()
         limits = self.settings.limits
         t0 = time.monotonic()
+        candidates = self._candidates(samples.size / rate)
         try:
             async with asyncio.timeout(limits.recognize_timeout_s):
-                result.text = await self.engines.recognizer.transcribe(samples, rate, self.leg.language,
-                                                                       self._recognition_prompt())
+                assert self.engines.recognizer is not None
+                result.heard = await recognize(self.engines.recognizer, samples, rate, self.leg.language,
+                                               self._recognition_prompt(), candidates, self.follower.min_confidence)
+                result.text = result.heard.text
         except TimeoutError:
             log.warning("leg %s: recognition timed out after %g s", self.leg.id, limits.recognize_timeout_s)
             result.error = f"recognizer: timed out after {limits.recognize_timeout_s:g} s"
@@ -414,8 +431,9 @@ class LegSession:
         if not result.text:
             return result
         t1 = time.monotonic()
+        source = result.language or self.leg.language
         for target in targets:
-            if same_language(self.leg.language, target):
+            if same_language(source, target):
                 result.translations[target] = result.text
         to_translate = [t for t in dict.fromkeys(targets) if t not in result.translations]
         if to_translate and self._streams_translations:
@@ -425,11 +443,23 @@ class LegSession:
             result.writing.add_done_callback(
                 lambda _: [c.finish("cancelled") for c in result.clauses.values() if not c.done])
             return result
-        for target in to_translate:
+        await self._translate_now(result, to_translate)
+        result.latencies["translate"] = time.monotonic() - t1
+        return result
+
+    async def _translate_now(self, result: Understood, targets: list[str]) -> None:
+        """Translate ``result`` into each target, whole (not clause by clause); failures are recorded."""
+        limits = self.settings.limits
+        source = result.language or self.leg.language
+        for target in targets:
+            if same_language(source, target):
+                result.translations[target] = result.text
+                continue
             try:
                 async with asyncio.timeout(limits.translate_timeout_s):
+                    assert self.engines.translator is not None
                     result.translations[target] = await self.engines.translator.translate(
-                        result.text, self.leg.language, target, self._context(target))
+                        result.text, source, target, self._context(source, target))
             except TimeoutError:
                 log.warning("leg %s: translation to %s timed out after %g s", self.leg.id, target,
                             limits.translate_timeout_s)
@@ -439,8 +469,6 @@ class LegSession:
                 log.exception("leg %s: translation failed", self.leg.id)
                 result.error = f"translator: {type(exc).__name__}: {exc}"
                 result.translations[target] = ""
-        result.latencies["translate"] = time.monotonic() - t1
-        return result
 
     @property
     def _streams_translations(self) -> bool:
@@ -451,12 +479,13 @@ class LegSession:
     async def _write_translations(self, result: Understood, t0: float) -> None:
         """Stream each translation into its :class:`Clauses`, one target after the other."""
         limits = self.settings.limits
+        source = result.language or self.leg.language
         for target, clauses in result.clauses.items():
             error = None
             try:
                 async with asyncio.timeout(limits.translate_timeout_s):
                     stream = self.engines.translator.stream(  # type: ignore[union-attr]
-                        result.text, self.leg.language, target, self._context(target))
+                        result.text, source, target, self._context(source, target))
                     async with contextlib.aclosing(stream):
                         async for clause in stream:
                             if not clauses.parts:
@@ -483,10 +512,37 @@ class LegSession:
         said = [text for line in list(room.lines)[-n:] if (text := line.text_in(self.leg.language))]
         return " ".join(said)
 
-    def _context(self, target: str) -> list[tuple[str, str]]:
-        """The room's last lines in this leg's language and ``target`` (settings.translator.context_lines)."""
+    def _context(self, source: str, target: str) -> list[tuple[str, str]]:
+        """The room's last lines in ``source`` and ``target`` (settings.translator.context_lines)."""
         room, n = self.leg.room, self.settings.translator.context_lines
-        return room.context(self.leg.language, target, n) if room is not None and n else []
+        return room.context(source, target, n) if room is not None and n else []
+
+    def _candidates(self, seconds: float) -> list[str]:
+        """The languages this utterance may be in (languages.detect; none: it is in the leg's)."""
+        if not self.follower.on or not isinstance(self.engines.recognizer, IdentifyingRecognizer):
+            return []
+        return self.follower.candidates(self.leg.language, [other.language for other in self.leg.others()],
+                                        self.settings.menu.languages, seconds)
+
+    def _follow(self, heard: Heard | None) -> None:
+        """The utterance's language, heard: switch the leg when the follower says so."""
+        if heard is None:
+            return
+        was_decided = self.follower.decided
+        new = self.follower.observe(self.leg.language, heard)
+        if new is None:
+            return
+        previous, self.leg.language = self.leg.language, new
+        log.info("leg %s: heard speaking %s (%.2f), was %s", self.leg.id, new, heard.confidence or 0.0, previous)
+        self._publish("language", previous=previous, confidence=heard.confidence)
+        if was_decided:  # a caller who chose, or was followed already, is told; a first guess is just fixed
+            text, lang = languages.prompt("language_switched", new)
+            self.say(text, lang, label="language notice")
+        if self.on_language is not None:
+            try:
+                self.on_language(self.leg, new)
+            except Exception:  # noqa: BLE001 - remembering it must not take the call down
+                log.exception("leg %s: remembering the language failed", self.leg.id)
 
     def _speculate(self, pause: Pause) -> None:
         """The speaker paused: start understanding now; kept if the pause becomes the end of the turn."""
@@ -514,6 +570,8 @@ class LegSession:
         record.latencies["end_of_turn"] = speech.detected_at - speech.ended_at
         listeners = [other for other in leg.others() if other.session is not None]
         targets = [other.language for other in listeners]
+        # same-language listeners heard this utterance's frames directly (as languages were while it was said)
+        heard_directly = {other.id for other in listeners if same_language(leg.language, other.language)}
         speculation, self._speculation = self._speculation, None
         if (understood is None and speculation is not None and speculation[0] == speech.ended_at and not speech.cut
                 and set(targets) <= set(speculation[1])):
@@ -526,6 +584,15 @@ class LegSession:
         if understood is None:
             understood = await self._understand(speech.audio, speech.rate, targets)
         record.source_text = understood.text
+        if understood.heard is not None:
+            record.language = understood.language or record.language
+            record.language_confidence = understood.heard.confidence
+            self._follow(understood.heard)
+            # a listener whose first guess moved off the speaker's language now wants another one
+            moved = [other.language for other in listeners if other.language not in targets]
+            if moved and understood.text:
+                await self._translate_now(understood, moved)
+                targets = [*targets, *moved]
         record.translations = {t: understood.translations.get(t, "") for t in targets} if understood.text else {}
         record.latencies.update(understood.latencies)
         record.error = understood.error
@@ -539,7 +606,8 @@ class LegSession:
             return record  # noise, breath, a cough: nothing was said
         waiting = {other.id for other in listeners}
         if not listeners:
-            self._publish("final", text=record.source_text, translation=None, utterance=record.id)
+            self._publish("final", text=record.source_text, translation=None, utterance=record.id,
+                          language=record.language, confidence=record.language_confidence)
             self._finish(record)
             return record
         for listener in listeners:
@@ -549,9 +617,10 @@ class LegSession:
                 continue
             translation = record.translations.get(target, "")
             self._publish("final", text=record.source_text, translation=translation, target=target,
-                          listener=listener.id, utterance=record.id)
+                          listener=listener.id, utterance=record.id, language=record.language,
+                          confidence=record.language_confidence)
             heard_live = listener.session is not None and listener.session.hears_live
-            if not translation or listener.session is None or (heard_live and same_language(leg.language, target)):
+            if not translation or listener.session is None or (heard_live and listener.id in heard_directly):
                 if record.error and listener.session is not None:
                     listener.session.playback.skip_notice()
                 waiting.discard(listener.id)  # nothing to say, gone, or heard the speaker's own voice live
@@ -580,7 +649,8 @@ class LegSession:
             translation = await clauses.wait()
             record.translations[target] = translation
             self._publish("final", text=record.source_text, translation=translation, target=target,
-                          listener=listener.id, utterance=record.id)
+                          listener=listener.id, utterance=record.id, language=record.language,
+                          confidence=record.language_confidence)
             if not translation and clauses.error and listener.session is not None:
                 listener.session.playback.skip_notice()
 
@@ -634,7 +704,7 @@ class LegSession:
                 record.error = understood.error
         room = self.leg.room
         if room is not None and record.source_text:
-            room.remember(self.leg.language, record.source_text, record.translations)
+            room.remember(record.language, record.source_text, record.translations)
         self._keep(record)
 
     async def _finish_when_written(self, record: Utterance, understood: Understood) -> None:

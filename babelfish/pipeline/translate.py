@@ -6,7 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
-from babelfish import languages
 from babelfish.settings import Settings
 
 Context = Sequence[tuple[str, str]]  # the room's earlier lines, each as (source-language, target-language)
@@ -22,10 +21,6 @@ class StreamingTranslator(Translator, Protocol):
     """A translator that hands on each finished clause while it writes the next (the llama.cpp ones)."""
 
     def stream(self, text: str, source: str, target: str, context: Context = ()) -> AsyncIterator[str]: ...
-
-
-def same_language(a: str, b: str) -> bool:
-    return languages.primary(a) == languages.primary(b)
 
 
 def load_translator(settings: Settings) -> Translator:

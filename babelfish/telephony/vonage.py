@@ -113,8 +113,7 @@ def websocket_uri(base_url: str, leg_id: str, token: str | None = None) -> str:
 
 def answer_ncco(
     *,
-    greeting: str,
-    greeting_language: str,
+    greetings: list[tuple[str, str]],
     socket_uri: str,
     sample_rate: int,
     headers: dict[str, str],
@@ -123,11 +122,12 @@ def answer_ncco(
     vonage_auth: bool = False,
     hold: tuple[str, str, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Greet the caller, then connect the call to our websocket for this leg. With ``vonage_auth`` Vonage
-    signs the websocket upgrade with its JWT (endpoint ``authorization: {"type": "vonage"}``). With ``hold``
-    (text, language, times) Vonage says that notice, after the socket, should the socket drop: the call stays
-    up while another server takes it over (a transfer replaces the rest of the NCCO)."""
-    talk = Talk(text=greeting, language=greeting_language)
+    """Greet the caller (each ``(text, language)`` in turn), then connect the call to our websocket for this
+    leg. With ``vonage_auth`` Vonage signs the websocket upgrade with its JWT (endpoint ``authorization:
+    {"type": "vonage"}``). With ``hold`` (text, language, times) Vonage says that notice, after the socket,
+    should the socket drop: the call stays up while another server takes it over (a transfer replaces the
+    rest of the NCCO)."""
+    talks = [Talk(text=text, language=language) for text, language in greetings]
     endpoint = WebsocketEndpoint(uri=socket_uri, contentType=f"audio/l16;rate={sample_rate}", headers=headers,
                                  authorization=WebsocketAuthorization(type="vonage") if vonage_auth else None)
     if _PHONE.match(caller_id):
@@ -136,9 +136,9 @@ def answer_ncco(
         connect = Connect(endpoint=[endpoint], randomFromNumber=True, eventType="synchronous",
                           eventUrl=[event_url])
     if hold is None:
-        return _dump(talk, connect)
+        return _dump(*talks, connect)
     text, language, times = hold
-    return _dump(talk, connect, Talk(text=text, language=language, loop=max(1, times)))
+    return _dump(*talks, connect, Talk(text=text, language=language, loop=max(1, times)))
 
 
 def _dump(*actions: BaseModel) -> list[dict[str, Any]]:
