@@ -16,7 +16,6 @@ leg already in L, that would be decoded as M. The confusion matrix is over all t
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -130,29 +129,3 @@ def table(result: dict[str, Any]) -> str:
     for lang, row in result["confusion"].items():
         lines.append(f"{'':>52}{lang:>3} " + " ".join(f"{row[x]:>4}" for x in present))
     return "\n".join(lines)
-
-
-def choose_min_confidence(items: Sequence[corpus.Clip], probs: Sequence[dict[str, float]],
-                          grid: Sequence[float] = (0.6, 0.7, 0.8, 0.9, 0.95, 0.98)) -> float:
-    """On dev clips: the lowest threshold whose false switches stay at or under 1 % in every pair and bucket
-    (a wrong switch garbles an utterance; a missed one only waits for the next)."""
-    for threshold in grid:
-        result = figures(items, probs, threshold)
-        worst = max((float(c["false_switch"]) for b in result["pairs"].values() for c in b.values()), default=0.0)
-        if worst <= 1.0:
-            return threshold
-    return grid[-1]
-
-
-def run(identify: Callable[[np.ndarray, int, str], dict[str, float]], min_confidence: float,
-        progress: Callable[[str, int, int], None] | None = None, test_per_bucket: int = 60) -> dict[str, Any]:
-    """The test split's figures at ``min_confidence`` (the setting in use), with the time per clip."""
-    _, test = split(test_per_bucket=test_per_bucket)
-    t0 = time.perf_counter()
-    probs = probabilities(identify, test, None if progress is None else
-                          (lambda done, total: progress("language-id", done, total)))
-    result = figures(test, probs, min_confidence)
-    result["n"] = len(test)
-    result["seconds_per_item"] = round((time.perf_counter() - t0) / max(1, len(test)), 3)
-    result.update(summary(result))
-    return result

@@ -26,6 +26,10 @@ nl-game-lines-prompted      the Dutch lines with Whisper's prompt set to what wa
                             lines before each in its level (as a room's recent lines would be)
 en-de-dialogue(-context),   consecutive game lines (held out from the prompt's dev set), each translated
 de-en-dialogue(-context)    alone, then with the conversation so far as context (``Room.context``)
+language-id                 which of two languages an utterance is in, for every pair of en, es, fr, it
+                            (Asterisk prompts), nl (game lines) and de (words), per length bucket, with
+                            the confusion matrix (``babelfish.bench.language_id``); Whisper's own prior and
+                            the uniform prior the server uses, side by side
 de-voice-<voice>-8k         German voice intelligibility: German test sentences synthesized by every German
                             voice installed (espeak-ng, MBROLA de6/de7), band-limited to 8 kHz,
                             recognized; WER against the text
@@ -77,6 +81,7 @@ DEFAULT_SIZES = {
     "en-de-text": 200,  # the whole test split of dev_test_split's defaults
     "de-en-text": 200,
     "en-de-asr-bleu": 100,
+    "language-id": 60,  # test clips per language and length bucket (fewer where a bucket has fewer)
     "nl-en-asr-bleu": 100,
     "dialogue": 36,  # consecutive game lines per direction, each with and without context
     "de-voice": 25,  # German sentences per voice
@@ -213,6 +218,7 @@ class QualityBench:
         self.results: dict[str, SetResult] = {}
         self._asr: dict[tuple[str, str, float], tuple[str, float, float]] = {}  # -> (text, seconds, duration)
         self._mt: dict[tuple[str, str, str], str] = {}
+        self.language_id: dict[str, Any] | None = None
 
     def wants(self, *names: str) -> bool:
         """Whether any of these sets is asked for (``--only``: names or parts of names)."""
@@ -457,6 +463,33 @@ class QualityBench:
             self.dialogue_sets("de", "en", tuned)
         if self.wants("de-voice"):
             self.voice_sets([de for _, de in pick(test, self.size("de-voice")) if len(de.split()) >= 3])
+        if self.wants("language-id"):
+            self.language_id_set()
+
+    def language_id_set(self) -> None:
+        """Language identification on the test clips, with Whisper's prior and without (one pass)."""
+        from babelfish.bench import language_id
+        from babelfish.engines.whisper import without_training_prior
+
+        rec = self.engines.recognizer
+        if not hasattr(rec, "identify_sync"):
+            self.progress.note(f"language-id skipped: {getattr(rec, 'name', rec)!r} does not identify languages")
+            return
+        t0 = time.perf_counter()
+        _, test = language_id.split(test_per_bucket=self.size("language-id") or 60)
+        uniform, rec.uniform_prior = rec.uniform_prior, False
+        try:
+            raw = language_id.probabilities(rec.identify_sync, test,
+                                            lambda done, total: self.progress.step("language-id", done, total))
+        finally:
+            rec.uniform_prior = uniform
+        threshold = self.settings.languages.min_confidence
+        out: dict[str, Any] = {"n": len(test), "seconds_per_item": round((time.perf_counter() - t0) / len(test), 3)}
+        for name, probs in (("uniform_prior", [without_training_prior(p) for p in raw]), ("whisper_prior", raw)):
+            figures = language_id.figures(test, probs, threshold)
+            figures.update(language_id.summary(figures))
+            out[name] = figures
+        self.language_id = out
 
     # -- report -------------------------------------------------------------------------------------
     def config(self) -> dict[str, Any]:
@@ -493,6 +526,7 @@ class QualityBench:
             "config": self.config(),
             "descriptions": {name: DESCRIPTIONS.get(name, "") for name in self.results},
             "examples": {name: r.examples for name, r in self.results.items()},
+            **({"language_id": self.language_id} if self.language_id is not None else {}),
         }
 
     def table(self, total_s: float) -> str:
@@ -520,6 +554,17 @@ class QualityBench:
         if headline is not None and headline.wer is not None:
             verdict = "meets" if headline.wer <= WER_TARGET else "misses"
             lines.append(f"headline: en-telephone-8k WER {headline.wer:.2f} % {verdict} the {WER_TARGET:g} % target")
+        if self.language_id is not None:
+            from babelfish.bench import language_id
+
+            ids = self.language_id
+            lines += ["", f"language-id, {ids['n']} test clips, {ids['seconds_per_item']:.3f} s each (both priors)"]
+            for name in ("uniform_prior", "whisper_prior"):
+                summary = ", ".join(f"{b} words {ids[name][f'accuracy_{b}']:.1f} % (worst pair "
+                                    f"{ids[name][f'worst_{b}']:.1f})" for b in language_id.BUCKETS
+                                    if f"accuracy_{b}" in ids[name])
+                lines.append(f"{name}: {summary}")
+            lines += [language_id.table(ids["uniform_prior"]), ""]
         lines.append(f"total {total_s:.0f} s. s/item: the recognizer's seconds per utterance for WER sets, wall "
                      "seconds per item otherwise; work shared between sets is counted once, in the first set")
         return "\n".join(lines)

@@ -32,6 +32,11 @@ WHISPER_RATE = 16000
 TRAINING_HOURS = {"en": 438218, "zh": 23446, "de": 13344, "es": 11100, "ru": 9761, "fr": 9752, "pt": 8573,
                   "ko": 7993, "ja": 7054, "tr": 4333, "pl": 4278, "it": 2585, "sv": 2119, "nl": 2077, "cs": 192}
 _MEDIAN_HOURS = float(np.median(list(TRAINING_HOURS.values())))
+
+
+def without_training_prior(probabilities: dict[str, float]) -> dict[str, float]:
+    """Whisper's language probabilities divided by its training prior (a uniform prior instead)."""
+    return {lang: p / TRAINING_HOURS.get(lang, _MEDIAN_HOURS) for lang, p in probabilities.items()}
 MAX_PROMPT_TOKENS = 120  # of earlier text (Whisper takes up to 223; more costs decoding time, not accuracy)
 
 
@@ -149,12 +154,10 @@ class WhisperRecognizer:
         return self.model.model.encode(ctranslate2.StorageView.from_array(padded[None]), to_cpu=False)
 
     def _detect(self, encoded: object) -> dict[str, float]:
-        """Language likelihoods (primary subtag -> Whisper's probability over its training prior), from one
-        decoder step on the encoding; relative values only (they do not sum to 1)."""
-        detected = self.model.model.detect_language(encoded)[0]
-        if not self.uniform_prior:
-            return {code.strip("<|>"): p for code, p in detected}
-        return {(lang := code.strip("<|>")): p / TRAINING_HOURS.get(lang, _MEDIAN_HOURS) for code, p in detected}
+        """Language likelihoods (primary subtag -> p) from one decoder step on the encoding, over Whisper's
+        training prior unless ``uniform_prior`` is off; relative values only (they need not sum to 1)."""
+        detected = {code.strip("<|>"): p for code, p in self.model.model.detect_language(encoded)[0]}
+        return without_training_prior(detected) if self.uniform_prior else detected
 
     def identify_sync(self, samples: np.ndarray, rate: int, language: str) -> dict[str, float]:
         """Language likelihoods only, encoded as :meth:`recognize_sync` would (for ``bench quality``)."""

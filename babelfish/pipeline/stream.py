@@ -112,6 +112,10 @@ class Engines:
             speech_translator=combined,
             talk=choice.load_talk(settings),
         )
+        if settings.languages.detect != "off" and not isinstance(engines.recognizer, IdentifyingRecognizer):
+            log.warning("languages.detect = %r, but the recognizer (%s) does not identify languages: every "
+                        "utterance is taken to be in its leg's language", settings.languages.detect,
+                        getattr(engines.recognizer or engines.speech_translator, "name", "none"))
         if engines.talk is None:
             for tag in settings.default_languages:
                 engines.voices.get(tag)  # load the default voices now rather than on the first utterance
