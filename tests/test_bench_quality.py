@@ -53,6 +53,14 @@ def test_quality_bench_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert result["config"]["recognizer"]["min_window_s"] == 15
     assert result["config"]["translator"]["engine"]
 
+    ids = result["language_id"]  # 3 test clips per language and length bucket
+    assert 3 <= ids["n"] <= 54 and ids["overhead"]["n"] == 6
+    for prior in ("uniform_prior", "whisper_prior"):
+        assert len(ids[prior]["pairs"]) == 15  # every pair of en, es, fr, it, nl, de
+        assert sum(map(sum, (row.values() for row in ids[prior]["confusion"].values()))) == ids["n"]
+        assert 0 <= ids[prior]["accuracy_5+"] <= 100
+    assert ids["uniform_prior"]["accuracy_5+"] >= 80  # clean prompts of 5+ words: a broken detector fails this
+
     # a bound a broken recognizer (or a broken 8 kHz path) fails: these prompts are clean studio speech
     assert result["wer"]["en-telephone-8k"] < 30
     # a Piper English voice that Whisper cannot understand would fail this

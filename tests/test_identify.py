@@ -89,6 +89,40 @@ def test_candidates_are_the_room_languages_plus_the_menu_while_undecided() -> No
     assert off.decided and off.candidates("de-DE", ["en-GB"], [], 5.0) == []
 
 
+# -- the benchmark's arithmetic -----------------------------------------------------------------------------
+
+
+def test_language_id_figures_count_pairs_buckets_switches_and_confusions() -> None:
+    from babelfish.bench import language_id
+
+    def clip(language: str, words: int) -> corpus.Clip:
+        return corpus.Clip(path=Path("/nowhere"), text=" ".join(["w"] * words), language=language)
+
+    items = [clip("en", 6), clip("en", 6), clip("de", 3), clip("de", 1)]
+    probs = [{"en": 0.9, "de": 0.1}, {"en": 0.4, "de": 0.6}, {"en": 0.05, "de": 0.95}, {"de": 0.7, "en": 0.3}]
+    result = language_id.figures(items, probs, min_confidence=0.9, languages=("en", "de"))
+    pair = result["pairs"]["en-de"]
+    assert pair["5+"] == {"n": 2, "accuracy": 50.0, "switch": 50.0, "false_switch": 0.0}
+    assert pair["2-4"] == {"n": 1, "accuracy": 100.0, "switch": 100.0, "false_switch": 0.0}
+    assert pair["1"] == {"n": 1, "accuracy": 100.0, "switch": 0.0, "false_switch": 0.0}  # 0.7 is not sure
+    assert result["confusion"] == {"en": {"en": 1, "de": 1}, "de": {"en": 0, "de": 2}}
+    assert language_id.summary(result) == {"accuracy_1": 100.0, "worst_1": 100.0, "accuracy_2-4": 100.0,
+                                           "worst_2-4": 100.0, "accuracy_5+": 50.0, "worst_5+": 50.0}
+    assert "en-de" in language_id.table(result)
+    assert [language_id.bucket(t) for t in ("one", "a b", "a b c d", "a b c d e")] == ["1", "2-4", "2-4", "5+"]
+
+
+def test_the_dev_and_test_clips_are_disjoint() -> None:
+    from babelfish.bench import language_id
+
+    try:
+        dev, test = language_id.split(dev_per_bucket=5, test_per_bucket=10)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    assert dev and test and not {c.path for c in dev} & {c.path for c in test}
+    assert {c.language for c in test} == set(language_id.LANGUAGES)
+
+
 # -- the transcript -----------------------------------------------------------------------------------
 
 

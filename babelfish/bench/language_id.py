@@ -16,6 +16,7 @@ leg already in L, that would be decoded as M. The confusion matrix is over all t
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -129,3 +130,24 @@ def table(result: dict[str, Any]) -> str:
     for lang, row in result["confusion"].items():
         lines.append(f"{'':>52}{lang:>3} " + " ".join(f"{row[x]:>4}" for x in present))
     return "\n".join(lines)
+
+
+def overhead(recognize: Callable[..., Any], items: Sequence[corpus.Clip], candidates: Sequence[str],
+             repeats: int = 2) -> dict[str, float]:
+    """What identification adds to one recognition: each clip recognized with and without ``candidates``,
+    alternately (so the machine's drift hits both), ``repeats`` times; medians of the times and of the
+    per-clip difference, in milliseconds."""
+    plain: list[float] = []
+    identified: list[float] = []
+    for _ in range(repeats):
+        for clip in items:
+            samples, _ = audio.read_wav(clip.path, 8000)
+            language = clip.language
+            for out, cands in ((plain, ()), (identified, candidates)):
+                t0 = time.perf_counter()
+                recognize(samples, 8000, language, "", cands, 0.9)
+                out.append(time.perf_counter() - t0)
+    diffs = [b - a for a, b in zip(plain, identified, strict=True)]
+    return {"n": len(plain), "recognize_ms_p50": round(1000 * float(np.median(plain)), 1),
+            "identify_ms_p50": round(1000 * float(np.median(identified)), 1),
+            "overhead_ms_p50": round(1000 * float(np.median(diffs)), 1)}

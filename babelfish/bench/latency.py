@@ -161,12 +161,17 @@ def compared(base: dict[str, Any], other: dict[str, Any], setting: str) -> dict[
 
 def compare_table(result: dict[str, Any]) -> str:
     base = f"base: {result['config']['translator']}"
-    lines = ["", "  side by side (same clips, same run; ratio = variant / base):",
-             f"    {'variant':<34} {'p50 s':>7} {'p90 s':>7} {'ratio p50':>10} {'ratio p90':>10}",
-             f"    {base:<34} {result['p50_s']:>7.2f} {result['p90_s']:>7.2f}"]
+    def recognize(stages: dict[str, float]) -> str:
+        return f"{stages['recognize']:.3f}" if "recognize" in stages else "-"
+
+    lines = ["", "  side by side (same clips, same run; ratio = variant / base; recognize: that stage's p50 s):",
+             f"    {'variant':<34} {'p50 s':>7} {'p90 s':>7} {'ratio p50':>10} {'ratio p90':>10} {'recognize':>10}",
+             f"    {base:<34} {result['p50_s']:>7.2f} {result['p90_s']:>7.2f} {'':>10} {'':>10} "
+             f"{recognize(result['stages']):>10}"]
     for c in result["compare"]:
         r50, r90 = (f"{r:.2f}" if r else "-" for r in (c["ratio_p50"], c["ratio_p90"]))
-        lines.append(f"    {c['setting']:<34} {c['p50_s']:>7.2f} {c['p90_s']:>7.2f} {r50:>10} {r90:>10}")
+        lines.append(f"    {c['setting']:<34} {c['p50_s']:>7.2f} {c['p90_s']:>7.2f} {r50:>10} {r90:>10} "
+                     f"{recognize(c['stages']):>10}")
     return "\n".join(lines)
 
 

@@ -82,6 +82,7 @@ DEFAULT_SIZES = {
     "de-en-text": 200,
     "en-de-asr-bleu": 100,
     "language-id": 60,  # test clips per language and length bucket (fewer where a bucket has fewer)
+    "language-id-overhead": 30,  # English prompts timed with and without identification
     "nl-en-asr-bleu": 100,
     "dialogue": 36,  # consecutive game lines per direction, each with and without context
     "de-voice": 25,  # German sentences per voice
@@ -468,6 +469,7 @@ class QualityBench:
 
     def language_id_set(self) -> None:
         """Language identification on the test clips, with Whisper's prior and without (one pass)."""
+        from babelfish import corpus
         from babelfish.bench import language_id
         from babelfish.engines.whisper import without_training_prior
 
@@ -489,6 +491,10 @@ class QualityBench:
             figures = language_id.figures(test, probs, threshold)
             figures.update(language_id.summary(figures))
             out[name] = figures
+        if hasattr(rec, "recognize_sync"):  # the cost on the hot path, on English prompts of 5+ words
+            self.progress.note("language-id: timing recognition with and without identification ...")
+            timed = pick(corpus.asterisk_prompts(5), self.size("language-id-overhead"))
+            out["overhead"] = language_id.overhead(rec.recognize_sync, timed, ["en-GB", "de-DE"])
         self.language_id = out
 
     # -- report -------------------------------------------------------------------------------------
@@ -564,6 +570,12 @@ class QualityBench:
                                     f"{ids[name][f'worst_{b}']:.1f})" for b in language_id.BUCKETS
                                     if f"accuracy_{b}" in ids[name])
                 lines.append(f"{name}: {summary}")
+            if "overhead" in ids:
+                o = ids["overhead"]
+                lines.append(f"cost: recognition p50 {o['recognize_ms_p50']:.1f} ms, with identification "
+                             f"{o['identify_ms_p50']:.1f} ms, per-utterance difference p50 "
+                             f"{o['overhead_ms_p50']:.1f} ms "
+                             f"(n={o['n']})")
             lines += [language_id.table(ids["uniform_prior"]), ""]
         lines.append(f"total {total_s:.0f} s. s/item: the recognizer's seconds per utterance for WER sets, wall "
                      "seconds per item otherwise; work shared between sets is counted once, in the first set")
