@@ -204,6 +204,7 @@ async def test_a_caller_who_chose_german_but_speaks_english_is_switched_after_tw
             assert first["language"] == "en-GB" and first["language_confidence"] == 1.0
             assert first["source_text"].endswith("in en-GB")  # recognized as English at once...
             assert leg.language == "de-DE" and not [n for n in said if n[1] == "language notice"]  # ...leg stays
+            before = german.received_frames  # nobody else speaks: what the German leg hears next is the notice
             await german.say(utterance, rate)
             await feed.wait_utterances(2, timeout=20)
             async with asyncio.timeout(10):
@@ -213,7 +214,6 @@ async def test_a_caller_who_chose_german_but_speaks_english_is_switched_after_tw
                 (german.leg, "You are speaking English: I will translate for you in English now.")]
             assert any(e.get("type") == "language" and e["language"] == "en-GB" and e["previous"] == "de-DE"
                        for e in feed.events)
-            before = german.received_frames
             async with asyncio.timeout(10):
                 while german.received_frames <= before + 10:  # the notice is spoken into the call
                     await asyncio.sleep(0.05)
