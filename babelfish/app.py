@@ -317,7 +317,8 @@ class Server:
         cluster mode the caller is held with a notice should the socket drop, while a survivor takes over."""
         greetings = [languages.prompt(greeting, leg.language)]
         if not self.language_decided(leg):  # languages.detect "auto": the caller has not said which yet
-            greetings = [languages.prompt(greeting, tag) for tag in self.settings.menu.languages] or greetings
+            said = dict.fromkeys(languages.prompt(greeting, tag) for tag in self.settings.menu.languages)
+            greetings = list(said) or greetings  # (a language without the prompt would repeat the English)
         hold = None
         cluster = self.settings.cluster
         if self.cluster is not None and cluster.hold_s > 0:

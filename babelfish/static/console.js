@@ -99,9 +99,14 @@ function renderRooms() {
   }
 }
 
+// languages.detect: the language an utterance was heard in, and how sure (nothing when not identified)
+function identified(confidence) {
+  return typeof confidence === "number" ? `, heard ${Math.round(confidence * 100)} % sure` : "";
+}
+
 function captionItem(c) {
   return el("li", { class: c.final ? "final" : "partial" },
-    el("div", { class: "who" }, `${c.leg.slice(0, 8)} · ${c.language}${c.final ? "" : " · speaking"}`),
+    el("div", { class: "who" }, `${c.leg.slice(0, 8)} · ${c.language}${identified(c.confidence)}${c.final ? "" : " · speaking"}`),
     el("div", {}, c.text), c.translation ? el("div", { class: "translation" }, `→ ${c.target || ""} ${c.translation}`) : "");
 }
 
@@ -109,7 +114,7 @@ function onCaption(event) {
   if (!["partial", "final"].includes(event.type) || !event.room) return;
   const list = state.captions[event.room] = state.captions[event.room] || [];
   const last = list.at(-1);
-  const item = { leg: event.leg, language: event.language, text: event.text || "", final: event.type === "final",
+  const item = { leg: event.leg, language: event.language, confidence: event.confidence, text: event.text || "", final: event.type === "final",
                  translation: event.translation || null, target: event.target || null };
   if (last && !last.final && last.leg === item.leg) list[list.length - 1] = item; else list.push(item);
   if (list.length > 50) list.splice(0, list.length - 50);
@@ -166,7 +171,7 @@ async function openCall(id) {
     el("h2", {}, `Call ${call.id.slice(0, 12)}`, el("small", {}, `${when(call.started_at)} · room ${call.room || "–"}`),
       ...["json", "txt", "srt", "vtt"].map((fmt) => el("button", { class: "quiet download", "data-format": fmt, onclick: (e) => download(e.target, call.id, fmt) }, fmt.toUpperCase()))),
     ...call.utterances.filter((u) => u.source_text).map((u) => el("div", { class: `turn ${u.leg_id === first ? "a" : "b"}` },
-      el("div", { class: "who" }, `${clock(u.started_at - call.started_at)} · ${u.number} (${u.language})`
+      el("div", { class: "who" }, `${clock(u.started_at - call.started_at)} · ${u.number} (${u.language}${identified(u.language_confidence)})`
         + (u.latencies.first_frame !== undefined ? ` · heard ${u.latencies.first_frame.toFixed(2)} s after they stopped` : "")),
       el("div", {}, u.source_text),
       ...Object.entries(u.translations).map(([lang, text]) => el("div", { class: "translation" }, `→ ${lang}: ${text}`)))),
