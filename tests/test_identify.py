@@ -292,13 +292,15 @@ async def test_whisper_switches_a_german_leg_whose_caller_speaks_english(
         tmp_path: Path, whisper_engines, monkeypatch: pytest.MonkeyPatch) -> None:
     said = spoken_notices(monkeypatch)
     english_prompts = [audio.read_wav(c.path, 8000)[0] for c in corpus.asterisk_prompts(8)[:2]]
-    settings = detecting(tmp_path, "confirm", numbers={GERMAN: "de-DE", ENGLISH: "en-GB"}, sample_rate=8000)
+    settings = detecting(tmp_path, "confirm", numbers={ENGLISH: "en-GB"}, sample_rate=8000,
+                         menu={"languages": ["en-GB", "de-DE"]})
     async with background_server(settings, whisper_engines) as (url, server):
         feed = CaptionFeed(url)
         await feed.start()
         async with FakeVonage(url) as vonage:
-            german = await vonage.dial(GERMAN, pace=PACE)
+            german = await vonage.dial(GERMAN, pace=PACE, keys=["2"])  # chose German in the menu
             english = await vonage.dial(ENGLISH, pace=PACE)
+            assert server.switchboard.legs[german.leg].language == "de-DE"
             for i, prompt in enumerate(english_prompts, 1):
                 await german.say(prompt, 8000)
                 await feed.wait_utterances(i, timeout=30)
@@ -310,6 +312,8 @@ async def test_whisper_switches_a_german_leg_whose_caller_speaks_english(
                 while not [n for n in said if n[1] == "language notice"]:
                     await asyncio.sleep(0.05)
             assert server.switchboard.legs[german.leg].language == "en-GB"
+            await server.store.flush()
+            assert await server.store.run(server.store.store.remembered_language, GERMAN) == "en-GB"
             assert english.connected
         await feed.stop()
 
