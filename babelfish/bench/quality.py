@@ -545,8 +545,10 @@ class QualityBench:
         def fmt(value: float | None, width: int) -> str:
             return f"{value:{width}.2f}" if value is not None else f"{'-':>{width}}"
 
-        lines = [head, "",
-                 f"{'set':<28} {'n':>4} {'WER %':>7} {'BLEU':>6} {'chrF':>6} {'s/item':>7} {'total s':>8}  what"]
+        lines = [head, ""]
+        if self.results:
+            lines.append(f"{'set':<28} {'n':>4} {'WER %':>7} {'BLEU':>6} {'chrF':>6} {'s/item':>7} "
+                         f"{'total s':>8}  what")
         for name, r in self.results.items():
             what = DESCRIPTIONS.get(name, "")
             if r.accuracy is not None:
