@@ -598,8 +598,16 @@ class Server:
                 other.language = next((tag for tag in [*self.settings.menu.languages, *self.settings.default_languages]
                                        if not any(languages.same_language(tag, x) for x in room_languages)),
                                       other.language)
-        if self.settings.menu.remember and leg.caller != BROWSER_CALLER:
-            self._spawn(self.reception.remember(leg.caller, language))
+        async def record() -> None:
+            try:
+                if self.settings.menu.remember and leg.caller != BROWSER_CALLER:
+                    await self.reception.remember(leg.caller, language)
+                if self.cluster is not None:
+                    await self.cluster.set_language(leg.id, language)
+            except Exception:  # noqa: BLE001 - the call goes on in its new language regardless
+                log.warning("leg %s: could not record its new language", leg.id, exc_info=True)
+
+        self._spawn(record())
 
     def _keep_record(self, leg: Leg, record: Utterance) -> None:
         self.store.write(self.store.store.add_utterance, record.room, record, leg.caller)

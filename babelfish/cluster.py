@@ -337,6 +337,12 @@ class Cluster:
                          code=room.get("code") or None, direction=fields.get("direction", "inbound"),
                          conversation=fields.get("conversation", ""))
 
+    async def set_language(self, leg_id: str, language: str) -> None:
+        """The leg was switched to the language its caller speaks (``languages.detect``): a server that
+        takes its room over, and the placement of the room's next caller, see the new one."""
+        await self.redis.eval("if redis.call('EXISTS', KEYS[1]) == 1 then "
+                              "redis.call('HSET', KEYS[1], 'language', ARGV[1]) end", 1, P + "leg:" + leg_id, language)
+
     async def room_legs(self, room_id: str) -> list[LegRecord]:
         records = [await self.leg(leg_id) for leg_id in await self.redis.smembers(P + "room:" + room_id + ":legs")]
         return [r for r in records if r is not None]

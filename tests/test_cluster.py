@@ -204,6 +204,14 @@ async def test_servers_placing_callers_at_once_never_pair_a_waiting_room_twice(t
         for legs in rooms.values():  # the second caller of a room gets the language not yet spoken there
             langs = {(await members[0].leg(leg)).language for leg in legs}  # type: ignore[union-attr]
             assert langs == {"de-DE", "en-GB"}
+        # a leg switched to the language its caller speaks (languages.detect) is recorded so; unknown legs
+        # are not created by it
+        was = (await members[0].leg(placements[0].leg)).language  # type: ignore[union-attr]
+        await members[2].set_language(placements[0].leg, "fr-FR")
+        assert (await members[0].leg(placements[0].leg)).language == "fr-FR"  # type: ignore[union-attr]
+        await members[2].set_language("no-such-leg", "fr-FR")
+        assert await members[0].redis.exists("bf:leg:no-such-leg") == 0
+        await members[2].set_language(placements[0].leg, was)
         # a server that no longer hosts a room (taken over while it was cut off) cannot remove its legs
         record = await members[0].leg(placements[1].leg)
         assert record is not None
