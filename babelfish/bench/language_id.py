@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from babelfish import audio, corpus
+from babelfish.pipeline.recognize import among
 
 LANGUAGES = ("en", "es", "fr", "it", "nl", "de")
 BUCKETS = ("1", "2-4", "5+")
@@ -69,8 +70,8 @@ def probabilities(identify: Callable[[np.ndarray, int, str], dict[str, float]], 
 
 
 def share(probs: dict[str, float], language: str, others: Sequence[str]) -> float:
-    total = probs.get(language, 0.0) + sum(probs.get(o, 0.0) for o in others)
-    return probs.get(language, 0.0) / total if total > 0 else 0.0
+    """``language``'s share among it and ``others``, as the server computes it (``recognize.among``)."""
+    return among(probs, [language, *others], language, 1.0).probabilities.get(language, 0.0)
 
 
 def figures(items: Sequence[corpus.Clip], probs: Sequence[dict[str, float]], min_confidence: float,
