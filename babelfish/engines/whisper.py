@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 PACKAGED_BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 WHISPER_RATE = 16000
+MAX_PROMPT_TOKENS = 120  # of earlier text (Whisper takes up to 223; more costs decoding time, not accuracy)
 # Hours of speech per language in Whisper's training data (the Whisper paper, appendix E). Its language
 # probabilities carry that prior (two thirds of the data is English): short clips in other languages come
 # out "English". Dividing it out leaves a uniform prior over the room's languages (benchmarks/README.md,
@@ -37,7 +38,6 @@ _MEDIAN_HOURS = float(np.median(list(TRAINING_HOURS.values())))
 def without_training_prior(probabilities: dict[str, float]) -> dict[str, float]:
     """Whisper's language probabilities divided by its training prior (a uniform prior instead)."""
     return {lang: p / TRAINING_HOURS.get(lang, _MEDIAN_HOURS) for lang, p in probabilities.items()}
-MAX_PROMPT_TOKENS = 120  # of earlier text (Whisper takes up to 223; more costs decoding time, not accuracy)
 
 
 def _sha256(path: Path) -> str:
