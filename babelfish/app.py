@@ -98,7 +98,6 @@ class Server:
         self.reception = Reception(self)
         self.hub = CaptionHub()
         self.started = time.time()
-        self.events: dict[str, list[dict[str, Any]]] = {}
         security = settings.security
         secret = security.signature_secret.get_secret_value() if security.signature_secret else None
         self.verifier = (signature.WebhookVerifier(secret, security.signature_max_age_s,
@@ -384,17 +383,11 @@ class Server:
             self.reception.call_ended(leg_id, event.status)  # ended in the menu, or an invitation unanswered
             if self.cluster is not None:  # a leg placed on another server (or never connected): off the directory
                 await self._leave_directory(leg_id)
-        history = self.events.setdefault(leg_id, [])
-        if len(history) < 100:
-            history.append({"status": event.status, "timestamp": event.timestamp})
         leg = self.switchboard.legs.get(leg_id)
         if leg is not None:
             leg.status = event.status
-            leg.statuses.append((time.time(), event.status))
             if event.status in vonage.ENDED_STATUSES:
                 await self.end_leg(leg, reason=f"call {event.status}", call_ended=True)
-        if len(self.events) > 10_000:  # keep the call-state log bounded
-            self.events.pop(next(iter(self.events)))
         return JSONResponse({"ok": True})
 
     # -- the audio socket -------------------------------------------------------------------------------

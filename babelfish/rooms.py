@@ -53,7 +53,6 @@ class Leg:
     direction: str = "inbound"  # "outbound": a call the server placed (an invitation)
     room: Room | None = None
     status: str = "answered-webhook"
-    statuses: list[tuple[float, str]] = field(default_factory=list)
     session: LegSession | None = None  # set while the websocket is open
     created: float = field(default_factory=time.time)
 

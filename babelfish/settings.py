@@ -324,7 +324,6 @@ class Settings(BaseSettings):
     playback_lead_ms: int = Field(
         1000, ge=20, le=60000, description="how far ahead of real time we send audio to Vonage's buffer"
     )
-    playback_queue_s: float = Field(60.0, ge=1.0, le=60.0, description="queued playback per listener")
     max_message_bytes: int = 64 * 1024
     log_format: Literal["text", "json"] = Field("text", description="'json': one JSON object per log line")
     models_dir: Path = Field(Path.home() / ".cache" / "babelfish", description="where fetched models go")

@@ -95,10 +95,6 @@ def number_key(number: str) -> str:
     return hashlib.sha256(number.lstrip("+").encode()).hexdigest()
 
 
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
 class TranscriptStore:
     """Blocking access to the transcript database (the server wraps it in :class:`AsyncStore`)."""
 

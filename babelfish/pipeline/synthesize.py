@@ -24,14 +24,6 @@ class Synthesizer(Protocol):
     async def synthesize(self, text: str) -> tuple[np.ndarray, int]: ...
 
 
-class NativeRateSynthesizer(Synthesizer, Protocol):
-    """A synthesizer that renders PCM at the caller's rate itself (a cloud voice asked for 8 or 16 kHz)."""
-
-    rates: tuple[int, ...]
-
-    async def synthesize_pcm(self, text: str, rate: int) -> bytes: ...
-
-
 _SENTENCE_END = re.compile(r"(?<=[.!?;。！？])\s+")
 
 

@@ -75,10 +75,6 @@ def clear_command() -> str:
     return json.dumps({"action": "clear"})
 
 
-def notify_command(payload: dict[str, Any]) -> str:
-    return json.dumps({"action": "notify", "payload": payload})
-
-
 def connected_message(content_type: str, headers: dict[str, str]) -> str:
     """What Vonage sends first: the event, the content type, and the NCCO's headers flattened."""
     return json.dumps({**headers, "event": CONNECTED, "content-type": content_type})
