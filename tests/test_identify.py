@@ -5,8 +5,9 @@ and with Whisper on real recorded speech (e2e)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,24 @@ def spoken_notices(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]
     return said
 
 
+@contextlib.asynccontextmanager
+async def scripted_pair_server(tmp_path: Path, mode: str, speaks: str = "en-GB",
+                               ) -> AsyncIterator[tuple[Any, CaptionFeed, FakeVonage, ScriptedRecognizer]]:
+    """A server whose recognizer hears everything in ``speaks``, GERMAN and ENGLISH mapped, a caption feed
+    and the fake Vonage."""
+    engines = double_engines()
+    engines.recognizer = recognizer = ScriptedRecognizer(speaks)
+    settings = detecting(tmp_path, mode, numbers={GERMAN: "de-DE", ENGLISH: "en-GB"})
+    async with background_server(settings, engines) as (url, server):
+        feed = CaptionFeed(url)
+        await feed.start()
+        try:
+            async with FakeVonage(url) as vonage:
+                yield server, feed, vonage, recognizer
+        finally:
+            await feed.stop()
+
+
 def detecting(tmp_path: Path, mode: str, **extra: Any) -> Settings:
     return Settings(models_dir=tmp_path / "models", data_dir=tmp_path / "data", playback_lead_ms=200,
                     languages={"detect": mode, "min_speech_s": 0.5}, **extra)
@@ -189,55 +208,41 @@ async def test_a_caller_who_chose_german_but_speaks_english_is_switched_after_tw
     said = spoken_notices(monkeypatch)
     samples, rate = speech
     utterance = samples[: rate * 2]
-    engines = double_engines()
-    engines.recognizer = ScriptedRecognizer("en-GB")
-    settings = detecting(tmp_path, "confirm", numbers={GERMAN: "de-DE", ENGLISH: "en-GB"})
-    async with background_server(settings, engines) as (url, server):
-        feed = CaptionFeed(url)
-        await feed.start()
-        async with FakeVonage(url) as vonage:
-            german = await vonage.dial(GERMAN, pace=PACE)
-            english = await vonage.dial(ENGLISH, pace=PACE)
-            leg = server.switchboard.legs[german.leg]
-            await german.say(utterance, rate)
-            first = (await feed.wait_utterances(1, timeout=20))[0]
-            assert first["language"] == "en-GB" and first["language_confidence"] == 1.0
-            assert first["source_text"].endswith("in en-GB")  # recognized as English at once...
-            assert leg.language == "de-DE" and not [n for n in said if n[1] == "language notice"]  # ...leg stays
-            before = german.received_frames  # nobody else speaks: what the German leg hears next is the notice
-            await german.say(utterance, rate)
-            await feed.wait_utterances(2, timeout=20)
-            async with asyncio.timeout(10):
-                while leg.language != "en-GB" or not [n for n in said if n[1] == "language notice"]:
-                    await asyncio.sleep(0.05)
-            assert [(n[0], n[2]) for n in said if n[1] == "language notice"] == [
-                (german.leg, "You are speaking English: I will translate for you in English now.")]
-            assert any(e.get("type") == "language" and e["language"] == "en-GB" and e["previous"] == "de-DE"
-                       for e in feed.events)
-            async with asyncio.timeout(10):
-                while german.received_frames <= before + 10:  # the notice is spoken into the call
-                    await asyncio.sleep(0.05)
-            await server.store.flush()
-            remembered = await server.store.run(server.store.store.remembered_language, GERMAN)
-            assert remembered == "en-GB"
-            assert english.connected and german.connected
-        await feed.stop()
+    async with scripted_pair_server(tmp_path, "confirm") as (server, feed, vonage, _):
+        german = await vonage.dial(GERMAN, pace=PACE)
+        english = await vonage.dial(ENGLISH, pace=PACE)
+        leg = server.switchboard.legs[german.leg]
+        await german.say(utterance, rate)
+        first = (await feed.wait_utterances(1, timeout=20))[0]
+        assert first["language"] == "en-GB" and first["language_confidence"] == 1.0
+        assert first["source_text"].endswith("in en-GB")  # recognized as English at once...
+        assert leg.language == "de-DE" and not [n for n in said if n[1] == "language notice"]  # ...leg stays
+        before = german.received_frames  # nobody else speaks: what the German leg hears next is the notice
+        await german.say(utterance, rate)
+        await feed.wait_utterances(2, timeout=20)
+        async with asyncio.timeout(10):
+            while leg.language != "en-GB" or not [n for n in said if n[1] == "language notice"]:
+                await asyncio.sleep(0.05)
+        assert [(n[0], n[2]) for n in said if n[1] == "language notice"] == [
+            (german.leg, "You are speaking English: I will translate for you in English now.")]
+        assert any(e.get("type") == "language" and e["language"] == "en-GB" and e["previous"] == "de-DE"
+                   for e in feed.events)
+        async with asyncio.timeout(10):
+            while german.received_frames <= before + 10:  # the notice is spoken into the call
+                await asyncio.sleep(0.05)
+        await server.store.flush()
+        remembered = await server.store.run(server.store.store.remembered_language, GERMAN)
+        assert remembered == "en-GB"
+        assert english.connected and german.connected
 
 
 async def test_detection_off_identifies_nothing(tmp_path: Path, speech: tuple[np.ndarray, int]) -> None:
     samples, rate = speech
-    engines = double_engines()
-    engines.recognizer = recognizer = ScriptedRecognizer("en-GB")
-    settings = detecting(tmp_path, "off", numbers={GERMAN: "de-DE", ENGLISH: "en-GB"})
-    async with background_server(settings, engines) as (url, _server):
-        feed = CaptionFeed(url)
-        await feed.start()
-        async with FakeVonage(url) as vonage:
-            german = await vonage.dial(GERMAN, pace=PACE)
-            await vonage.dial(ENGLISH, pace=PACE)
-            await german.say(samples[: rate * 2], rate)
-            record = (await feed.wait_utterances(1, timeout=20))[0]
-        await feed.stop()
+    async with scripted_pair_server(tmp_path, "off") as (_server, feed, vonage, recognizer):
+        german = await vonage.dial(GERMAN, pace=PACE)
+        await vonage.dial(ENGLISH, pace=PACE)
+        await german.say(samples[: rate * 2], rate)
+        record = (await feed.wait_utterances(1, timeout=20))[0]
     assert recognizer.identified == 0 and record["language"] == "de-DE" and record["language_confidence"] is None
 
 
