@@ -158,14 +158,21 @@ def held_out_pairs(n: int) -> list[tuple[str, str]]:
     return test[:n]
 
 
-def translate_both_ways(translator: object, pairs: list[tuple[str, str]], source: str,
-                        target: str) -> tuple[list[tuple[str, str]], list[str], float, float]:
-    """(pairs in this direction, hypotheses, chrF, chrF of copying the source)."""
+def check_corpus_translation(translator: object, pairs: list[tuple[str, str]], source: str, target: str, *,
+                             min_chrf: float, max_copies: int, above_copying: float) -> None:
+    """Translate the held-out ``pairs`` (en, de) from ``source`` to ``target``: every sentence gets a
+    translation, at most ``max_copies`` merely copy the source, and the corpus chrF is at least ``min_chrf``
+    and ``above_copying`` points above what copying the sources would score."""
     import sacrebleu
+
+    from babelfish.engines.llama import is_copy
 
     pairs = pairs if source == "en" else [(de, en) for en, de in pairs]
     hyps = [translator.translate_sync(src, source, target) for src, _ in pairs]  # type: ignore[attr-defined]
     refs = [ref for _, ref in pairs]
     chrf = sacrebleu.corpus_chrf(hyps, [refs]).score
     copied = sacrebleu.corpus_chrf([src for src, _ in pairs], [refs]).score
-    return pairs, hyps, chrf, copied
+    assert all(h.strip() for h in hyps), hyps
+    assert sum(is_copy(src, h) for (src, _), h in zip(pairs, hyps, strict=True)) <= max_copies, hyps
+    assert chrf >= min_chrf, (chrf, list(zip(hyps, refs, strict=True)))
+    assert chrf > copied + above_copying, (chrf, copied)

@@ -11,7 +11,7 @@ import pytest
 
 from babelfish.engines import gemma
 
-from .conftest import held_out_pairs, translate_both_ways
+from .conftest import check_corpus_translation, held_out_pairs
 
 pytestmark = pytest.mark.e2e
 
@@ -33,12 +33,8 @@ def test_pairs() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("source", "target"), [("en", "de"), ("de", "en")])
 def test_corpus_chrf(translator: gemma.GemmaTranslator, test_pairs: list[tuple[str, str]],
                      source: str, target: str) -> None:
-    pairs, hyps, chrf, copied = translate_both_ways(translator, test_pairs, source, target)
-    refs = [ref for _, ref in pairs]
-    assert all(h.strip() for h in hyps), hyps
-    assert sum(gemma.is_copy(src, h) for (src, _), h in zip(pairs, hyps, strict=True)) <= 2, hyps
-    assert chrf >= MIN_CHRF[(source, target)], (chrf, list(zip(hyps, refs, strict=True)))
-    assert chrf > copied + 5, (chrf, copied)
+    check_corpus_translation(translator, test_pairs, source, target,
+                             min_chrf=MIN_CHRF[(source, target)], max_copies=2, above_copying=5)
 
 
 def test_known_sentences(translator: gemma.GemmaTranslator) -> None:

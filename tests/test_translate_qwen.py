@@ -13,10 +13,9 @@ import asyncio
 import pytest
 
 from babelfish.engines import qwen
-from babelfish.engines.llama import is_copy
 from babelfish.rooms import Room
 
-from .conftest import held_out_pairs, translate_both_ways
+from .conftest import check_corpus_translation, held_out_pairs
 
 pytestmark = pytest.mark.e2e
 
@@ -38,12 +37,8 @@ def test_pairs() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("source", "target"), [("en", "de"), ("de", "en")])
 def test_corpus_chrf(translator: qwen.QwenTranslator, test_pairs: list[tuple[str, str]],
                      source: str, target: str) -> None:
-    pairs, hyps, chrf, copied = translate_both_ways(translator, test_pairs, source, target)
-    refs = [ref for _, ref in pairs]
-    assert all(h.strip() for h in hyps), hyps
-    assert sum(is_copy(src, h) for (src, _), h in zip(pairs, hyps, strict=True)) <= 1, hyps
-    assert chrf >= CHRF_MEASURED[(source, target)] - MARGIN, (chrf, list(zip(hyps, refs, strict=True)))
-    assert chrf > copied + 10, (chrf, copied)
+    check_corpus_translation(translator, test_pairs, source, target,
+                             min_chrf=CHRF_MEASURED[(source, target)] - MARGIN, max_copies=1, above_copying=10)
 
 
 def test_known_sentences_and_the_prompt_cache_across_directions(translator: qwen.QwenTranslator) -> None:
