@@ -27,33 +27,33 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class HangingRecognizer(EchoRecognizer):
-    hang_next = True
+    """Hangs until released: every pass over the first utterance (a speculation on a pause inside it
+    included, which the speaker's next word cancels) hangs, so that utterance is the one lost."""
+
+    released = False
 
     async def transcribe(self, samples: np.ndarray, rate: int, language: str, prompt: str = "") -> str:
-        if self.hang_next:
-            self.hang_next = False
+        if not self.released:
             await asyncio.sleep(3600)
         return await super().transcribe(samples, rate, language)
 
 
 class FailingTranslator(TagTranslator):
-    fail_next = True
+    released = False
 
     async def translate(self, text: str, source: str, target: str, context: object = ()) -> str:
-        if self.fail_next:
-            self.fail_next = False
+        if not self.released:
             raise ConnectionError("translation service unreachable")
         return await super().translate(text, source, target)
 
 
 class HangingVoice(ToneSynthesizer):
-    """Hangs on the first translation it is asked to speak (notices are spoken normally)."""
+    """Hangs on translations until released (notices are spoken normally)."""
 
-    hang_next = True
+    released = False
 
     async def synthesize(self, text: str) -> tuple[np.ndarray, int]:
-        if self.hang_next and text.startswith("["):
-            self.hang_next = False
+        if not self.released and text.startswith("["):
             await asyncio.sleep(3600)
         return await super().synthesize(text)
 
@@ -64,7 +64,7 @@ def fast_timeouts(tmp_path, **limits) -> Settings:
                                           synthesize_timeout_s=0.5, **limits))
 
 
-async def _one_bad_then_one_good(url: str, speech, error_part: str) -> None:
+async def _one_bad_then_one_good(url: str, speech, error_part: str, faulty) -> str:
     samples, rate = speech
     samples = samples[: rate * 2]
     feed = CaptionFeed(url)
@@ -77,6 +77,7 @@ async def _one_bad_then_one_good(url: str, speech, error_part: str) -> None:
         turn = await a.say(samples, rate)
         records = await feed.wait_utterances(1, timeout=20)
         assert records and records[0]["error"] and error_part in records[0]["error"], records
+        faulty.released = True
         assert await b.wait_heard(after=turn.started, quiet_s=0.3, timeout=10)
         notice = b.received_frames - before
         assert notice > 5, "the listener heard nothing where the translation was lost"
@@ -94,21 +95,23 @@ async def _one_bad_then_one_good(url: str, speech, error_part: str) -> None:
 
 async def test_a_hanging_recognizer_costs_one_utterance_and_the_listener_hears_a_notice(tmp_path, speech) -> None:
     engines = double_engines()
-    engines.recognizer = HangingRecognizer()
+    engines.recognizer = recognizer = HangingRecognizer()
     async with background(fast_timeouts(tmp_path), engines) as url:
-        metrics = await _one_bad_then_one_good(url, speech, "recognizer: timed out after 0.5 s")
+        metrics = await _one_bad_then_one_good(url, speech, "recognizer: timed out after 0.5 s", recognizer)
     assert 'babelfish_errors_total{kind="recognize_timeout"} 1.0' in metrics
 
 
 async def test_a_raising_translator_costs_one_utterance(tmp_path, speech) -> None:
-    async with background(fast_timeouts(tmp_path), double_engines(translator=FailingTranslator())) as url:
-        metrics = await _one_bad_then_one_good(url, speech, "translator: ConnectionError")
+    translator = FailingTranslator()
+    async with background(fast_timeouts(tmp_path), double_engines(translator=translator)) as url:
+        metrics = await _one_bad_then_one_good(url, speech, "translator: ConnectionError", translator)
     assert 'babelfish_errors_total{kind="translate_error"} 1.0' in metrics
 
 
 async def test_a_hanging_synthesizer_costs_one_utterance(tmp_path, speech) -> None:
-    async with background(fast_timeouts(tmp_path), double_engines(voice=HangingVoice())) as url:
-        metrics = await _one_bad_then_one_good(url, speech, "synthesizer timed out after 0.5 s")
+    voice = HangingVoice()
+    async with background(fast_timeouts(tmp_path), double_engines(voice=voice)) as url:
+        metrics = await _one_bad_then_one_good(url, speech, "synthesizer timed out after 0.5 s", voice)
     assert 'babelfish_errors_total{kind="synthesize_timeout"} 1.0' in metrics
 
 

@@ -48,6 +48,32 @@ def test_echo_canceller_removes_a_delayed_copy_and_keeps_double_talk() -> None:
 
 
 
+@pytest.mark.parametrize("batch_ms", [20, 1000])
+def test_echo_canceller_follows_a_playout_shift_within_a_quarter_second(batch_ms: int) -> None:
+    """The far end's playout moves by 8 ms halfway (it buffered a late frame), with inbound audio in 20 ms
+    frames or, from a busy server, a second at once: the echo is located again within a quarter second."""
+    rate = 8000
+    far = np.concatenate([audio.read_wav(asterisk(n), rate)[0] for n in ("agent-alreadyon", "conf-getconfno")])
+    half = far.size // 2
+    first, second = int(0.12 * rate), int(0.128 * rate)
+    echo = np.zeros(far.size, dtype=np.float32)
+    echo[first:half] = far[: half - first]
+    echo[half:] = far[half - second : far.size - second]
+    echo *= 0.35
+    canceller = EchoCanceller(rate)
+    step, batch, lead = rate // 50, rate * batch_ms // 1000, rate // 5
+    out, played = [], 0
+    for i in range(0, far.size, batch):
+        while played < min(i + batch + lead, far.size - step + 1):  # the server plays 200 ms ahead
+            canceller.played(far[played : played + step], 10.0 + played / rate)
+            played += step
+        out.append(canceller.clean(echo[i : i + batch], 10.0 + min(i + batch, far.size) / rate))
+    residual = np.concatenate(out)
+    assert abs(canceller.delay - second) <= 2
+    settled = half + rate // 4
+    assert audio.rms_dbfs(residual[settled:]) < audio.rms_dbfs(echo[settled:]) - 30
+
+
 @pytest.mark.parametrize("suppress", [True, False])
 async def test_speakerphone_echo_of_the_translation_is_not_translated_back(tmp_path: Path, speech,
                                                                         suppress: bool) -> None:

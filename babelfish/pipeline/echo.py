@@ -76,7 +76,19 @@ class EchoCanceller:
         """Inbound audio that ended arriving at ``end_at``; returns it with the echo removed.
 
         Inbound audio is placed by counting samples from the first frame (the sender's sample clock), not by
-        arrival times, whose network jitter would smear the echo's alignment."""
+        arrival times, whose network jitter would smear the echo's alignment. A long block (frames batched up
+        while the machine was busy) is cleaned in 100 ms pieces, so that a delay that moved inside it is found
+        again within the block instead of leaving a whole second of echo behind."""
+        piece = self.rate // 10
+        if samples.size <= piece:
+            return self._clean(samples, end_at)
+        out = []
+        for start in range(0, samples.size, piece):
+            stop = min(start + piece, samples.size)
+            out.append(self._clean(samples[start:stop], end_at - (samples.size - stop) / self.rate))
+        return np.concatenate(out)
+
+    def _clean(self, samples: np.ndarray, end_at: float) -> np.ndarray:
         if self._in_written < 0:
             end = self._index(end_at)
             if end - samples.size < 0:  # the very first audio: the timeline starts with it
@@ -99,15 +111,22 @@ class EchoCanceller:
             self._estimate_delay(end)
         candidate = samples
         if self.delay is not None:
-            echo = self._read(self._ref, self._ref_written, start - self.delay, end - self.delay)
-            power = float(np.dot(echo, echo))
-            if power > 1e-9:
-                gain = float(np.clip(np.dot(samples, echo) / power, 0.0, 2.0))
-                candidate = (samples - gain * echo).astype(np.float32)
-                if _rms(candidate) * 3 < _rms(samples) or _rms(samples) < 1e-4:
-                    self.cancelled_frames += 1
-                    return candidate  # cancelled by 10 dB or more
-            self._last_estimate = -(10**9)  # doubt the delay (or the caller talks over it): estimate again
+            candidate, cancelled = self._cancel(samples, start, end)
+            if not cancelled:
+                # The delay moved (the far end's playout shifted) or the caller talks over the echo: locate it
+                # again at once, on the last quarter second only, where the new delay already dominates.
+                before = self.delay
+                if end - self._active_since < self.converge:
+                    self.delay = None  # the first lock was wrong (speech is self-similar): take the best lag
+                self._estimate_delay(end, span=self.rate // 4)
+                if self.delay is None:
+                    self.delay = before
+                if self.delay != before:
+                    candidate, cancelled = self._cancel(samples, start, end)
+            if cancelled:
+                self.cancelled_frames += 1
+                return candidate  # cancelled by 10 dB or more
+            self._last_estimate = -(10**9)  # still in doubt: estimate again with the next audio
         # Playback began moments ago and its echo is not reliably located yet: during that convergence time,
         # inbound audio quieter than what we play is taken for echo. Later, an echo we cannot locate means
         # there is none (a headset) or the caller talks over it: nothing is muted.
@@ -115,10 +134,22 @@ class EchoCanceller:
             return np.zeros_like(samples)
         return candidate
 
-    def _estimate_delay(self, end: int) -> None:
+    def _cancel(self, samples: np.ndarray, start: int, end: int) -> tuple[np.ndarray, bool]:
+        """Subtract the best-scaled copy of what played ``delay`` earlier; whether that removed 10 dB."""
+        assert self.delay is not None
+        echo = self._read(self._ref, self._ref_written, start - self.delay, end - self.delay)
+        power = float(np.dot(echo, echo))
+        if power <= 1e-9:
+            return samples, False
+        gain = float(np.clip(np.dot(samples, echo) / power, 0.0, 2.0))
+        candidate = (samples - gain * echo).astype(np.float32)
+        return candidate, _rms(candidate) * 3 < _rms(samples) or _rms(samples) < 1e-4
+
+    def _estimate_delay(self, end: int, span: int | None = None) -> None:
         """Cross-correlate the last half second heard with what was played up to max_delay before it."""
         self._last_estimate = end
-        span = self.rate // 2 if self.delay is not None else self.rate // 4
+        if span is None:
+            span = self.rate // 2 if self.delay is not None else self.rate // 4
         heard = self._read(self._in, self._in_written, end - span, end)
         ref = self._read(self._ref, self._ref_written, end - span - self.max_delay, end)
         if not np.any(ref) or not np.any(heard):
