@@ -29,6 +29,7 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/ruff check babelfish tests benchmarks
+	$(VENV)/bin/mypy babelfish
 	$(PY) -m pytest -ra
 
 test-fast: setup
@@ -36,6 +37,7 @@ test-fast: setup
 
 lint: setup
 	$(VENV)/bin/ruff check babelfish tests benchmarks
+	$(VENV)/bin/mypy babelfish
 
 bench: setup
 	$(VENV)/bin/babelfish bench latency

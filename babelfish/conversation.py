@@ -101,6 +101,7 @@ async def run_call(parties: list[Party], *, settings: Settings, server: str | No
                                                            **dict(zip(callers, (p.language for p in parties),
                                                                       strict=True))}})
     out.mkdir(parents=True, exist_ok=True)
+    token: str | None
     if server is None:  # our own server: its captions are read with a token of its own
         settings, token = ensure_token(settings)
     else:

@@ -118,7 +118,7 @@ class LegacySource(PydanticBaseSettingsSource):
 
     def __init__(self, settings_cls: type[BaseSettings], config: Path | None, environ: Mapping[str, str]) -> None:
         super().__init__(settings_cls)
-        self.config = config
+        self.config: Path | None = config  # type: ignore[assignment]  # the base class names its model_config so
         self.environ = environ
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:

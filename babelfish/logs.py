@@ -49,7 +49,7 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    converter = time.gmtime  # timestamps in UTC, as the trailing Z says
+    converter = time.gmtime  # type: ignore[assignment]  # timestamps in UTC, as the trailing Z says (typeshed is narrower than the stdlib)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

@@ -96,9 +96,9 @@ class PhoneLinks:
         message = "\n".join(("babelfish join link v1", room, language, str(expires), link_id)).encode()
         return _b64(hmac.new(self.key, message, hashlib.sha256).digest())
 
-    def issue(self, room: str, language: str, ttl_s: float, *, now: float | None = None) -> tuple[str, JoinLink]:
-        """A new link's token and what it says. Raises ValueError for a bad room, language or lifetime, or
-        when there is no key."""
+    def issue(self, room: object, language: str, ttl_s: float, *, now: float | None = None) -> tuple[str, JoinLink]:
+        """A new link's token and what it says. Raises ValueError for a bad room (anything a client sent),
+        language or lifetime, or when there is no key."""
         if self.key is None:
             raise ValueError(NO_KEY)
         if not isinstance(room, str) or not ROOM_CODE.match(room):

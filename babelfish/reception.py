@@ -299,7 +299,7 @@ class Reception:
             return
         invitation.failed = reason
         log.warning("invitation of %s failed: %s", mask_number(invitation.number),
-                    re.sub(r"\d{6,}", lambda m: mask_number(m.group()), reason))  # Vonage may echo the number
+                    re.sub(r"\d{6,}", lambda m: mask_number(str(m.group())), reason))  # Vonage may echo the number
         leg = self.server.switchboard.legs.get(invitation.inviter)
         if leg is None:
             return

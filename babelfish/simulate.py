@@ -623,8 +623,8 @@ class FakeVonage:
                 raise _ApiRefusal(400, "Bad Request", str(exc)) from None
             if not order.answer_url:
                 raise _ApiRefusal(400, "Bad Request", "this fake supports answer_url only")
-            target = order.to[0].number  # type: ignore[union-attr]
-            origin = order.from_.number if hasattr(order.from_, "number") else str(order.from_)  # type: ignore[union-attr]
+            target = order.to[0].number
+            origin = order.from_.number if hasattr(order.from_, "number") else str(order.from_)
             call = FakeCall(self, origin, target, direction="outbound", answer_url=order.answer_url[0],
                             event_url=(order.event_url or [f"{self.server}/event"])[0],
                             keys=self.outbound_keys.get(target))

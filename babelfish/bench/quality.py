@@ -217,7 +217,7 @@ class QualityBench:
         self.limit = limit
         self.progress = progress or Progress()
         self.results: dict[str, SetResult] = {}
-        self._asr: dict[tuple[str, str, float], tuple[str, float, float]] = {}  # -> (text, seconds, duration)
+        self._asr: dict[tuple[str, str, float, str], tuple[str, float, float]] = {}  # -> (text, seconds, duration)
         self._mt: dict[tuple[str, str, str], str] = {}
         self.language_id: dict[str, Any] | None = None
 

@@ -16,9 +16,10 @@ class EspeakSynthesizer:
     name = "espeak"
 
     def __init__(self, voice: str, *, speed: int = 165) -> None:
-        self.binary = shutil.which("espeak-ng")
-        if self.binary is None:
+        binary = shutil.which("espeak-ng")
+        if binary is None:
             raise EngineError("espeak-ng is not installed (apt-get install espeak-ng; make demo does this)")
+        self.binary: str = binary
         self.voice = voice
         self.speed = speed
         self.worker = Worker(f"espeak-{voice}")

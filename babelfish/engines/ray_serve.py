@@ -73,8 +73,8 @@ class TranslatorReplica:
     def __init__(self, settings: Settings, loader: Loader | None = None) -> None:
         self.engine = (loader or load_local)("translator", settings)
         cfg = settings.ray.translator
-        self.translate_batch.set_max_batch_size(cfg.max_batch_size)
-        self.translate_batch.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
+        self.translate_batch.set_max_batch_size(cfg.max_batch_size)  # type: ignore[attr-defined]  # serve.batch adds them
+        self.translate_batch.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)  # type: ignore[attr-defined]
         self.batch_sizes: collections.Counter[int] = collections.Counter()
 
     async def translate(self, text: str, source: str, target: str,
@@ -132,7 +132,7 @@ def init(settings: Settings, **ray_options: Any) -> None:
         ray.init(address=settings.ray.address, namespace="babelfish", log_to_driver=False, **ray_options)
 
 
-def deploy(settings: Settings, loader: Loader | None = None, stages: list[str] | None = None) -> None:
+def deploy(settings: Settings, loader: Loader | None = None, stages: Sequence[str] | None = None) -> None:
     """Deploy (or update) the stages' applications; no HTTP proxy: servers use handles."""
     init(settings)
     serve.start(proxy_location="Disabled")
@@ -193,7 +193,7 @@ def remote_voices(handle: Any, settings: Settings) -> Any:
         def __init__(self) -> None:
             super().__init__(settings.synthesizer.voices, settings.models_dir)
 
-        def get(self, language: str) -> Any:  # type: ignore[override]
+        def get(self, language: str) -> Any:
             if language not in self._loaded:
                 self._loaded[language] = RaySynthesizer(handle, language)
             return self._loaded[language]

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
 from babelfish import languages
 from babelfish.playback import Item
@@ -208,7 +209,7 @@ def _done(item: Item, error: str | None) -> None:
         item.on_done(0, error)
 
 
-async def _nothing():  # type: ignore[no-untyped-def]
+async def _nothing() -> AsyncIterator[bytes]:
     """An empty audio source: in talk mode no audio passes through us."""
     return
     yield b""

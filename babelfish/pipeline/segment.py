@@ -47,7 +47,8 @@ class SileroDetector:
         self._context_size = 64 if rate == 16000 else 32
         self._session = self._shared_session()
         self._sr = np.array(rate, dtype=np.int64)
-        self.reset()
+        self._state = np.zeros((2, 1, 128), dtype=np.float32)
+        self._context = np.zeros(self._context_size, dtype=np.float32)
 
     @classmethod
     def _shared_session(cls):  # noqa: ANN206 - onnxruntime.InferenceSession
@@ -66,7 +67,8 @@ class SileroDetector:
 
     def probability(self, window: np.ndarray) -> float:
         x = np.concatenate([self._context, np.asarray(window, dtype=np.float32)])[None, :]
-        out, self._state = self._session.run(None, {"input": x, "state": self._state, "sr": self._sr})
+        out, state = self._session.run(None, {"input": x, "state": self._state, "sr": self._sr})
+        self._state = state
         self._context = x[0, -self._context_size :]
         return float(out[0, 0])
 

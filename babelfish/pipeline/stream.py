@@ -235,6 +235,8 @@ class LegSession:
 
     def hear_directly(self, source: str, frame: bytes, rate: int) -> None:
         """A frame of a same-language leg's voice, played live to this leg (resampled when rates differ)."""
+        if not isinstance(self.playback, Playback):
+            return  # Vonage's talk speaks into this call: no frames of ours reach it
         if rate != self.rate:
             converter = self._converters.get(source)
             if converter is None:
@@ -385,9 +387,12 @@ class LegSession:
         self._partial_task = asyncio.create_task(self._partial(pcm))
 
     async def _partial(self, pcm: np.ndarray) -> None:
+        recognizer = self.engines.recognizer
+        if recognizer is None:
+            return
         try:
             async with asyncio.timeout(self.settings.limits.recognize_timeout_s):
-                text = await self.engines.recognizer.transcribe(pcm, self.listen_rate, self.leg.language)
+                text = await recognizer.transcribe(pcm, self.listen_rate, self.leg.language)
         except Exception:  # noqa: BLE001 - a partial caption is best effort (a timeout included)
             log.exception("partial recognition failed")
             return
@@ -444,8 +449,12 @@ class LegSession:
             result.clauses = {target: Clauses() for target in to_translate}
             result.writing = asyncio.create_task(self._write_translations(result, t1), name=f"translate-{self.leg.id}")
             # however it ends (cancelled before it began included), nobody waits on a translation forever
-            result.writing.add_done_callback(
-                lambda _: [c.finish("cancelled") for c in result.clauses.values() if not c.done])
+            def unblock(_: object) -> None:
+                for clauses in result.clauses.values():
+                    if not clauses.done:
+                        clauses.finish("cancelled")
+
+            result.writing.add_done_callback(unblock)
             return result
         await self._translate_now(result, to_translate)
         result.latencies["translate"] = time.monotonic() - t1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -104,7 +104,7 @@ class Voices:
         raise EngineError(f"unknown synthesizer {spec!r}: use piper:<voice>, espeak:<voice> or mbrola:<voice>")
 
 
-async def speak(synth: Synthesizer, text: str, rate: int, timeout_s: float | None = None) -> AsyncIterator[bytes]:
+async def speak(synth: Synthesizer, text: str, rate: int, timeout_s: float | None = None) -> AsyncGenerator[bytes]:
     """Yield the PCM of ``text`` at ``rate``, one sentence at a time, each cut into whole 20 ms frames. A
     sentence whose synthesis takes longer than ``timeout_s`` raises :class:`EngineError`."""
     native = rate in getattr(synth, "rates", ())

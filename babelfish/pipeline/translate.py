@@ -26,11 +26,11 @@ class StreamingTranslator(Translator, Protocol):
 def load_translator(settings: Settings) -> Translator:
     cfg = settings.translator
     if cfg.engine == "llama":
-        if cfg.model == "gemma-270m":
-            from babelfish.engines.gemma import GemmaTranslator as Llama
-        else:
-            from babelfish.engines.qwen import QwenTranslator as Llama
-        return Llama(settings.models_dir, threads=cfg.llama_threads, max_tokens=cfg.max_tokens,
+        from babelfish.engines.gemma import GemmaTranslator
+        from babelfish.engines.qwen import QwenTranslator
+
+        llama = GemmaTranslator if cfg.model == "gemma-270m" else QwenTranslator
+        return llama(settings.models_dir, threads=cfg.llama_threads, max_tokens=cfg.max_tokens,
                      model_path=cfg.model_path)
     if cfg.engine == "ctranslate2":
         from babelfish.engines.ctranslate2_mt import CTranslate2Translator
