@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml scripts/install-system.sh scripts/llama-cmake-args.sh M
 setup: $(STAMP)
 
 demo: setup
-	$(PY) -m babelfish.demo
+	$(PY) -m babelfish.devtools.demo
 
 test: setup
 	$(VENV)/bin/ruff check babelfish tests benchmarks

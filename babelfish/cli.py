@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from babelfish.settings import load_settings
+from babelfish.config.settings import load_settings
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
@@ -19,9 +19,9 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from babelfish import logs
+    from babelfish.config import logs
     from babelfish.engines import choice
-    from babelfish.serving import serve
+    from babelfish.server.serving import serve
 
     overrides: dict[str, Any] = {}
     if args.host:
@@ -36,7 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from babelfish.conversation import Party, run_call
+    from babelfish.devtools.conversation import Party, run_call
 
     parties = [Party.parse(spec) for spec in args.party]
     if len(parties) < 2:
@@ -49,12 +49,13 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from babelfish import audio
-    from babelfish.pipeline.stream import Engines, one_shot
+    from babelfish.core import audio
+    from babelfish.engines.registry import load_engines
+    from babelfish.pipeline.stream import one_shot
 
     settings = _settings(args, default_languages=[args.source, args.target])
     samples, rate = audio.read_wav(args.input)
-    engines = Engines.load(settings)
+    engines = load_engines(settings)
     text, translation, out, timings = asyncio.run(one_shot(engines, samples, rate, args.source, args.target))
     audio.write_wav(args.out, out, 22050)
     if args.json:
@@ -67,7 +68,7 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from babelfish import models
+    from babelfish.engines import downloads as models
 
     settings = _settings(args)
     if args.action == "list":
@@ -76,7 +77,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from babelfish import bench
+    from babelfish.devtools import bench
 
     return bench.main(args)
 
@@ -109,8 +110,8 @@ def cmd_ray_serve(args: argparse.Namespace) -> int:
 
 def cmd_transcripts(args: argparse.Namespace) -> int:
     """Reads the transcript database directly (no server or token needed: this is the machine's own data)."""
-    from babelfish.store import TranscriptStore
-    from babelfish.transcripts import iso_time, render
+    from babelfish.transcripts.formats import iso_time, render
+    from babelfish.transcripts.store import TranscriptStore
 
     settings = _settings(args)
     store = TranscriptStore(settings.database_url, mask_numbers=settings.transcripts.mask_numbers)
@@ -153,8 +154,8 @@ def cmd_phone(args: argparse.Namespace) -> int:
     from the same settings the server reads (``phone.link_secret`` or ``security.operator_token``)."""
     import time
 
-    from babelfish.phonelinks import PhoneLinks
-    from babelfish.web import language_tag, link_url
+    from babelfish.server.phone import language_tag, link_url
+    from babelfish.server.phonelinks import PhoneLinks
 
     settings = _settings(args)
     links = PhoneLinks.from_settings(settings)
@@ -261,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from babelfish import logs
+    from babelfish.config import logs
 
     args = build_parser().parse_args(argv)
     logs.configure("text", logging.DEBUG if args.verbose else logging.INFO)

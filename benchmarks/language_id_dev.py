@@ -1,4 +1,4 @@
-"""Choose ``languages.min_confidence`` and the prior on the DEV clips of ``babelfish.bench.language_id``
+"""Choose ``languages.min_confidence`` and the prior on the DEV clips of ``babelfish.devtools.bench.language_id``
 (never on the test clips that ``babelfish bench quality --only language-id`` reports).
 
     .venv/bin/python benchmarks/language_id_dev.py [--json out.json]
@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from babelfish import corpus
-from babelfish.bench import language_id, machine
+from babelfish.config.settings import Settings
+from babelfish.devtools import corpus
+from babelfish.devtools.bench import language_id
+from babelfish.devtools.bench.report import machine
 from babelfish.engines.whisper import WhisperRecognizer, without_training_prior
-from babelfish.settings import Settings
 
 THRESHOLDS = (0.6, 0.7, 0.8, 0.9, 0.95)
 

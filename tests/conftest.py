@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from babelfish import audio
-from babelfish.engines.base import Worker
+from babelfish.config.settings import Settings
+from babelfish.core import audio
+from babelfish.core.worker import Worker
+from babelfish.engines.registry import load_engines
+from babelfish.engines.voices import Voices
 from babelfish.pipeline.segment import SileroDetector
 from babelfish.pipeline.stream import Engines
-from babelfish.pipeline.synthesize import Voices
-from babelfish.serving import background
-from babelfish.settings import Settings
+from babelfish.server.serving import background
 
 ASTERISK = Path("/usr/share/asterisk/sounds/en")
 OPERATOR_TOKEN = "test-operator-token"
@@ -143,12 +144,12 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def engines(models_dir: Path) -> Engines:
     """The real embedded engines, loaded once for every e2e test."""
-    return Engines.load(Settings(models_dir=models_dir))
+    return load_engines(Settings(models_dir=models_dir))
 
 
 def held_out_pairs(n: int) -> list[tuple[str, str]]:
     """The first ``n`` en/de pairs of the game scripts' held-out test split (never used for tuning)."""
-    from babelfish import corpus
+    from babelfish.devtools import corpus
 
     try:
         corpus.ensure_installed(["fillets-ng-data"])

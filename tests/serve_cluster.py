@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import socket
 
-from babelfish.serving import DrainingServer, uvicorn_config
-from babelfish.settings import Settings
+from babelfish.config.settings import Settings
+from babelfish.server.serving import DrainingServer, uvicorn_config
 
 from .conftest import double_engines
 

@@ -8,8 +8,8 @@ import socket
 import sys
 from pathlib import Path
 
-from babelfish.serving import DrainingServer, babelfish_server, uvicorn_config
-from babelfish.settings import Settings
+from babelfish.config.settings import Settings
+from babelfish.server.serving import DrainingServer, babelfish_server, uvicorn_config
 
 from .conftest import double_engines
 

@@ -11,14 +11,15 @@ import time
 import numpy as np
 import pytest
 
-from babelfish import audio
+from babelfish.config.settings import AzureSettings, Settings
+from babelfish.core import audio
+from babelfish.core.worker import EngineError
+from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
 from babelfish.engines.azure import AzureSpeech, translation_code
-from babelfish.engines.base import EngineError
+from babelfish.engines.voices import Voices
 from babelfish.pipeline.speech_translate import SpeechTranslation
-from babelfish.pipeline.synthesize import Voices, speak
-from babelfish.serving import background
-from babelfish.settings import AzureSettings, Settings
-from babelfish.simulate import CaptionFeed, FakeVonage
+from babelfish.pipeline.synthesize import speak
+from babelfish.server.serving import background
 from tests import azure_fake
 from tests.azure_fake import canceled, fake_sdk, no_match, speechsdk, translated, translating
 from tests.conftest import double_engines

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from babelfish import cli
-from babelfish.bench import quality
+from babelfish.devtools.bench import quality
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +27,7 @@ def test_normalize_for_wer() -> None:
 
 def test_quality_bench_json(capsys: pytest.CaptureFixture[str]) -> None:
     try:
-        from babelfish import corpus
+        from babelfish.devtools import corpus
 
         corpus.ensure_installed()
     except RuntimeError as exc:

@@ -12,12 +12,12 @@ import httpx
 import numpy as np
 import pytest
 
-from babelfish import audio
 from babelfish.cli import main as cli
-from babelfish.serving import background
-from babelfish.settings import Settings
-from babelfish.simulate import CaptionFeed, FakeCall, FakeVonage
-from babelfish.store import TranscriptStore
+from babelfish.config.settings import Settings
+from babelfish.core import audio
+from babelfish.devtools.fake_vonage import CaptionFeed, FakeCall, FakeVonage
+from babelfish.server.serving import background
+from babelfish.transcripts.store import TranscriptStore
 
 from .conftest import OPERATOR, double_engines
 from .test_rest import APP_ID, keypair
@@ -318,7 +318,7 @@ async def test_the_transcript_api_is_off_without_a_token(server) -> None:
 
 
 def test_retention_deletes_old_calls_only_and_numbers_can_be_kept_whole(tmp_path: Path) -> None:
-    from babelfish.captions import Utterance
+    from babelfish.core.utterance import Utterance
 
     store = TranscriptStore(f"sqlite:///{tmp_path / 't.db'}", mask_numbers=False)
     day = 86400.0

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
-from babelfish.captions import CaptionHub
+from babelfish.config.settings import Settings
+from babelfish.core.rooms import Leg, Room
+from babelfish.core.utterance import CaptionHub
+from babelfish.pipeline.playback import Playback
 from babelfish.pipeline.segment import Speech
 from babelfish.pipeline.stream import LegSession
 from babelfish.pipeline.translate import Clauses
-from babelfish.playback import Playback
-from babelfish.rooms import Leg, Room
-from babelfish.settings import Settings
 
 from .conftest import double_engines
 

@@ -21,12 +21,12 @@ import numpy as np
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from babelfish import languages
-from babelfish.cluster import Cluster
-from babelfish.rooms import RoomFull
-from babelfish.serving import background_server
-from babelfish.settings import Settings
-from babelfish.simulate import FakeCall, FakeVonage
+from babelfish.config.settings import Settings
+from babelfish.core import languages
+from babelfish.core.rooms import RoomFull
+from babelfish.devtools.fake_vonage import FakeCall, FakeVonage
+from babelfish.directory.cluster import Cluster
+from babelfish.server.serving import background_server
 
 from .conftest import OPERATOR, double_engines
 from .test_rest import APP_ID, keypair
@@ -290,8 +290,8 @@ async def test_redis_out_of_reach_makes_a_cluster_server_not_ready(tmp_path: Pat
 
 def test_a_cluster_ncco_sends_the_socket_to_the_room_s_server_events_to_the_balancer_and_holds_the_caller(
         tmp_path: Path) -> None:
-    from babelfish.app import Server
-    from babelfish.rooms import Leg, Room
+    from babelfish.core.rooms import Leg, Room
+    from babelfish.server.app import Server
 
     settings = cluster_settings(tmp_path, "redis://127.0.0.1:1/0", "me", "https://bf1.example.org",
                                 shared_url="https://babelfish.example.org", hold_s=9)

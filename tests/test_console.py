@@ -17,17 +17,17 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from babelfish import audio
-from babelfish.app import create_app
-from babelfish.captions import Utterance
-from babelfish.console import COOKIE, Sessions
-from babelfish.metrics import Recent
+from babelfish.config.settings import Settings
+from babelfish.core import audio
+from babelfish.core.utterance import Utterance
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.pipeline.stream import Engines
-from babelfish.serving import background_server
-from babelfish.settings import Settings
-from babelfish.simulate import FakeVonage
-from babelfish.store import TranscriptStore
+from babelfish.server.app import create_app
+from babelfish.server.console import COOKIE, Sessions
+from babelfish.server.metrics import Recent
+from babelfish.server.serving import background_server
 from babelfish.telephony import wire
+from babelfish.transcripts.store import TranscriptStore
 
 from .cdp import browsers
 from .conftest import OPERATOR, OPERATOR_TOKEN, double_engines

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from babelfish import corpus
+from babelfish.devtools import corpus
 
 
 @pytest.fixture(scope="module", autouse=True)

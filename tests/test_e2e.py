@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from babelfish import audio
-from babelfish.conversation import Party, run_call
+from babelfish.config.settings import Settings
+from babelfish.core import audio
+from babelfish.devtools.conversation import Party, run_call
 from babelfish.pipeline.stream import Engines
-from babelfish.settings import Settings
 
 from .conftest import asterisk
 
@@ -40,7 +40,7 @@ def german_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("rate", [16000, 8000])
 async def test_a_translated_call_on_real_engines(engines: Engines, models_dir: Path, german_wav: Path,
                                                  tmp_path: Path, rate: int) -> None:
-    from babelfish.serving import background
+    from babelfish.server.serving import background
 
     settings = Settings(models_dir=models_dir, sample_rate=rate,
                         numbers={"4915000000001": "de-DE", "4915000000002": "en-GB"})

@@ -7,10 +7,11 @@ import sys
 
 import pytest
 
-from babelfish import cli, legacy
+from babelfish import cli
+from babelfish.config import legacy
+from babelfish.config.settings import ConfigError, Settings, load_settings
 from babelfish.engines.azure import AzureSpeech
-from babelfish.pipeline.stream import Engines
-from babelfish.settings import ConfigError, Settings, load_settings
+from babelfish.engines.registry import load_engines
 
 AZURE_ALL = {"recognizer": {"engine": "azure"}, "translator": {"engine": "azure"},
              "synthesizer": {"engine": "azure"}}
@@ -36,7 +37,7 @@ AZURE_ALL = {"recognizer": {"engine": "azure"}, "translator": {"engine": "azure"
 ])
 def test_a_chosen_engine_without_what_it_needs_fails_at_load(tmp_path, overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError) as error:
-        Engines.load(Settings(models_dir=tmp_path, **overrides))
+        load_engines(Settings(models_dir=tmp_path, **overrides))
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
@@ -45,7 +46,7 @@ def test_azure_without_its_package_names_the_extra(tmp_path, monkeypatch) -> Non
     settings = Settings(models_dir=tmp_path, synthesizer={"engine": "azure"},
                         azure={"key": "k", "region": "westeurope"})
     with pytest.raises(ConfigError, match=r"need the Azure Speech SDK: pip install 'babelfish\[azure\]'"):
-        Engines.load(settings)
+        load_engines(settings)
 
 
 def test_serve_stops_with_one_line_before_loading_anything(tmp_path, capsys) -> None:
@@ -60,7 +61,7 @@ def test_serve_stops_with_one_line_before_loading_anything(tmp_path, capsys) -> 
 def test_azure_everywhere_loads_no_local_model(tmp_path) -> None:
     settings = Settings(models_dir=tmp_path, azure={"key": "k", "region": "westeurope",
                                                     "voices": {"de": "de-DE-KatjaNeural"}}, **AZURE_ALL)
-    engines = Engines.load(settings)
+    engines = load_engines(settings)
     assert engines.recognizer is None and engines.translator is None and engines.talk is None
     assert isinstance(engines.speech_translator, AzureSpeech)
     assert engines.voices.spec("de-DE") == "azure:de-DE-KatjaNeural"

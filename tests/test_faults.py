@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from babelfish import languages
-from babelfish.serving import background, background_server
-from babelfish.settings import LimitsSettings, Settings
-from babelfish.simulate import CaptionFeed, FakeVonage
+from babelfish.config.settings import LimitsSettings, Settings
+from babelfish.core import languages
+from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.server.serving import background, background_server
 from babelfish.telephony import wire
 
 from .conftest import FAST_AUDIO, OPERATOR, EchoRecognizer, TagTranslator, ToneSynthesizer, double_engines

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from websockets.sync.client import connect
 
-from babelfish.serving import background_server
-from babelfish.settings import LimitsSettings, SecuritySettings, Settings
+from babelfish.config.settings import LimitsSettings, SecuritySettings, Settings
+from babelfish.server.serving import background_server
 
 from .conftest import FAST_AUDIO, OPERATOR_TOKEN, double_engines
 

@@ -14,15 +14,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from babelfish import audio, corpus
-from babelfish.captions import Utterance
+from babelfish.config.settings import LanguageSettings, Settings
+from babelfish.core import audio
+from babelfish.core.utterance import Utterance
+from babelfish.devtools import corpus
+from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
 from babelfish.pipeline.identify import LanguageFollower
 from babelfish.pipeline.recognize import Heard, IdentifyingRecognizer, among, recognize
 from babelfish.pipeline.stream import LegSession
-from babelfish.serving import background_server
-from babelfish.settings import LanguageSettings, Settings
-from babelfish.simulate import CaptionFeed, FakeVonage
-from babelfish.store import TranscriptStore
+from babelfish.server.serving import background_server
+from babelfish.transcripts.store import TranscriptStore
 
 from .conftest import EchoRecognizer, double_engines
 
@@ -94,7 +95,7 @@ def test_candidates_are_the_room_languages_plus_the_menu_while_undecided() -> No
 
 
 def test_language_id_figures_count_pairs_buckets_switches_and_confusions() -> None:
-    from babelfish.bench import language_id
+    from babelfish.devtools.bench import language_id
 
     def clip(language: str, words: int) -> corpus.Clip:
         return corpus.Clip(path=Path("/nowhere"), text=" ".join(["w"] * words), language=language)
@@ -114,7 +115,7 @@ def test_language_id_figures_count_pairs_buckets_switches_and_confusions() -> No
 
 
 def test_the_dev_and_test_clips_are_disjoint() -> None:
-    from babelfish.bench import language_id
+    from babelfish.devtools.bench import language_id
 
     try:
         dev, test = language_id.split(dev_per_bucket=5, test_per_bucket=10)

@@ -8,14 +8,14 @@ import asyncio
 import httpx
 import pytest
 
-from babelfish import languages
-from babelfish.captions import CaptionHub
+from babelfish.config.settings import LimitsSettings, SegmenterSettings, Settings
+from babelfish.core import languages
+from babelfish.core.rooms import Leg
+from babelfish.core.utterance import CaptionHub
+from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.pipeline.playback import Playback
 from babelfish.pipeline.stream import LegSession
-from babelfish.playback import Playback
-from babelfish.rooms import Leg
-from babelfish.serving import background, background_server
-from babelfish.settings import LimitsSettings, SegmenterSettings, Settings
-from babelfish.simulate import CaptionFeed, FakeVonage
+from babelfish.server.serving import background, background_server
 from babelfish.telephony import wire
 
 from .conftest import FAST_AUDIO, OPERATOR, double_engines
@@ -93,7 +93,7 @@ async def test_webhook_rate_per_client_gets_429_with_a_json_error(tmp_path) -> N
 
 
 def test_rate_limiter_keeps_a_bounded_number_of_clients() -> None:
-    from babelfish.limits import RateLimiter
+    from babelfish.server.limits import RateLimiter
 
     limiter = RateLimiter(rate=1, burst=1, max_clients=100)
     for i in range(10_000):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from babelfish.config.settings import Settings, TranslatorSettings
+from babelfish.core.worker import EngineError
 from babelfish.engines import gemma, qwen
-from babelfish.engines.base import EngineError
 from babelfish.engines.llama import LlamaTranslator, take_clause
-from babelfish.settings import Settings, TranslatorSettings
 
 
 def fake_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunks: list[bytes],

@@ -25,10 +25,10 @@ sentencepiece = pytest.importorskip("sentencepiece")
 from ctranslate2.converters import Converter  # noqa: E402
 from ctranslate2.specs import TransformerSpec  # noqa: E402
 
-from babelfish import models  # noqa: E402
-from babelfish.engines.base import EngineError  # noqa: E402
+from babelfish.config.settings import Settings  # noqa: E402
+from babelfish.core.worker import EngineError  # noqa: E402
+from babelfish.engines import downloads as models  # noqa: E402
 from babelfish.engines.ctranslate2_mt import CTranslate2Translator, detect_layout  # noqa: E402
-from babelfish.settings import Settings  # noqa: E402
 
 WORDS = ("hallo welt wie geht es dir heute gut danke ich rufe sie morgen zurueck wo ist der bahnhof "
          "hello world how are you today fine thanks call back tomorrow where is the station train").split()

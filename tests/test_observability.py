@@ -9,11 +9,11 @@ import logging
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from babelfish import logs
-from babelfish.metrics import error_kind
-from babelfish.serving import background
-from babelfish.settings import Settings
-from babelfish.simulate import CaptionFeed, FakeVonage
+from babelfish.config import logs
+from babelfish.config.settings import Settings
+from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.server.metrics import error_kind
+from babelfish.server.serving import background
 
 from .conftest import OPERATOR, double_engines
 

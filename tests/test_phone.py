@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 import sacrebleu
 
-from babelfish import audio
+from babelfish.config.settings import Settings
+from babelfish.core import audio
 from babelfish.pipeline.stream import Engines
-from babelfish.serving import background
-from babelfish.settings import Settings
+from babelfish.server.serving import background
 
 from .cdp import browsers
 from .conftest import OPERATOR, asterisk, double_engines
@@ -47,9 +47,9 @@ def normalize(text: str) -> str:
     return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
 
 
-PARTNER_CAPTION = ("window.babelfish.captions.filter(c => !c.mine && c.final && c.translation"
+PARTNER_CAPTION = ("window.babelfish.core.utterance.filter(c => !c.mine && c.final && c.translation"
                    " && c.original)")
-OWN_CAPTION = "window.babelfish.captions.filter(c => c.mine && c.final)"
+OWN_CAPTION = "window.babelfish.core.utterance.filter(c => c.mine && c.final)"
 
 
 @pytest.fixture
@@ -144,7 +144,7 @@ async def test_page_states_with_a_phone_partner(server: tuple[str, Engines], spe
     """Microphone denied, then allowed; waiting; a phone caller (the fake Vonage) joins the browser's room,
     speaks, and the page captions and plays it; the caller hangs up; the page hangs up. Test-double engines:
     the browser and the server's states are under test here, not the models."""
-    from babelfish.simulate import FakeVonage
+    from babelfish.devtools.fake_vonage import FakeVonage
 
     url, _ = server
     async with browsers(tmp_path, [silent_microphone], False) as (browser,), FakeVonage(url) as vonage:

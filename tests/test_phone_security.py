@@ -20,16 +20,16 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from babelfish import app as app_module
 from babelfish import cli
-from babelfish.app import create_app
-from babelfish.phonelinks import PhoneLinks, link_key
+from babelfish.config.settings import PhoneSettings, SecuritySettings, Settings
+from babelfish.devtools.fake_vonage import FakeCall, FakeVonage
 from babelfish.pipeline.stream import LegSession
-from babelfish.serving import background, background_server
-from babelfish.settings import PhoneSettings, SecuritySettings, Settings
-from babelfish.simulate import FakeCall, FakeVonage
+from babelfish.server import app as app_module
+from babelfish.server.app import create_app
+from babelfish.server.phone import BROWSER_CALLER
+from babelfish.server.phonelinks import PhoneLinks, link_key
+from babelfish.server.serving import background, background_server
 from babelfish.telephony import wire
-from babelfish.web import BROWSER_CALLER
 
 from .conftest import OPERATOR, OPERATOR_TOKEN, double_engines
 
@@ -456,7 +456,7 @@ async def test_a_browser_page_of_another_site_cannot_open_the_audio_socket(serve
 async def test_the_page_joins_with_its_link_opens_its_events_and_says_why_it_was_refused(tmp_path: Path) -> None:
     """Headless Chromium (see tests/test_phone.py): by invitation only, the page without a link is told so;
     with the operator's link it joins the link's room in the link's language and reads its own events."""
-    from babelfish import audio
+    from babelfish.core import audio
 
     from .cdp import browsers
 

@@ -12,12 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from babelfish.engines.base import Worker
+from babelfish.config.settings import Settings
+from babelfish.core.worker import Worker
+from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.engines.registry import load_engines
 from babelfish.pipeline.segment import SileroDetector
 from babelfish.pipeline.stream import Engines
-from babelfish.serving import background
-from babelfish.settings import Settings
-from babelfish.simulate import CaptionFeed, FakeVonage
+from babelfish.server.serving import background
 
 from .conftest import EchoRecognizer, TagTranslator, ToneVoices
 
@@ -101,7 +102,7 @@ async def test_calls_are_translated_by_ray_serve_replicas_and_translations_batch
 async def test_a_real_call_is_translated_by_the_packaged_engines_on_ray_serve(
         local_ray: None, tmp_path: Path, models_dir: Path, speech: tuple[np.ndarray, int]) -> None:
     settings = ray_settings(tmp_path, "real", models_dir=models_dir)
-    engines = Engines.load(settings)  # deploys the applications on the local Ray: Whisper, Gemma, Piper/espeak
+    engines = load_engines(settings)  # deploys the applications on the local Ray: Whisper, Gemma, Piper/espeak
     try:
         async with background(settings, engines) as url, FakeVonage(url) as vonage:
             feed = CaptionFeed(url)
@@ -121,7 +122,7 @@ async def test_a_real_call_is_translated_by_the_packaged_engines_on_ray_serve(
 
 
 def test_bench_replicas_settings_put_every_stage_on_ray_with_the_count_asked() -> None:
-    from babelfish.bench.replicas import parse_counts, table, with_replicas
+    from babelfish.devtools.bench.replicas import parse_counts, table, with_replicas
 
     assert parse_counts("2,1,2") == [1, 2]
     with pytest.raises(ValueError):
@@ -137,8 +138,8 @@ def test_bench_replicas_settings_put_every_stage_on_ray_with_the_count_asked() -
 
 
 def test_ray_serves_local_engines_only_and_says_which_setting_to_fix() -> None:
+    from babelfish.config.settings import ConfigError
     from babelfish.engines import choice
-    from babelfish.settings import ConfigError
 
     with pytest.raises(ConfigError, match="synthesizer.engine 'local'"):
         choice.check(Settings(ray={"stages": ["synthesizer"]}, synthesizer={"engine": "azure"},

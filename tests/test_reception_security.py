@@ -14,15 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
-from babelfish import languages
-from babelfish.app import Server
-from babelfish.invites import InviteQuota
-from babelfish.serving import background
-from babelfish.settings import LimitsSettings, Settings
-from babelfish.simulate import FakeVonage
-from babelfish.store import TranscriptStore
+from babelfish.config.settings import LimitsSettings, Settings
+from babelfish.core import languages
+from babelfish.devtools.fake_vonage import FakeVonage
+from babelfish.server.app import Server
+from babelfish.server.invitations import InviteQuota
+from babelfish.server.serving import background
 from babelfish.telephony.rest import VonageApiError
 from babelfish.telephony.vonage import AnswerRequest, InputResult
+from babelfish.transcripts.store import TranscriptStore
 
 from .conftest import FAST_AUDIO, OPERATOR, double_engines
 from .test_rest import APP_ID, keypair
@@ -203,7 +203,8 @@ async def test_logs_mask_numbers_and_never_show_typed_digits(unit: tuple[Server,
         assert number not in text
     for masked in ("44*******066", "49********002", "49********003", "49********004"):
         assert masked in text
-    ours = [r.getMessage() for r in caplog.records if r.name in ("babelfish.reception", "babelfish.invites")]
+    ours = [r.getMessage() for r in caplog.records
+            if r.name in ("babelfish.server.reception", "babelfish.server.invitations")]
     assert not any("4711986" in line for line in ours) and any("a room code was entered" in line for line in ours)
     assert rest.rung == ["4915100000002", "4915100000003"]
 

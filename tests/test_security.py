@@ -16,9 +16,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from babelfish.serving import background, background_server
-from babelfish.settings import SecuritySettings, Settings
-from babelfish.simulate import CaptionFeed, FakeVonage
+from babelfish.config.settings import SecuritySettings, Settings
+from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.server.serving import background, background_server
 from babelfish.telephony import wire
 from babelfish.telephony.signature import query_hashes
 from babelfish.telephony.tokens import SocketTokens, TokenError

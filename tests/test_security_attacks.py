@@ -21,12 +21,12 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from babelfish import audio
-from babelfish.app import create_app
-from babelfish.limits import AudioPace, TooFast
-from babelfish.serving import background, background_server
-from babelfish.settings import LimitsSettings, NetworkSettings, SecuritySettings, Settings
-from babelfish.simulate import CaptionFeed, FakeVonage
+from babelfish.config.settings import LimitsSettings, NetworkSettings, SecuritySettings, Settings
+from babelfish.core import audio
+from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.server.app import create_app
+from babelfish.server.limits import AudioPace, TooFast
+from babelfish.server.serving import background, background_server
 from babelfish.telephony import wire
 
 from .conftest import FAST_AUDIO, OPERATOR, OPERATOR_TOKEN, double_engines
@@ -101,7 +101,7 @@ async def test_key_presses_are_neither_published_nor_logged(server, caplog) -> N
     assert not [e for e in feed.events if e.get("type") == "dtmf" or "digit" in e]
     assert [r for r in caplog.records if "key was pressed" in r.getMessage()]
     server_lines = [r.getMessage() for r in caplog.records  # the server's, not the fake caller's own client
-                    if r.name.startswith("babelfish") and not r.name.startswith("babelfish.simulate")]
+                    if r.name.startswith("babelfish") and not r.name.startswith("babelfish.devtools.fake_vonage")]
     assert not [line for line in server_lines if "DTMF" in line or "digit" in line.lower()]
 
 
@@ -327,7 +327,7 @@ async def test_a_24_khz_call_is_segmented_recognized_and_played_back_at_24_khz(t
 
 async def test_a_leg_whose_session_fails_to_start_is_cleaned_up(server, monkeypatch) -> None:
     url, _ = server
-    import babelfish.app as app_module
+    import babelfish.server.app as app_module
 
     def broken(*args, **kwargs):
         raise RuntimeError("session setup failed")

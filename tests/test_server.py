@@ -11,8 +11,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from babelfish import audio
-from babelfish.simulate import CaptionFeed, FakeVonage
+from babelfish.core import audio
+from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
 from babelfish.telephony import wire
 
 from .conftest import OPERATOR
@@ -267,7 +267,7 @@ async def test_fake_vonage_drops_the_socket_on_a_wrong_frame_size_and_honours_cl
     from starlette.responses import JSONResponse
     from starlette.routing import Route, WebSocketRoute
 
-    from babelfish.serving import background as _unused  # noqa: F401 - same uvicorn setup as the server
+    from babelfish.server.serving import background as _unused  # noqa: F401 - same uvicorn setup as the server
 
     frame = audio.frame_bytes(16000)
 
@@ -318,8 +318,8 @@ async def test_fake_vonage_drops_the_socket_on_a_wrong_frame_size_and_honours_cl
 
 
 async def test_partial_captions_while_speaking_then_the_final(tmp_path, speech) -> None:
-    from babelfish.serving import background
-    from babelfish.settings import SegmenterSettings, Settings
+    from babelfish.config.settings import SegmenterSettings, Settings
+    from babelfish.server.serving import background
 
     from .conftest import double_engines
 

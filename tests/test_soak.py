@@ -20,9 +20,9 @@ import httpx
 import numpy as np
 import pytest
 
-from babelfish.serving import background_server
-from babelfish.settings import LimitsSettings, Settings
-from babelfish.simulate import CaptionFeed, FakeCall, FakeVonage
+from babelfish.config.settings import LimitsSettings, Settings
+from babelfish.devtools.fake_vonage import CaptionFeed, FakeCall, FakeVonage
+from babelfish.server.serving import background_server
 
 from .conftest import FAST_AUDIO, OPERATOR, EchoRecognizer, TagTranslator, double_engines
 

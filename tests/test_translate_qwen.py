@@ -12,8 +12,8 @@ import asyncio
 
 import pytest
 
+from babelfish.core.rooms import Room
 from babelfish.engines import qwen
-from babelfish.rooms import Room
 
 from .conftest import check_corpus_translation, held_out_pairs
 

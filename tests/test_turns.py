@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from babelfish import audio
+from babelfish.config.settings import Settings, TurnSettings
+from babelfish.core import audio
+from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
 from babelfish.pipeline.echo import EchoCanceller
-from babelfish.serving import background
-from babelfish.settings import Settings, TurnSettings
-from babelfish.simulate import CaptionFeed, FakeVonage
+from babelfish.server.serving import background
 
 from .conftest import RecordedSynthesizer, TagTranslator, asterisk, double_engines
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from babelfish import audio, languages
+from babelfish.config.settings import SegmenterSettings, load_settings
+from babelfish.core import audio, languages
+from babelfish.core.rooms import Switchboard
 from babelfish.pipeline.segment import Pause, Segmenter, SileroDetector, Speech, SpeechStarted
 from babelfish.pipeline.synthesize import sentences
-from babelfish.rooms import Switchboard
-from babelfish.settings import SegmenterSettings, load_settings
 from babelfish.telephony import vonage, wire
 
 from .conftest import asterisk

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from babelfish import audio
-from babelfish.engines.base import EngineError
-from babelfish.pipeline import synthesize
-from babelfish.pipeline.synthesize import Voices
+from babelfish.core import audio
+from babelfish.core.worker import EngineError
+from babelfish.engines import voices as synthesize
+from babelfish.engines.voices import Voices
 
 
 def test_german_uses_an_installed_mbrola_voice_and_falls_back_to_espeak(tmp_path, monkeypatch) -> None:
@@ -37,7 +37,7 @@ def test_a_missing_mbrola_voice_says_how_to_install_it(tmp_path, monkeypatch) ->
 def test_the_mbrola_german_voice_is_understood_at_8_khz(tmp_path) -> None:
     if not synthesize.mbrola_installed("de6"):
         pytest.skip("MBROLA de6 is not installed: `make voices-nonfree` installs it (Debian non-free, opt-in)")
-    from babelfish.bench.quality import word_errors
+    from babelfish.devtools.bench.quality import word_errors
     from babelfish.engines.whisper import WhisperRecognizer
 
     voice = Voices({}, tmp_path).get("de")

@@ -10,11 +10,11 @@ import time
 import jwt
 import pytest
 
-from babelfish.engines.vonage_talk import VonageTalk, estimated_duration
-from babelfish.serving import background
-from babelfish.settings import Settings
-from babelfish.simulate import CaptionFeed, FakeVonage
+from babelfish.config.settings import Settings
+from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.server.serving import background
 from babelfish.telephony.rest import VonageRest
+from babelfish.telephony.talk import VonageTalk, estimated_duration
 from tests.conftest import double_engines
 from tests.test_rest import APP_ID, keypair
 

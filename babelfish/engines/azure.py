@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from babelfish import audio, languages
-from babelfish.engines.base import EngineError
+from babelfish.config.settings import AzureSettings, ConfigError
+from babelfish.core import audio, languages
+from babelfish.core.worker import EngineError
 from babelfish.pipeline.speech_translate import SpeechTranslation
-from babelfish.settings import AzureSettings, ConfigError
 
 log = logging.getLogger(__name__)
 

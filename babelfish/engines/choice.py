@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from babelfish.settings import ConfigError, Settings
+from babelfish.config.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
     from babelfish.engines.azure import AzureSpeech
-    from babelfish.engines.vonage_talk import VonageTalk
+    from babelfish.telephony.talk import VonageTalk
 
 
 def azure_stages(settings: Settings) -> list[str]:
@@ -81,6 +81,6 @@ def load_talk(settings: Settings) -> VonageTalk | None:
     """Vonage's talk into the call, when ``synthesizer.engine`` is ``vonage-talk``."""
     if settings.synthesizer.engine != "vonage-talk":
         return None
-    from babelfish.engines.vonage_talk import VonageTalk
+    from babelfish.telephony.talk import VonageTalk
 
     return VonageTalk.from_settings(settings.vonage)

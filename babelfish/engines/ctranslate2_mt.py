@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from babelfish import languages
-from babelfish.engines.base import EngineError, Worker
+from babelfish.core import languages
+from babelfish.core.worker import EngineError, Worker
 
 log = logging.getLogger(__name__)
 

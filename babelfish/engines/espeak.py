@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import soundfile as sf
 
-from babelfish.engines.base import EngineError, Worker
+from babelfish.core.worker import EngineError, Worker
 
 
 class EspeakSynthesizer:

@@ -14,8 +14,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from babelfish import languages
-from babelfish.engines.base import EngineError
+from babelfish.core import languages
+from babelfish.core.worker import EngineError
 from babelfish.engines.llama import (  # noqa: F401 - the prompt helpers' old home, used by tests and tuning
     Context,
     LlamaTranslator,

@@ -19,8 +19,8 @@ import unicodedata
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
-from babelfish import languages
-from babelfish.engines.base import EngineError, Worker
+from babelfish.core import languages
+from babelfish.core.worker import EngineError, Worker
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from babelfish.engines.base import EngineError, Worker
+from babelfish.core.worker import EngineError, Worker
 
 
 def packaged_voice() -> tuple[Path, Path]:

@@ -20,8 +20,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from babelfish import languages
-from babelfish.engines.base import EngineError
+from babelfish.core import languages
+from babelfish.core.worker import EngineError
 from babelfish.engines.gemma import example_pairs
 from babelfish.engines.llama import Context, LlamaTranslator, clean
 

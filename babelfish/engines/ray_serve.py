@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from ray import serve
 
-from babelfish.settings import ConfigError, DeploymentSettings, Settings
+from babelfish.config.settings import ConfigError, DeploymentSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,14 @@ Loader = Callable[[str, Settings], Any]
 def load_local(stage: str, settings: Settings) -> Any:
     """The stage's ordinary local engine, as a server without Ray would load it."""
     if stage == "recognizer":
-        from babelfish.pipeline.recognize import load_recognizer
+        from babelfish.engines.factories import load_recognizer
 
         return load_recognizer(settings)
     if stage == "translator":
-        from babelfish.pipeline.translate import load_translator
+        from babelfish.engines.factories import load_translator
 
         return load_translator(settings)
-    from babelfish.pipeline.synthesize import Voices
+    from babelfish.engines.voices import Voices
 
     voices = Voices(settings.synthesizer.voices, settings.models_dir)
     for tag in settings.default_languages:
@@ -187,7 +187,7 @@ class RaySynthesizer:
 
 def remote_voices(handle: Any, settings: Settings) -> Any:
     """A :class:`~babelfish.pipeline.synthesize.Voices` whose voices live in the synthesizer deployment."""
-    from babelfish.pipeline.synthesize import Voices
+    from babelfish.engines.voices import Voices
 
     class RayVoices(Voices):
         def __init__(self) -> None:

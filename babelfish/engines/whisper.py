@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from babelfish import audio, languages
-from babelfish.engines.base import EngineError, Worker
+from babelfish.core import audio, languages
+from babelfish.core.worker import EngineError, Worker
 from babelfish.pipeline.recognize import Heard, among
 
 log = logging.getLogger(__name__)

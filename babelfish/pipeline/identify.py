@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from babelfish.languages import same_language
+from babelfish.config.settings import LanguageSettings
+from babelfish.core.languages import same_language
 from babelfish.pipeline.recognize import Heard
-from babelfish.settings import LanguageSettings
 
 
 class LanguageFollower:

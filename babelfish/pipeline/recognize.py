@@ -8,8 +8,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from babelfish import languages
-from babelfish.settings import Settings
+from babelfish.core import languages
 
 
 @dataclass(frozen=True)
@@ -66,12 +65,3 @@ async def recognize(recognizer: Recognizer, samples: np.ndarray, rate: int, lang
     return Heard(await recognizer.transcribe(samples, rate, language, prompt), language)
 
 
-def load_recognizer(settings: Settings) -> Recognizer:
-    cfg = settings.recognizer
-    if cfg.engine == "whisper":
-        from babelfish.engines.whisper import WhisperRecognizer
-
-        return WhisperRecognizer(cfg.model, settings.models_dir, cpu_threads=cfg.cpu_threads,
-                                 compute_type=cfg.compute_type, beam_size=cfg.beam_size,
-                                 min_window_s=cfg.min_window_s, window_by_language=cfg.window_by_language)
-    raise ValueError(f"unknown recognizer engine {cfg.engine!r}")

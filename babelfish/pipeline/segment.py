@@ -14,8 +14,8 @@ from typing import Protocol
 
 import numpy as np
 
-from babelfish import audio
-from babelfish.settings import SegmenterSettings
+from babelfish.config.settings import SegmenterSettings
+from babelfish.core import audio
 
 
 class VoiceDetector(Protocol):

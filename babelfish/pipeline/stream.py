@@ -24,32 +24,30 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from babelfish import audio, languages
-from babelfish.captions import CaptionHub, Utterance
-from babelfish.engines import choice
-from babelfish.engines.base import Worker
-from babelfish.languages import same_language
+from babelfish.config.settings import ConfigError, Settings
+from babelfish.core import audio, languages
+from babelfish.core.languages import same_language
+from babelfish.core.utterance import CaptionHub, Utterance
+from babelfish.core.worker import Worker
 from babelfish.pipeline.echo import EchoCanceller
 from babelfish.pipeline.identify import LanguageFollower
-from babelfish.pipeline.recognize import Heard, IdentifyingRecognizer, Recognizer, load_recognizer, recognize
+from babelfish.pipeline.playback import Item, Playback
+from babelfish.pipeline.recognize import Heard, IdentifyingRecognizer, Recognizer, recognize
 from babelfish.pipeline.segment import (
     Event,
     Pause,
     Segmenter,
-    SileroDetector,
     Speech,
     SpeechStarted,
     VoiceDetector,
 )
 from babelfish.pipeline.speech_translate import SpeechTranslation, SpeechTranslator, TranslationStream
-from babelfish.pipeline.synthesize import Voices, speak, speak_clauses, speak_in
-from babelfish.pipeline.translate import Clauses, Translator, load_translator
-from babelfish.playback import Item, Playback
-from babelfish.settings import ConfigError, Settings
+from babelfish.pipeline.synthesize import VoiceLibrary, speak, speak_clauses, speak_in
+from babelfish.pipeline.translate import Clauses, Translator
 
 if TYPE_CHECKING:
-    from babelfish.engines.vonage_talk import TalkPlayback, VonageTalk
-    from babelfish.rooms import Leg
+    from babelfish.core.rooms import Leg
+    from babelfish.telephony.talk import TalkPlayback, VonageTalk
 
 log = logging.getLogger(__name__)
 
@@ -87,40 +85,11 @@ class Engines:
 
     recognizer: Recognizer | None  # None when a speech translator does its work
     translator: Translator | None
-    voices: Voices
+    voices: VoiceLibrary
     detector_factory: Callable[[int], VoiceDetector]
     vad_worker: Worker
     speech_translator: SpeechTranslator | None = None  # recognizes and translates in one (Azure)
     talk: VonageTalk | None = None  # Vonage speaks translations into the call instead of our voices
-
-    @classmethod
-    def load(cls, settings: Settings) -> Engines:
-        """The engines the settings choose; a choice that cannot work raises :class:`ConfigError` first."""
-        t0 = time.monotonic()
-        choice.check(settings)
-        azure = choice.load_azure(settings)
-        combined = azure if settings.recognizer.engine == "azure" else None
-        remote = choice.load_ray(settings)  # stages served by Ray Serve deployments (ray.stages)
-        engines = cls(
-            recognizer=None if combined else remote.get("recognizer") or load_recognizer(settings),
-            translator=None if combined else remote.get("translator") or load_translator(settings),
-            voices=remote.get("synthesizer") or Voices(
-                settings.synthesizer.voices, settings.models_dir,
-                azure=azure if settings.synthesizer.engine == "azure" else None),
-            detector_factory=SileroDetector,
-            vad_worker=Worker("vad"),
-            speech_translator=combined,
-            talk=choice.load_talk(settings),
-        )
-        if settings.languages.detect != "off" and not isinstance(engines.recognizer, IdentifyingRecognizer):
-            log.warning("languages.detect = %r, but the recognizer (%s) does not identify languages: every "
-                        "utterance is taken to be in its leg's language", settings.languages.detect,
-                        getattr(engines.recognizer or engines.speech_translator, "name", "none"))
-        if engines.talk is None:
-            for tag in settings.default_languages:
-                engines.voices.get(tag)  # load the default voices now rather than on the first utterance
-        log.info("engines loaded in %.1f s", time.monotonic() - t0)
-        return engines
 
 
 class LegSession:

@@ -6,8 +6,6 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
-from babelfish.settings import Settings
-
 Context = Sequence[tuple[str, str]]  # the room's earlier lines, each as (source-language, target-language)
 
 
@@ -21,22 +19,6 @@ class StreamingTranslator(Translator, Protocol):
     """A translator that hands on each finished clause while it writes the next (the llama.cpp ones)."""
 
     def stream(self, text: str, source: str, target: str, context: Context = ()) -> AsyncIterator[str]: ...
-
-
-def load_translator(settings: Settings) -> Translator:
-    cfg = settings.translator
-    if cfg.engine == "llama":
-        from babelfish.engines.gemma import GemmaTranslator
-        from babelfish.engines.qwen import QwenTranslator
-
-        llama = GemmaTranslator if cfg.model == "gemma-270m" else QwenTranslator
-        return llama(settings.models_dir, threads=cfg.llama_threads, max_tokens=cfg.max_tokens,
-                     model_path=cfg.model_path)
-    if cfg.engine == "ctranslate2":
-        from babelfish.engines.ctranslate2_mt import CTranslate2Translator
-
-        return CTranslate2Translator(cfg.ctranslate2_models, settings.models_dir)
-    raise ValueError(f"unknown translator engine {cfg.engine!r}")
 
 
 class Clauses:

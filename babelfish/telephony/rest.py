@@ -18,7 +18,7 @@ import httpx
 from vonage_jwt import JwtClient
 from vonage_voice.models import CreateCallRequest, CreateCallResponse, TtsStreamOptions
 
-from babelfish.settings import ConfigError
+from babelfish.config.settings import ConfigError
 
 __all__ = ["ConfigError", "DEFAULT_API_URL", "VonageApiError", "VonageRest", "read_private_key"]
 

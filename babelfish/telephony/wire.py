@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from babelfish import audio
+from babelfish.core import audio
 
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001

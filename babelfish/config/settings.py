@@ -1,0 +1,411 @@
+"""One typed settings object, read from ``BABELFISH_*`` environment variables and an optional TOML file.
+
+Nested values use ``__`` in environment variables, e.g. ``BABELFISH_SEGMENTER__END_OF_TURN_MS=400``;
+maps are JSON, e.g. ``BABELFISH_NUMBERS='{"447700900001": "de-DE"}'``. The original 2018 hack's settings
+(``NEXMO_NUMBER``, ``CALLER``, ``LANGUAGE1``, ...) are understood too, with the lowest priority: see
+:mod:`babelfish.config.legacy`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class SegmenterSettings(BaseModel):
+    """Voice activity detection and end-of-turn detection."""
+
+    vad_threshold: float = Field(0.5, ge=0.05, le=0.95, description="Silero speech probability threshold")
+    end_of_turn_ms: int = Field(500, ge=100, le=3000, description="silence that ends an utterance")
+    min_speech_ms: int = Field(250, ge=20, description="shorter bursts of speech are ignored")
+    pre_roll_ms: int = Field(200, ge=0, le=1000, description="audio kept before speech onset")
+    max_utterance_s: float = Field(12.0, ge=1.0, le=60.0, description="long turns are cut here")
+    speculate_ms: int = Field(
+        100, ge=0, le=3000, description="start recognizing after this much silence, before the end of turn is "
+        "sure; kept if the turn really ended (0: off)")
+    partial_every_ms: int = Field(0, ge=0, description="partial captions interval while speaking (0: off)")
+
+
+class TurnSettings(BaseModel):
+    """How the call behaves when people interrupt, overlap or use a speakerphone."""
+
+    barge_in: bool = Field(True, description="a listener who starts speaking stops the translation they hear")
+    echo_suppression: bool = Field(True, description="remove our own playback echoed back into a leg")
+    stale_after_s: float = Field(
+        6.0, ge=0.5, le=120.0, description="a translation not started this long after its utterance ended is "
+        "dropped with a short notice")
+    max_pending: int = Field(3, ge=1, le=16, description="translations waiting to play per listener")
+
+
+class ConfigError(ValueError):
+    """Settings that cannot work: credentials or a package a chosen engine needs are missing (raised at
+    startup, never mid-call). The message names the setting to fix."""
+
+
+class RecognizerSettings(BaseModel):
+    engine: Literal["whisper", "azure"] = Field(
+        "whisper", description="'whisper' (offline) or 'azure' (Azure speech translation; needs translator.engine "
+        "'azure' too)")
+    model: str = Field("base", description="'base' (packaged), a faster-whisper size name or a model dir")
+    beam_size: int = Field(1, ge=1, le=10)
+    cpu_threads: int = Field(2, ge=1)
+    compute_type: str = "int8"
+    min_window_s: float = Field(
+        15.0, ge=1.0, le=30.0, description="shortest audio window Whisper encodes (30 = Whisper's own window)")
+    window_by_language: dict[str, float] = Field(
+        default_factory=dict, description="min_window_s for some languages (primary subtag), where the short "
+        "window costs accuracy, e.g. {\"nl\": 30}")
+    context_lines: int = Field(
+        0, ge=0, le=6, description="the room's last lines in the speaker's language given to Whisper as its "
+        "prompt (0: none); see benchmarks/README.md for what it does to WER")
+
+
+class TranslatorSettings(BaseModel):
+    engine: Literal["llama", "ctranslate2", "azure"] = Field(
+        "llama", description="'llama' (offline: translator.model through llama.cpp), 'ctranslate2' or 'azure' "
+        "(with recognizer.engine 'azure'); 'gemma' is read as 'llama' with model 'gemma-270m'")
+    model: Literal["qwen2.5-1.5b", "gemma-270m"] = Field(
+        "qwen2.5-1.5b", description="the llama.cpp translator: 'qwen2.5-1.5b' (Qwen2.5-Coder-1.5B-Instruct, "
+        "chat prompt) or 'gemma-270m' (Gemma-3-270M base, phrase-list prompt): see docs/translation.md")
+    model_path: str | None = Field(
+        None, description="another GGUF file with the same prompt format as translator.model (e.g. a larger "
+        "Qwen2.5 instruct model you downloaded); default: the packaged weights")
+    threads: int | None = Field(
+        None, ge=1, validation_alias=AliasChoices("threads", "gemma_threads"),
+        description="llama.cpp threads; default 2 for qwen2.5-1.5b, 1 for gemma-270m (which stays fast on one "
+        "while other stages share the cores)")
+    context_lines: int = Field(
+        4, ge=0, le=12, description="the room's last lines (both speakers, source and translation) put before "
+        "each sentence so pronouns, names and register carry over; 0: each sentence alone")
+    max_tokens: int = Field(160, ge=8)
+    # CTranslate2 (opus-mt / Argos / NLLB) models per language pair, e.g. {"de-en": "models/opus-mt-de-en"}.
+    ctranslate2_models: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gemma_engine(cls, data: Any) -> Any:
+        """``engine = "gemma"`` (before there was a choice of llama.cpp models) means the Gemma model."""
+        if isinstance(data, dict) and data.get("engine") == "gemma":
+            data = {**data, "engine": "llama", "model": data.get("model") or "gemma-270m"}
+        return data
+
+    @property
+    def llama_threads(self) -> int:
+        return self.threads or (1 if self.model == "gemma-270m" else 2)
+
+
+class SynthesizerSettings(BaseModel):
+    engine: Literal["local", "azure", "vonage-talk"] = Field(
+        "local", description="'local' (Piper / espeak-ng), 'azure' (Azure neural voices) or 'vonage-talk' (Vonage "
+        "speaks the translation into the listener's call)")
+    # Voice per language (primary subtag): "piper:<path-or-name>" or "espeak:<voice>".
+    # Languages without an entry use Piper when a voice is installed for them, else espeak-ng.
+    voices: dict[str, str] = Field(default_factory=dict)
+
+
+class MenuSettings(BaseModel):
+    """The spoken DTMF menu at the start of a call."""
+
+    languages: list[str] = Field(
+        default_factory=lambda: ["en-GB", "de-DE", "fr-FR", "es-ES"],
+        description="menu options 1, 2, ... each announced in its own language; empty: no menu (callers "
+        "get the numbers map or default_languages)")
+    remember: bool = Field(True, description="a caller's choice is remembered for their next call")
+    room_codes: bool = Field(False, description="ask callers for a room code after the language")
+    timeout_s: int = Field(6, ge=1, le=10, description="seconds Vonage waits for a key press")
+
+
+class LanguageSettings(BaseModel):
+    """Which language a caller speaks, heard from their speech (Whisper's language probabilities among the
+    room's languages, in the recognition pass itself); see docs/languages.md."""
+
+    detect: Literal["off", "confirm", "auto"] = Field(
+        "off", description="'confirm': the menu runs, and a caller heard speaking another room language "
+        "switch_after utterances in a row is switched (with a notice); 'auto': no menu, the first utterance "
+        "decides, later switches as in 'confirm'")
+    min_confidence: float = Field(
+        0.9, ge=0.5, le=1.0, description="an utterance counts as another language when that language's share "
+        "among the candidates is at least this (chosen on the dev split: benchmarks/README.md)")
+    switch_after: int = Field(2, ge=1, le=5, description="confident utterances in a row before the leg switches")
+    min_speech_s: float = Field(0.8, ge=0.0, le=5.0, description="shorter utterances are not identified")
+
+
+class AccessSettings(BaseModel):
+    """Who may use the service."""
+
+    allowed: list[str] = Field(
+        default_factory=list, description="numbers allowed to call in and invite; empty: anyone may call")
+    invites: dict[str, str] = Field(
+        default_factory=dict, description="caller -> number the server rings for them as soon as they call")
+    invite_timeout_s: float = Field(120.0, ge=10, description="an invitation not answered by then expires")
+    invite_prefixes: list[str] = Field(
+        default_factory=list, description="keypad invitations may only ring numbers starting with one of these "
+        "(e.g. [\"44\", \"49\"]); empty: any number an allowed caller types")
+    invites_per_hour: int = Field(3, ge=0, description="keypad invitations one caller may place per hour")
+
+
+class RoomSettings(BaseModel):
+    conference_size: int = Field(6, ge=2, le=16, description="most legs in a room joined by code")
+
+
+class TranscriptSettings(BaseModel):
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite file transcripts.db in data_dir")
+    token: str | None = Field(None, description="bearer token for the /calls API (unset: the API is off)")
+    retention_days: float | None = Field(None, gt=0, description="delete transcripts older than this")
+    mask_numbers: bool = Field(True, description="store phone numbers as 44*******123")
+
+
+class VonageSettings(BaseModel):
+    """The Vonage application, for the REST calls the server makes (outbound calls, talk into a call)."""
+
+    application_id: str | None = Field(None, description="the Vonage application's id")
+    private_key: str | None = Field(None, description="the application's private key: PEM text or a file path")
+    api_url: str = Field("https://api.nexmo.com", description="Voice API base URL (a fake's, in tests)")
+    number: str | None = Field(None, description="our Vonage number: the caller id of outbound calls")
+    talk_styles: dict[str, int] = Field(
+        default_factory=dict, description="synthesizer.engine 'vonage-talk': Vonage voice style per language "
+        "(a regional tag or its primary language, e.g. {\"de\": 2}); 0 where unset")
+    talk_premium: bool = Field(False, description="'vonage-talk': Vonage's premium (neural) voices (billed extra)")
+
+
+class AzureSettings(BaseModel):
+    """Azure AI Speech, for the Azure engines: a key (or an authorization token) and a region (or an endpoint)."""
+
+    key: str | None = Field(None, repr=False, description="the Speech resource's key")
+    token: str | None = Field(None, repr=False, description="an authorization token instead of the key (with region)")
+    region: str | None = Field(None, description="the Speech resource's region, e.g. 'westeurope'")
+    endpoint: str | None = Field(None, description="a custom endpoint instead of the region (with key)")
+    voices: dict[str, str] = Field(
+        default_factory=dict, description="synthesizer.engine 'azure': voice per language, e.g. "
+        "{\"de\": \"de-DE-KatjaNeural\"}; unmapped languages get the service's default voice for the locale")
+
+
+class SecuritySettings(BaseModel):
+    """Who may talk to the server: signed webhooks and authenticated audio sockets."""
+
+    signature_secret: SecretStr | None = Field(
+        None, description="the Vonage account's signature secret: webhooks must carry a JWT signed with it "
+        "(unset: webhooks are not checked, with a loud warning at startup)")
+    operator_token: SecretStr | None = Field(
+        None, description="the operator's bearer token for /rooms, /captions, /metrics and /phone/links "
+        "(unset: those are off, 403)")
+    metrics_open: bool = Field(False, description="serve /metrics without the operator token (a private scraper)")
+    signature_max_age_s: float = Field(
+        300.0, ge=5.0, le=86400.0, description="a signed webhook whose JWT was issued longer ago is refused")
+    socket_token_secret: SecretStr | None = Field(
+        None, description="HMAC key for the websocket tokens put in the NCCO (unset: random per process; set "
+        "the same value on servers that share calls)")
+    socket_token_ttl_s: float = Field(
+        120.0, ge=5.0, le=3600.0, description="how long after the NCCO its websocket may be opened")
+    vonage_socket_auth: bool = Field(
+        False, description="also ask Vonage to sign the websocket upgrade (endpoint authorization "
+        "'vonage'); needs signature_secret")
+
+
+class LimitsSettings(BaseModel):
+    """Bounds that keep one caller, a flood or a slow engine from taking the server down."""
+
+    max_legs: int = Field(200, ge=1, description="concurrent legs; further callers hear that all lines are busy")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="longest request body; longer ones get 413")
+    max_subscribers: int = Field(50, ge=1, description="open /captions and /phone/events sockets at once")
+    subscriber_idle_s: float = Field(
+        300.0, ge=1.0, description="a /captions or /phone/events socket with nothing to send this long is closed")
+    audio_speed: float = Field(
+        1.5, ge=1.0, description="a leg sending audio faster than this many times real time is throttled")
+    audio_ahead_s: float = Field(
+        5.0, ge=0.5, description="a leg whose audio runs this far ahead of real time is closed (1008)")
+    max_call_s: float = Field(3600.0, ge=1.0, description="a leg is ended, with a spoken notice, after this long")
+    connect_within_s: float = Field(
+        120.0, ge=1.0, description="a leg whose websocket does not open this long after the answer is ended")
+    webhook_rate: float = Field(50.0, gt=0, description="webhook requests per second per client address")
+    webhook_burst: int = Field(200, ge=1, description="requests a client may send at once before the rate applies")
+    inbound_frames: int = Field(500, ge=10, le=6000, description="20 ms frames queued per leg for the segmenter")
+    pending_utterances: int = Field(4, ge=1, le=64, description="utterances queued per leg for recognition")
+    recognize_timeout_s: float = Field(30.0, gt=0, description="a recognition taking longer is abandoned")
+    translate_timeout_s: float = Field(30.0, gt=0, description="a translation taking longer is abandoned")
+    synthesize_timeout_s: float = Field(30.0, gt=0, description="a sentence's synthesis taking longer is abandoned")
+    drain_s: float = Field(
+        20.0, ge=0.0, le=600.0, description="on shutdown, time given to callers to hear the notice and to "
+        "in-flight utterances to finish")
+
+
+class PhoneSettings(BaseModel):
+    """The browser phone (``/phone``): who may join a room from a browser, and how many may at once."""
+
+    access: Literal["open", "link", "off"] | None = Field(
+        None, description="'open': anyone who reaches the page; 'link': only with a signed join link from the "
+        "operator; 'off': no browser legs. Unset: 'link' when security.signature_secret is set, else 'open'")
+    link_secret: SecretStr | None = Field(
+        None, description="HMAC key of join links (default: derived from security.operator_token); changing it "
+        "revokes every link issued")
+    link_ttl_s: float = Field(3600.0, ge=60.0, le=30 * 86400.0, description="default lifetime of a join link")
+    max_legs: int = Field(20, ge=0, description="browser legs at once (apart from limits.max_legs)")
+    idle_s: float = Field(120.0, ge=5.0, description="a browser leg that sends no voice this long is ended")
+
+
+class NetworkSettings(BaseModel):
+    """Where requests come from."""
+
+    trusted_proxies: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1"], description="addresses whose X-Forwarded-For is believed; the "
+        "client is the rightmost address not among them")
+
+
+class ClusterSettings(BaseModel):
+    """Several servers behind one number (see docs/scaling.md): call state shared in Redis, each room kept
+    on one server. Unset ``redis_url``: one server, all state in the process."""
+
+    redis_url: str | None = Field(
+        None, description="Redis URL of the shared call state, e.g. redis://10.0.0.5:6379/0 (unset: one server)")
+    server_id: str | None = Field(
+        None, description="this server's name in the cluster (default: host name, port and a random suffix)")
+    shared_url: str | None = Field(
+        None, description="the load balancer's public URL: webhooks in NCCOs point there (default: public_url)")
+    heartbeat_s: float = Field(2.0, gt=0, le=60, description="how often a server says it is alive")
+    server_ttl_s: float = Field(
+        6.0, gt=0, le=600, description="a server silent this long is gone: survivors take over its rooms")
+    hold_s: float = Field(
+        20.0, ge=0, le=300, description="after its socket drops, a caller hears a 'please hold' notice this "
+        "long while a survivor takes the room over (then the call ends)")
+
+
+class DeploymentSettings(BaseModel):
+    """One stage's Ray Serve deployment."""
+
+    num_replicas: int = Field(1, ge=1, description="replicas of the model (each loads its own copy)")
+    num_cpus: float = Field(1.0, ge=0, description="CPUs reserved per replica")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs per replica (fractions share a GPU)")
+    max_ongoing_requests: int = Field(8, ge=1, description="requests a replica takes at once")
+    max_batch_size: int = Field(8, ge=1, description="requests batched into one engine call, where the engine "
+                                "batches (translator)")
+    batch_wait_timeout_s: float = Field(0.01, ge=0, description="how long a batch waits to fill")
+
+
+class RaySettings(BaseModel):
+    """Model inference on Ray Serve: the stages listed run as deployments of one Serve application; every
+    babelfish server calls them over the Ray cluster. Empty ``stages``: engines run in the process."""
+
+    stages: list[Literal["recognizer", "translator", "synthesizer"]] = Field(
+        default_factory=list, description="stages served by Ray Serve; each runs the engine its own section "
+        "chooses (recognizer.engine, ...)")
+    address: str | None = Field(
+        None, description="Ray cluster address ('auto', 'ray://head:10001'); unset: a local Ray")
+    app_name: str = Field("babelfish", description="the Serve application's name")
+    recognizer: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    translator: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    synthesizer: DeploymentSettings = Field(default_factory=DeploymentSettings)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BABELFISH_", env_nested_delimiter="__", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(
+        None, description="public base URL Vonage reaches us on (https://...); default: the request's host"
+    )
+    sample_rate: int = Field(16000, description="audio rate of the socket Vonage opens (8000, 16000 or 24000)")
+    numbers: dict[str, str] = Field(default_factory=dict, description="phone number -> language (BCP-47)")
+    default_languages: list[str] = Field(
+        default_factory=lambda: ["de-DE", "en-GB"],
+        description="languages given to unmapped callers: the first caller of a room gets the first, "
+        "the partner the first one not already spoken in the room",
+    )
+    playback_lead_ms: int = Field(
+        1000, ge=20, le=60000, description="how far ahead of real time we send audio to Vonage's buffer"
+    )
+    max_message_bytes: int = 64 * 1024
+    log_format: Literal["text", "json"] = Field("text", description="'json': one JSON object per log line")
+    models_dir: Path = Field(Path.home() / ".cache" / "babelfish", description="where fetched models go")
+    segmenter: SegmenterSettings = Field(default_factory=SegmenterSettings)
+    turns: TurnSettings = Field(default_factory=TurnSettings)
+    recognizer: RecognizerSettings = Field(default_factory=RecognizerSettings)
+    translator: TranslatorSettings = Field(default_factory=TranslatorSettings)
+    synthesizer: SynthesizerSettings = Field(default_factory=SynthesizerSettings)
+    vonage: VonageSettings = Field(default_factory=VonageSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    azure: AzureSettings = Field(default_factory=AzureSettings)
+    menu: MenuSettings = Field(default_factory=MenuSettings)
+    languages: LanguageSettings = Field(default_factory=LanguageSettings)
+    access: AccessSettings = Field(default_factory=AccessSettings)
+    rooms: RoomSettings = Field(default_factory=RoomSettings)
+    transcripts: TranscriptSettings = Field(default_factory=TranscriptSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
+    ray: RaySettings = Field(default_factory=RaySettings)
+    phone: PhoneSettings = Field(default_factory=PhoneSettings)
+    deployment: NetworkSettings = Field(default_factory=NetworkSettings)
+    data_dir: Path = Field(Path.home() / ".local" / "share" / "babelfish",
+                           description="where the transcript database lives by default")
+
+    @property
+    def database_url(self) -> str:
+        return self.transcripts.database_url or f"sqlite:///{self.data_dir / 'transcripts.db'}"
+
+    @property
+    def phone_access(self) -> str:
+        """The browser phone's access mode, with its default filled in."""
+        if self.phone.access is not None:
+            return self.phone.access
+        return "link" if self.security.signature_secret else "open"
+
+    @field_validator("sample_rate")
+    @classmethod
+    def _supported_rate(cls, value: int) -> int:
+        from babelfish.core.audio import SUPPORTED_RATES
+
+        if value not in SUPPORTED_RATES:
+            raise ValueError(f"sample_rate must be one of {', '.join(map(str, SUPPORTED_RATES))}")
+        return value
+
+    @field_validator("default_languages")
+    @classmethod
+    def _at_least_one(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("default_languages needs at least one language")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        from babelfish.config.legacy import LegacySource
+
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config = _CONFIG_FILE.get("path")
+        if config is not None and config.suffix != ".py":
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        # the original 2018 hack's names (its config.py / secrets.py, or environment variables): lowest priority
+        legacy = config if config is not None and config.suffix == ".py" else None
+        sources.append(LegacySource(settings_cls, legacy, os.environ))
+        return tuple(sources)
+
+
+_CONFIG_FILE: dict[str, Path | None] = {"path": None}
+
+
+def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, then the ``config`` file (TOML, or the original's ``config.py``);
+    keyword ``overrides`` win."""
+    if config is not None and not Path(config).is_file():
+        raise FileNotFoundError(f"config file not found: {config}")
+    _CONFIG_FILE["path"] = Path(config) if config is not None else None
+    try:
+        return Settings(**overrides)
+    finally:
+        _CONFIG_FILE["path"] = None

@@ -1,0 +1,81 @@
+"""``make demo``: a simulated two-party call, German and English as in the original, through the real
+server, the fake Vonage and the embedded offline engines, at real-time pace.
+
+The English caller is real recorded telephone speech (Asterisk's prompts, 8 kHz). No recording of German
+conversational speech ships in any package here, so the German caller is synthesized with espeak-ng, and
+the demo says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from babelfish.config.settings import load_settings
+from babelfish.devtools.conversation import Party, run_call
+
+ASTERISK = Path("/usr/share/asterisk/sounds/en")
+
+# (German line, synthesized) and (English recording, its transcript), alternating as a call would.
+GERMAN = [
+    "Guten Tag. Ich möchte bitte an der Konferenz teilnehmen.",
+    "Die Nummer ist eins, zwei, drei, vier.",
+    "Schade. Dann versuche ich es später noch einmal. Auf Wiederhören.",
+]
+ENGLISH = ["conf-getconfno", "conf-invalid", "please-try-call-later"]
+
+
+def prepare(out: Path) -> tuple[Party, Party]:
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        sys.exit("espeak-ng is missing: run `make demo` (it installs it)")
+    missing = [name for name in ENGLISH if not (ASTERISK / f"{name}.wav").exists()]
+    if missing:
+        sys.exit(f"recorded prompts missing ({', '.join(missing)}): run `make demo` (it installs them)")
+    inputs = out / "inputs"
+    inputs.mkdir(parents=True, exist_ok=True)
+    german_files = []
+    for i, line in enumerate(GERMAN, 1):
+        path = inputs / f"de-{i}.wav"
+        subprocess.run([espeak, "-v", "de", "-s", "150", "-w", str(path), line], check=True)
+        german_files.append(path)
+    english_files = [ASTERISK / f"{name}.wav" for name in ENGLISH]
+    return Party("de-DE", german_files), Party("en-GB", english_files)
+
+
+def main() -> int:
+    out = Path("demo-out")
+    german, english = prepare(out)
+    print("babelfish demo: a simulated phone call through the real server and the fake Vonage")
+    print("  caller 1 speaks German  (SYNTHESIZED with espeak-ng: no recording of German sentences ships here)")
+    print("  caller 2 speaks English (REAL recorded 8 kHz telephone speech, Asterisk core sounds)")
+    print("  engines: Silero VAD, Whisper base, Gemma-3-270M, Piper (joe) / espeak-ng, all offline\n")
+    settings = load_settings()
+    result = asyncio.run(run_call([german, english], settings=settings, out=out, pace=1.0, gap_s=1.0))
+    print("\nutterance  speaker  end of speech -> first translated frame  (recognize / translate / synthesize)")
+    firsts = []
+    for record in result.utterances:
+        lat = record["latencies"]
+        first = lat.get("first_frame")
+        if first is not None:
+            firsts.append(first)
+        stages = " / ".join(f"{lat.get(k, 0):.2f}" for k in ("recognize", "translate", "synthesize"))
+        print(f"  {record['id'][:8]}  {record['language']:6}  {first if first is not None else float('nan'):6.2f} s"
+              f"   ({stages})")
+    if firsts:
+        print(f"median {statistics.median(firsts):.2f} s over {len(firsts)} utterances")
+    print(f"\nwrote {out / 'transcript.json'}")
+    for leg in result.legs:
+        print(f"wrote {leg['heard']}  (what the {leg['language']} caller heard)")
+    calls = sorted({record["room"] for record in result.utterances})
+    if calls:
+        print(f"stored in {settings.database_url}: .venv/bin/babelfish transcripts show {calls[0]}")
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

