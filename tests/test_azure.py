@@ -14,7 +14,8 @@ import pytest
 from babelfish.config.settings import AzureSettings, Settings
 from babelfish.core import audio
 from babelfish.core.worker import EngineError
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.engines.azure import AzureSpeech, translation_code
 from babelfish.engines.voices import Voices
 from babelfish.pipeline.speech_translate import SpeechTranslation

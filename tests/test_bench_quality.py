@@ -7,7 +7,7 @@ import json
 import pytest
 
 from babelfish import cli
-from babelfish.devtools.bench import quality
+from babelfish.devtools.bench import scoring
 
 pytestmark = pytest.mark.e2e
 
@@ -18,11 +18,11 @@ BLEU_SETS = ["nl-en-speech", "nl-de-speech", "en-de-text", "de-en-text", "en-de-
 
 
 def test_normalize_for_wer() -> None:
-    assert quality.normalize("Press 1, or #.") == "press 1 or pound"
-    assert quality.normalize("press one to re-record, don't hang up") == "press 1 to re record dont hang up"
-    assert quality.normalize('IAX (note: does not say "2")') == "iax"
-    assert quality.normalize("Fünf Bären", "de") == "5 bären"
-    assert quality.normalize("Een, twee", "nl") == "een 2"
+    assert scoring.normalize("Press 1, or #.") == "press 1 or pound"
+    assert scoring.normalize("press one to re-record, don't hang up") == "press 1 to re record dont hang up"
+    assert scoring.normalize('IAX (note: does not say "2")') == "iax"
+    assert scoring.normalize("Fünf Bären", "de") == "5 bären"
+    assert scoring.normalize("Een, twee", "nl") == "een 2"
 
 
 def test_quality_bench_json(capsys: pytest.CaptureFixture[str]) -> None:

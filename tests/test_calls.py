@@ -15,7 +15,9 @@ import pytest
 from babelfish.cli import main as cli
 from babelfish.config.settings import Settings
 from babelfish.core import audio
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeCall, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_call import FakeCall
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.serving import background
 from babelfish.transcripts.store import TranscriptStore
 

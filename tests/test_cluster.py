@@ -24,7 +24,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from babelfish.config.settings import Settings
 from babelfish.core import languages
 from babelfish.core.rooms import RoomFull
-from babelfish.devtools.fake_vonage import FakeCall, FakeVonage
+from babelfish.devtools.fake_call import FakeCall
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.directory.cluster import Cluster
 from babelfish.server.serving import background_server
 

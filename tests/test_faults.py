@@ -16,7 +16,8 @@ import numpy as np
 
 from babelfish.config.settings import LimitsSettings, Settings
 from babelfish.core import languages
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.serving import background, background_server
 from babelfish.telephony import wire
 

@@ -18,7 +18,8 @@ from babelfish.config.settings import LanguageSettings, Settings
 from babelfish.core import audio
 from babelfish.core.utterance import Utterance
 from babelfish.devtools import corpus
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.pipeline.identify import LanguageFollower
 from babelfish.pipeline.recognize import Heard, IdentifyingRecognizer, among, recognize
 from babelfish.pipeline.stream import LegSession

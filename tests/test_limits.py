@@ -12,7 +12,8 @@ from babelfish.config.settings import LimitsSettings, SegmenterSettings, Setting
 from babelfish.core import languages
 from babelfish.core.rooms import Leg
 from babelfish.core.utterance import CaptionHub
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.pipeline.playback import Playback
 from babelfish.pipeline.stream import LegSession
 from babelfish.server.serving import background, background_server

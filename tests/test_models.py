@@ -27,6 +27,7 @@ from ctranslate2.specs import TransformerSpec  # noqa: E402
 
 from babelfish.config.settings import Settings  # noqa: E402
 from babelfish.core.worker import EngineError  # noqa: E402
+from babelfish.engines import catalog  # noqa: E402
 from babelfish.engines import downloads as models  # noqa: E402
 from babelfish.engines.ctranslate2_mt import CTranslate2Translator, detect_layout  # noqa: E402
 
@@ -351,7 +352,7 @@ def test_fetch_argos_package_then_translate(hub: FakeHub, tmp_path: Path, ct2_mo
 
 def test_fetch_opus_mt_preconverted(hub: FakeHub, tmp_path: Path, ct2_model: Path, spm_file: Path,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    repo = "/" + models.OPUS_MT_CT2_REPO.format(src="de", tgt="en") + "/resolve/main"
+    repo = "/" + catalog.OPUS_MT_CT2_REPO.format(src="de", tgt="en") + "/resolve/main"
     for path in ct2_model.iterdir():
         hub.routes[f"{repo}/{path.name}"] = path
     hub.routes[f"{repo}/source.spm"] = spm_file
@@ -456,11 +457,11 @@ def test_list_shows_embedded_defaults_and_upgrades(tmp_path: Path,
 
 
 def test_resolve_patterns() -> None:
-    assert models.resolve("opus-mt-fr-en").source.startswith("hf:gaudi/opus-mt-fr-en-ctranslate2")
-    assert models.resolve("argos-en-es").path(Path("/m")) == Path("/m/argos-en-es")
-    voice = models.resolve("piper-en_US-hfc_female-medium")
+    assert catalog.resolve("opus-mt-fr-en").source.startswith("hf:gaudi/opus-mt-fr-en-ctranslate2")
+    assert catalog.resolve("argos-en-es").path(Path("/m")) == Path("/m/argos-en-es")
+    voice = catalog.resolve("piper-en_US-hfc_female-medium")
     assert voice is not None and voice.path(Path("/m")) == Path("/m/piper/en_US-hfc_female-medium.onnx")
-    assert models.piper_url("de_DE-thorsten-medium", ".onnx").endswith(
+    assert catalog.piper_url("de_DE-thorsten-medium", ".onnx").endswith(
         "/rhasspy/piper-voices/resolve/main/de/de_DE/thorsten/medium/de_DE-thorsten-medium.onnx")
-    assert models.resolve("whisper-huge") is None
-    assert models.resolve("piper-thorsten") is None
+    assert catalog.resolve("whisper-huge") is None
+    assert catalog.resolve("piper-thorsten") is None

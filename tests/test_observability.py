@@ -11,7 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from babelfish.config import logs
 from babelfish.config.settings import Settings
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.metrics import error_kind
 from babelfish.server.serving import background
 

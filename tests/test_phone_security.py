@@ -22,7 +22,8 @@ from websockets.exceptions import InvalidStatus
 
 from babelfish import cli
 from babelfish.config.settings import PhoneSettings, SecuritySettings, Settings
-from babelfish.devtools.fake_vonage import FakeCall, FakeVonage
+from babelfish.devtools.fake_call import FakeCall
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.pipeline.stream import LegSession
 from babelfish.server import app as app_module
 from babelfish.server.app import create_app

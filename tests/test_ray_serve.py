@@ -14,7 +14,8 @@ import pytest
 
 from babelfish.config.settings import Settings
 from babelfish.core.worker import Worker
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.engines.registry import load_engines
 from babelfish.pipeline.segment import SileroDetector
 from babelfish.pipeline.stream import Engines

@@ -7,7 +7,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from babelfish.devtools.fake_vonage import FakeCall, FakeVonage
+from babelfish.devtools.fake_call import FakeCall
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.telephony.rest import ConfigError, VonageApiError, VonageRest, read_private_key
 
 APP_ID = "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"

@@ -17,7 +17,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from babelfish.config.settings import SecuritySettings, Settings
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.serving import background, background_server
 from babelfish.telephony import wire
 from babelfish.telephony.signature import query_hashes

@@ -23,7 +23,8 @@ from websockets.exceptions import ConnectionClosed
 
 from babelfish.config.settings import LimitsSettings, NetworkSettings, SecuritySettings, Settings
 from babelfish.core import audio
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.app import create_app
 from babelfish.server.limits import AudioPace, TooFast
 from babelfish.server.serving import background, background_server

@@ -21,7 +21,9 @@ import numpy as np
 import pytest
 
 from babelfish.config.settings import LimitsSettings, Settings
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeCall, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_call import FakeCall
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.serving import background_server
 
 from .conftest import FAST_AUDIO, OPERATOR, EchoRecognizer, TagTranslator, double_engines

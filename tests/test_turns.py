@@ -12,7 +12,8 @@ import pytest
 
 from babelfish.config.settings import Settings, TurnSettings
 from babelfish.core import audio
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.pipeline.echo import EchoCanceller
 from babelfish.server.serving import background
 

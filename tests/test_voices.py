@@ -37,7 +37,7 @@ def test_a_missing_mbrola_voice_says_how_to_install_it(tmp_path, monkeypatch) ->
 def test_the_mbrola_german_voice_is_understood_at_8_khz(tmp_path) -> None:
     if not synthesize.mbrola_installed("de6"):
         pytest.skip("MBROLA de6 is not installed: `make voices-nonfree` installs it (Debian non-free, opt-in)")
-    from babelfish.devtools.bench.quality import word_errors
+    from babelfish.devtools.bench.scoring import word_errors
     from babelfish.engines.whisper import WhisperRecognizer
 
     voice = Voices({}, tmp_path).get("de")

@@ -11,7 +11,8 @@ import jwt
 import pytest
 
 from babelfish.config.settings import Settings
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.serving import background
 from babelfish.telephony.rest import VonageRest
 from babelfish.telephony.talk import VonageTalk, estimated_duration

@@ -14,7 +14,9 @@ from typing import Any
 
 from babelfish.config.settings import Settings
 from babelfish.core import audio, languages
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeCall, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_call import FakeCall
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.operator import ensure_token
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from babelfish.core import audio
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeCall
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_call import FakeCall
 
 GERMAN_LINES = [
     "Guten Tag, hier ist das Büro von Frau Berger.",

@@ -19,7 +19,8 @@ from babelfish.core import audio
 from babelfish.devtools import corpus
 from babelfish.devtools.bench.calls import Measured, attach_records, percentile, progress, speak_and_wait, stage_summary
 from babelfish.devtools.bench.report import emit, with_setting
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.engines.registry import load_engines
 from babelfish.engines.voices import Voices
 from babelfish.pipeline.segment import Segmenter, SileroDetector

@@ -28,7 +28,9 @@ from babelfish.devtools.bench.calls import (
 )
 from babelfish.devtools.bench.latency import translator_label
 from babelfish.devtools.bench.report import emit, with_setting
-from babelfish.devtools.fake_vonage import CaptionFeed, FakeCall, FakeVonage
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_call import FakeCall
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.engines.registry import load_engines
 from babelfish.pipeline.stream import Engines
 from babelfish.server.operator import ensure_token
