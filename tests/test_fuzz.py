@@ -232,4 +232,4 @@ def test_fuzz_sockets_left_the_server_healthy(live) -> None:
     assert_healthy(live)
     wait_no_legs(live)
     server = live["server"]
-    assert not server._sockets
+    assert not server.sockets

@@ -158,7 +158,7 @@ async def test_soak_200_calls(tmp_path, speech, caplog) -> None:
                 gc.collect()
                 rss.append(rss_mb())
             async with asyncio.timeout(30):
-                while server.switchboard.legs or server._sockets:
+                while server.switchboard.legs or server.sockets:
                     await asyncio.sleep(0.1)
             await asyncio.sleep(1.0)  # let the last sockets and tasks wind down
             gc.collect()
@@ -178,7 +178,7 @@ async def test_soak_200_calls(tmp_path, speech, caplog) -> None:
           f"{end['rss']:.0f} MB at the end; tasks {baseline['tasks']} -> {end['tasks']}; "
           f"fds {baseline['fds']} -> {end['fds']}; caption events dropped {server.hub.dropped}")
     assert calls >= CALLS
-    assert health["legs"] == 0 and health["rooms"] == 0 and not server._sockets
+    assert health["legs"] == 0 and health["rooms"] == 0 and not server.sockets
     assert not missing, f"finished utterances missing from the transcript: {missing}"
     assert errors["recognizer"] >= CALLS // 20 and errors["translator"] >= CALLS // 40, errors
     assert end["tasks"] <= baseline["tasks"], (baseline, end, [t.get_name() for t in asyncio.all_tasks()])

@@ -217,7 +217,7 @@ class Console:
     async def health(self, request: Request) -> JSONResponse:
         if (refused := self.refusal(request)) is not None:
             return refused
-        ready = json.loads((await self.server.ready(request)).body)
+        ready = json.loads((await self.server.ops.ready(request)).body)
         return JSONResponse({**self.server.metrics.recent.summary(), "ready": ready})
 
 

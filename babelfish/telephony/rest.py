@@ -18,9 +18,9 @@ import httpx
 from vonage_jwt import JwtClient
 from vonage_voice.models import CreateCallRequest, CreateCallResponse, TtsStreamOptions
 
-from babelfish.config.settings import ConfigError
+from babelfish.config.settings import ConfigError, Settings
 
-__all__ = ["ConfigError", "DEFAULT_API_URL", "VonageApiError", "VonageRest", "read_private_key"]
+__all__ = ["ConfigError", "DEFAULT_API_URL", "VonageApiError", "VonageRest", "read_private_key", "rest_client"]
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +128,17 @@ class VonageRest:
     async def hang_up(self, uuid: str) -> None:
         """``PUT /v1/calls/{uuid}`` with ``hangup``."""
         await self._request("PUT", f"/v1/calls/{uuid}", {"action": "hangup"})
+
+
+def rest_client(settings: Settings) -> VonageRest | None:
+    """The Vonage REST client when an application is configured. Settings that need it without it (configured
+    invitations) fail here, at startup, with the setting to fix."""
+    vonage_settings = settings.vonage
+    if vonage_settings.application_id and vonage_settings.private_key:
+        return VonageRest(vonage_settings.application_id, vonage_settings.private_key, vonage_settings.api_url)
+    if vonage_settings.application_id or vonage_settings.private_key:
+        raise ConfigError("set both BABELFISH_VONAGE__APPLICATION_ID and BABELFISH_VONAGE__PRIVATE_KEY")
+    if settings.access.invites:
+        raise ConfigError("access.invites rings people through Vonage's REST API: set "
+                          "BABELFISH_VONAGE__APPLICATION_ID and BABELFISH_VONAGE__PRIVATE_KEY")
+    return None

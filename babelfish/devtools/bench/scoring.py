@@ -26,7 +26,8 @@ _PUNCT = re.compile(r"[^\w\s]|_")
 
 
 def normalize(text: str, language: str = "en") -> str:
-    """Text as words for WER (the rules: :mod:`babelfish.devtools.bench.quality`): ``"Press 1, or #."`` -> ``"press 1 or pound"``."""
+    """Text as words for WER (the rules: :mod:`babelfish.devtools.bench.quality`): ``"Press 1, or #."`` ->
+    ``"press 1 or pound"``."""
     text = unicodedata.normalize("NFKC", text)
     text = _NOTE.sub(" ", text).casefold()
     text = _THOUSANDS.sub("", text)
