@@ -15,8 +15,8 @@ from babelfish.core import audio
 from babelfish.core.worker import Worker
 from babelfish.engines.registry import load_engines
 from babelfish.engines.voices import Voices
+from babelfish.pipeline.protocols import Engines
 from babelfish.pipeline.segment import SileroDetector
-from babelfish.pipeline.stream import Engines
 from babelfish.server.serving import background
 
 ASTERISK = Path("/usr/share/asterisk/sounds/en")

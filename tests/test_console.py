@@ -21,7 +21,7 @@ from babelfish.config.settings import Settings
 from babelfish.core import audio
 from babelfish.core.utterance import Utterance
 from babelfish.devtools.fake_vonage import FakeVonage
-from babelfish.pipeline.stream import Engines
+from babelfish.pipeline.protocols import Engines
 from babelfish.server.app import create_app
 from babelfish.server.console import COOKIE, Sessions
 from babelfish.server.metrics import Recent

@@ -15,7 +15,7 @@ import sacrebleu
 from babelfish.config.settings import Settings
 from babelfish.core import audio
 from babelfish.devtools.conversation import Party, run_call
-from babelfish.pipeline.stream import Engines
+from babelfish.pipeline.protocols import Engines
 
 from .conftest import asterisk
 

@@ -24,7 +24,7 @@ import sacrebleu
 
 from babelfish.config.settings import Settings
 from babelfish.core import audio
-from babelfish.pipeline.stream import Engines
+from babelfish.pipeline.protocols import Engines
 from babelfish.server.serving import background
 
 from .cdp import browsers

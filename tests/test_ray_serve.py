@@ -17,8 +17,8 @@ from babelfish.core.worker import Worker
 from babelfish.devtools.caption_feed import CaptionFeed
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.engines.registry import load_engines
+from babelfish.pipeline.protocols import Engines
 from babelfish.pipeline.segment import SileroDetector
-from babelfish.pipeline.stream import Engines
 from babelfish.server.serving import background
 
 from .conftest import EchoRecognizer, TagTranslator, ToneVoices

@@ -11,9 +11,9 @@ from babelfish.core.worker import Worker
 from babelfish.engines import choice
 from babelfish.engines.factories import load_recognizer, load_translator
 from babelfish.engines.voices import Voices
+from babelfish.pipeline.protocols import Engines
 from babelfish.pipeline.recognize import IdentifyingRecognizer
 from babelfish.pipeline.segment import SileroDetector
-from babelfish.pipeline.stream import Engines
 
 log = logging.getLogger(__name__)
 

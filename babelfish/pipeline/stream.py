@@ -19,7 +19,6 @@ import logging
 import time
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -28,68 +27,31 @@ from babelfish.config.settings import ConfigError, Settings
 from babelfish.core import audio, languages
 from babelfish.core.languages import same_language
 from babelfish.core.utterance import CaptionHub, Utterance
-from babelfish.core.worker import Worker
 from babelfish.pipeline.echo import EchoCanceller
+from babelfish.pipeline.fanout import FanOut
 from babelfish.pipeline.identify import LanguageFollower
 from babelfish.pipeline.playback import Item, Playback
-from babelfish.pipeline.recognize import Heard, IdentifyingRecognizer, Recognizer, recognize
+from babelfish.pipeline.protocols import Engines
+from babelfish.pipeline.recognize import Heard
 from babelfish.pipeline.segment import (
     Event,
     Pause,
     Segmenter,
     Speech,
     SpeechStarted,
-    VoiceDetector,
 )
-from babelfish.pipeline.speech_translate import SpeechTranslation, SpeechTranslator, TranslationStream
-from babelfish.pipeline.synthesize import VoiceLibrary, speak, speak_clauses, speak_in
-from babelfish.pipeline.translate import Clauses, Translator
+from babelfish.pipeline.speech_translate import SpeechTranslation, TranslationStream
+from babelfish.pipeline.synthesize import speak, speak_in
+from babelfish.pipeline.understand import Understanding, Understood
 
 if TYPE_CHECKING:
     from babelfish.core.rooms import Leg
-    from babelfish.telephony.talk import TalkPlayback, VonageTalk
+    from babelfish.telephony.talk import TalkPlayback
 
 log = logging.getLogger(__name__)
 
 GATE_LEVEL = 160  # about -46 dBFS peak: below it a frame is line noise, not a voice
 GATE_HOLD_FRAMES = 25  # 0.5 s: pauses between words pass through
-
-
-@dataclass
-class Understood:
-    """What was said in an utterance and its translations, with how long each took."""
-
-    text: str = ""
-    translations: dict[str, str] = field(default_factory=dict)
-    latencies: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-    heard: Heard | None = None  # the recognizer's answer: the language it was recognized in, if identified
-    # translations still being written, clause by clause (a streaming translator), and the task writing them
-    clauses: dict[str, Clauses] = field(default_factory=dict)
-    writing: asyncio.Task[None] | None = None
-
-    @property
-    def language(self) -> str:
-        """The language the text was recognized in ("" when the recognizer was not asked: the leg's)."""
-        return self.heard.language if self.heard is not None else ""
-
-    def cancel(self) -> None:
-        """Stop writing translations nobody will hear (a speculation that the speaker talked over)."""
-        if self.writing is not None:
-            self.writing.cancel()
-
-
-@dataclass
-class Engines:
-    """Everything model-backed, loaded once per process and shared by every call."""
-
-    recognizer: Recognizer | None  # None when a speech translator does its work
-    translator: Translator | None
-    voices: VoiceLibrary
-    detector_factory: Callable[[int], VoiceDetector]
-    vad_worker: Worker
-    speech_translator: SpeechTranslator | None = None  # recognizes and translates in one (Azure)
-    talk: VonageTalk | None = None  # Vonage speaks translations into the call instead of our voices
 
 
 class LegSession:
@@ -102,6 +64,8 @@ class LegSession:
         self.on_record = on_record  # every finished utterance, for the transcript
         self.on_language = on_language  # the leg switched to the language it is heard speaking
         self.follower = LanguageFollower(settings.languages, decided=language_decided)
+        self.understand = Understanding(leg, engines, settings, self.follower)
+        self.fanout = FanOut(leg, engines, settings, hub, self._publish, on_record)
         self.engines = engines
         self.hub = hub
         self.settings = settings
@@ -150,7 +114,6 @@ class LegSession:
         self._speculation: tuple[float, list[str], asyncio.Task[Understood]] | None = None
         self._converters: dict[str, audio.StreamResampler] = {}
         self._gate_hold = 0
-        self._captions: set[asyncio.Task[None]] = set()  # captions and records waiting for a translation
 
     def start(self) -> None:
         self.playback.start()
@@ -226,8 +189,7 @@ class LegSession:
             async with asyncio.timeout(drain_s):
                 while not self.utterances.empty() or self._interpreting:
                     await asyncio.sleep(0.05)
-                while self._captions:  # captions and records of translations still being written
-                    await asyncio.gather(*list(self._captions), return_exceptions=True)
+                await self.fanout.drain()
         self._drop_speculation()
         for task in self._tasks:
             task.cancel()
@@ -385,127 +347,6 @@ class LegSession:
             finally:
                 self._interpreting = False
 
-    async def _understand(self, samples: np.ndarray, rate: int, targets: list[str]) -> Understood:
-        """Recognize, then translate into each listener language. Failures are recorded, not raised."""
-        result = Understood()
-        limits = self.settings.limits
-        t0 = time.monotonic()
-        candidates = self._candidates(samples.size / rate)
-        try:
-            async with asyncio.timeout(limits.recognize_timeout_s):
-                assert self.engines.recognizer is not None
-                result.heard = await recognize(self.engines.recognizer, samples, rate, self.leg.language,
-                                               self._recognition_prompt(), candidates, self.follower.min_confidence)
-                result.text = result.heard.text
-        except TimeoutError:
-            log.warning("leg %s: recognition timed out after %g s", self.leg.id, limits.recognize_timeout_s)
-            result.error = f"recognizer: timed out after {limits.recognize_timeout_s:g} s"
-            return result
-        except Exception as exc:  # noqa: BLE001 - one utterance is lost, not the call
-            log.exception("leg %s: recognition failed", self.leg.id)
-            result.error = f"recognizer: {type(exc).__name__}: {exc}"
-            return result
-        result.latencies["recognize"] = time.monotonic() - t0
-        if not result.text:
-            return result
-        t1 = time.monotonic()
-        source = result.language or self.leg.language
-        for target in targets:
-            if same_language(source, target):
-                result.translations[target] = result.text
-        to_translate = [t for t in dict.fromkeys(targets) if t not in result.translations]
-        if to_translate and self._streams_translations:
-            result.clauses = {target: Clauses() for target in to_translate}
-            result.writing = asyncio.create_task(self._write_translations(result, t1), name=f"translate-{self.leg.id}")
-            # however it ends (cancelled before it began included), nobody waits on a translation forever
-            def unblock(_: object) -> None:
-                for clauses in result.clauses.values():
-                    if not clauses.done:
-                        clauses.finish("cancelled")
-
-            result.writing.add_done_callback(unblock)
-            return result
-        await self._translate_now(result, to_translate)
-        result.latencies["translate"] = time.monotonic() - t1
-        return result
-
-    async def _translate_now(self, result: Understood, targets: list[str]) -> None:
-        """Translate ``result`` into each target, whole (not clause by clause); failures are recorded."""
-        limits = self.settings.limits
-        source = result.language or self.leg.language
-        for target in targets:
-            if same_language(source, target):
-                result.translations[target] = result.text
-                continue
-            try:
-                async with asyncio.timeout(limits.translate_timeout_s):
-                    assert self.engines.translator is not None
-                    result.translations[target] = await self.engines.translator.translate(
-                        result.text, source, target, self._context(source, target))
-            except TimeoutError:
-                log.warning("leg %s: translation to %s timed out after %g s", self.leg.id, target,
-                            limits.translate_timeout_s)
-                result.error = f"translator: timed out after {limits.translate_timeout_s:g} s"
-                result.translations[target] = ""
-            except Exception as exc:  # noqa: BLE001
-                log.exception("leg %s: translation failed", self.leg.id)
-                result.error = f"translator: {type(exc).__name__}: {exc}"
-                result.translations[target] = ""
-
-    @property
-    def _streams_translations(self) -> bool:
-        """Translations are spoken clause by clause as they are written: with a streaming translator and
-        our own voices (Vonage talk speaks a whole text)."""
-        return self.engines.talk is None and hasattr(self.engines.translator, "stream")
-
-    async def _write_translations(self, result: Understood, t0: float) -> None:
-        """Stream each translation into its :class:`Clauses`, one target after the other."""
-        limits = self.settings.limits
-        source = result.language or self.leg.language
-        for target, clauses in result.clauses.items():
-            error = None
-            try:
-                async with asyncio.timeout(limits.translate_timeout_s):
-                    stream = self.engines.translator.stream(  # type: ignore[union-attr]
-                        result.text, source, target, self._context(source, target))
-                    async with contextlib.aclosing(stream):
-                        async for clause in stream:
-                            if not clauses.parts:
-                                result.latencies.setdefault("translate_first_clause", time.monotonic() - t0)
-                            clauses.add(clause)
-            except TimeoutError:
-                log.warning("leg %s: translation to %s timed out after %g s", self.leg.id, target,
-                            limits.translate_timeout_s)
-                error = f"translator: timed out after {limits.translate_timeout_s:g} s"
-            except Exception as exc:  # noqa: BLE001 - this utterance's translation is lost, not the call
-                log.exception("leg %s: translation failed", self.leg.id)
-                error = f"translator: {type(exc).__name__}: {exc}"
-            clauses.finish(error)
-            result.translations[target] = clauses.text
-            if error:
-                result.error = error
-        result.latencies["translate"] = time.monotonic() - t0
-
-    def _recognition_prompt(self) -> str:
-        """The room's last lines in this leg's language (settings.recognizer.context_lines), for Whisper."""
-        room, n = self.leg.room, self.settings.recognizer.context_lines
-        if room is None or not n:
-            return ""
-        said = [text for line in list(room.lines)[-n:] if (text := line.text_in(self.leg.language))]
-        return " ".join(said)
-
-    def _context(self, source: str, target: str) -> list[tuple[str, str]]:
-        """The room's last lines in ``source`` and ``target`` (settings.translator.context_lines)."""
-        room, n = self.leg.room, self.settings.translator.context_lines
-        return room.context(source, target, n) if room is not None and n else []
-
-    def _candidates(self, seconds: float) -> list[str]:
-        """The languages this utterance may be in (languages.detect; none: it is in the leg's)."""
-        if not self.follower.on or not isinstance(self.engines.recognizer, IdentifyingRecognizer):
-            return []
-        return self.follower.candidates(self.leg.language, [other.language for other in self.leg.others()],
-                                        self.settings.menu.languages, seconds)
-
     def _follow(self, heard: Heard | None) -> None:
         """The utterance's language, heard: switch the leg when the follower says so."""
         if heard is None:
@@ -530,7 +371,7 @@ class LegSession:
         """The speaker paused: start understanding now; kept if the pause becomes the end of the turn."""
         self._drop_speculation()
         targets = [other.language for other in self.leg.others() if other.session is not None]
-        task = asyncio.create_task(self._understand(pause.audio, pause.rate, targets))
+        task = asyncio.create_task(self.understand(pause.audio, pause.rate, targets))
         self._speculation = (pause.ended_at, targets, task)
 
     def _drop_speculation(self) -> None:
@@ -564,7 +405,7 @@ class LegSession:
             self._speculation = speculation
             self._drop_speculation()
         if understood is None:
-            understood = await self._understand(speech.audio, speech.rate, targets)
+            understood = await self.understand(speech.audio, speech.rate, targets)
         record.source_text = understood.text
         if understood.heard is not None:
             record.language = understood.language or record.language
@@ -573,7 +414,7 @@ class LegSession:
             # a listener whose first guess moved off the speaker's language now wants another one
             moved = [other.language for other in listeners if other.language not in targets]
             if moved and understood.text:
-                await self._translate_now(understood, moved)
+                await self.understand.translate_now(understood, moved)
                 targets = [*targets, *moved]
         record.translations = {t: understood.translations.get(t, "") for t in targets} if understood.text else {}
         record.latencies.update(understood.latencies)
@@ -582,126 +423,12 @@ class LegSession:
             for listener in listeners:  # they hear that something was lost, not silence
                 if listener.session is not None:
                     listener.session.playback.skip_notice()
-            self._finish(record)
+            self.fanout.finish(record)
             return record
         if not record.source_text:
             return record  # noise, breath, a cough: nothing was said
-        waiting = {other.id for other in listeners}
-        if not listeners:
-            self._publish("final", text=record.source_text, translation=None, utterance=record.id,
-                          language=record.language, confidence=record.language_confidence)
-            self._finish(record)
-            return record
-        for listener in listeners:
-            target = listener.language
-            if target in understood.clauses:
-                self._speak_clauses(record, speech, listener, understood, waiting)
-                continue
-            translation = record.translations.get(target, "")
-            self._publish("final", text=record.source_text, translation=translation, target=target,
-                          listener=listener.id, utterance=record.id, language=record.language,
-                          confidence=record.language_confidence)
-            heard_live = listener.session is not None and listener.session.hears_live
-            if not translation or listener.session is None or (heard_live and listener.id in heard_directly):
-                if record.error and listener.session is not None:
-                    listener.session.playback.skip_notice()
-                waiting.discard(listener.id)  # nothing to say, gone, or heard the speaker's own voice live
-                continue
-            ready = time.monotonic()
-            listener.session.playback.enqueue(Item(
-                source=speak_in(self.engines.voices, target, translation, listener.session.rate,
-                                self.synthesize_timeout_s),
-                label=f"utterance {record.id} for {listener.id}", text=translation, language=target,
-                on_first_frame=self._first_frame_callback(record, speech, ready),
-                on_done=self._done_callback(record, listener.id, waiting, understood),
-                deadline=speech.ended_at + self.settings.turns.stale_after_s,
-            ))
-        if not waiting:
-            self._finish(record, understood)
+        self.fanout.deliver(record, speech, understood, listeners, heard_directly)
         return record
-
-    def _speak_clauses(self, record: Utterance, speech: Speech, listener: Leg, understood: Understood,
-                       waiting: set[str]) -> None:
-        """A translation still being written: the listener hears each clause as it comes; its caption goes
-        out once it is complete."""
-        target = listener.language
-        clauses = understood.clauses[target]
-
-        async def caption() -> None:
-            translation = await clauses.wait()
-            record.translations[target] = translation
-            self._publish("final", text=record.source_text, translation=translation, target=target,
-                          listener=listener.id, utterance=record.id, language=record.language,
-                          confidence=record.language_confidence)
-            if not translation and clauses.error and listener.session is not None:
-                listener.session.playback.skip_notice()
-
-        task = asyncio.create_task(caption(), name=f"caption-{record.id}-{listener.id}")
-        self._captions.add(task)
-        task.add_done_callback(self._captions.discard)
-        if listener.session is None:
-            waiting.discard(listener.id)
-            return
-        ready = time.monotonic()
-        listener.session.playback.enqueue(Item(
-            source=speak_clauses(self.engines.voices, target, clauses, listener.session.rate,
-                                 self.synthesize_timeout_s),
-            label=f"utterance {record.id} for {listener.id}", text="", language=target,
-            on_first_frame=self._first_frame_callback(record, speech, ready),
-            on_done=self._done_callback(record, listener.id, waiting, understood),
-            deadline=speech.ended_at + self.settings.turns.stale_after_s,
-        ))
-
-    def _first_frame_callback(self, record: Utterance, speech: Speech, ready: float) -> Callable[[float], None]:
-        def first_frame(at: float) -> None:
-            if "first_frame" not in record.latencies:
-                # with Vonage talk: when Vonage accepted the talk (its speech starts about then)
-                record.latencies["talk" if self.engines.talk else "synthesize"] = at - ready
-                record.latencies["first_frame"] = at - speech.ended_at
-        return first_frame
-
-    def _done_callback(self, record: Utterance, listener: str, waiting: set[str],
-                       understood: Understood) -> Callable[[int, str | None], None]:
-        def done(frames: int, error: str | None) -> None:
-            if error and not record.error:
-                record.error = f"playback to {listener}: {error}"
-            waiting.discard(listener)
-            if not waiting:
-                self._finish(record, understood)
-        return done
-
-    def _finish(self, record: Utterance, understood: Understood | None = None, wait: bool = True) -> None:
-        """The utterance is over for every listener: remember it for context, keep and publish its record
-        (once the translations still being written are complete)."""
-        if wait and understood is not None and understood.writing is not None and not understood.writing.done():
-            task = asyncio.create_task(self._finish_when_written(record, understood))
-            self._captions.add(task)
-            task.add_done_callback(self._captions.discard)
-            return
-        if understood is not None:
-            for target, clauses in understood.clauses.items():
-                record.translations[target] = clauses.text
-            record.latencies.update({k: v for k, v in understood.latencies.items() if k not in record.latencies})
-            if understood.error and not record.error:
-                record.error = understood.error
-        room = self.leg.room
-        if room is not None and record.source_text:
-            room.remember(record.language, record.source_text, record.translations)
-        self._keep(record)
-
-    async def _finish_when_written(self, record: Utterance, understood: Understood) -> None:
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(understood.writing)  # type: ignore[arg-type]
-        self._finish(record, understood, wait=False)
-
-    def _keep(self, record: Utterance) -> None:
-        if self.on_record is not None:
-            try:
-                self.on_record(self.leg, record)
-            except Exception:  # noqa: BLE001 - the transcript must not take the call down
-                log.exception("leg %s: keeping the record failed", self.leg.id)
-        self.hub.publish({"type": "utterance", "room": record.room, "leg": record.leg,
-                          "record": record.to_dict()})
 
     def _publish(self, kind: str, **fields: object) -> None:
         self.hub.publish({"type": kind, "room": self.leg.room.id if self.leg.room else "", "leg": self.leg.id,

@@ -37,7 +37,7 @@ from babelfish.core.rooms import Leg, Room, Switchboard
 from babelfish.core.utterance import CaptionHub, Utterance
 from babelfish.directory.cluster import Cluster, LegRecord
 from babelfish.engines.registry import load_engines
-from babelfish.pipeline.stream import Engines
+from babelfish.pipeline.protocols import Engines
 from babelfish.server import console, transcripts
 from babelfish.server import phone as web
 from babelfish.server.audio_socket import AudioSocket

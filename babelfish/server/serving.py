@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 
 from babelfish.config.settings import Settings
-from babelfish.pipeline.stream import Engines
+from babelfish.pipeline.protocols import Engines
 from babelfish.server.app import Server, create_app
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from babelfish.devtools.caption_feed import CaptionFeed
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.engines.registry import load_engines
 from babelfish.engines.voices import Voices
+from babelfish.pipeline.protocols import Engines
 from babelfish.pipeline.segment import Segmenter, SileroDetector
-from babelfish.pipeline.stream import Engines
 from babelfish.server.operator import ensure_token
 from babelfish.server.serving import background
 

@@ -32,7 +32,7 @@ from babelfish.devtools.caption_feed import CaptionFeed
 from babelfish.devtools.fake_call import FakeCall
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.engines.registry import load_engines
-from babelfish.pipeline.stream import Engines
+from babelfish.pipeline.protocols import Engines
 from babelfish.server.operator import ensure_token
 from babelfish.server.serving import background
 

@@ -1,0 +1,164 @@
+"""Who hears what of one speaker's utterance: each listener the translation in their language (spoken clause
+by clause while it is still being written), nothing more for a same-language listener who heard the voice
+live, a short notice where it was lost. Once every listener is done, the utterance is remembered for the
+room's context and its record kept (transcript) and published (captions). Sessions never reach into each
+other for this: a listener is reached through its playback queue only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from babelfish.config.settings import Settings
+from babelfish.core.rooms import Leg
+from babelfish.core.utterance import CaptionHub, Utterance
+from babelfish.pipeline.playback import Item
+from babelfish.pipeline.protocols import Engines
+from babelfish.pipeline.segment import Speech
+from babelfish.pipeline.synthesize import speak_clauses, speak_in
+from babelfish.pipeline.understand import Understood
+
+log = logging.getLogger("babelfish.pipeline.stream")
+
+
+class FanOut:
+    """One speaking leg's utterances to its listeners."""
+
+    def __init__(self, leg: Leg, engines: Engines, settings: Settings, hub: CaptionHub,
+                 publish: Callable[..., None], on_record: Callable[[Leg, Utterance], None] | None) -> None:
+        self.leg = leg
+        self.engines = engines
+        self.settings = settings
+        self.hub = hub
+        self._publish = publish
+        self.on_record = on_record
+        self.synthesize_timeout_s = settings.limits.synthesize_timeout_s
+        self._captions: set[asyncio.Task[None]] = set()  # captions and records waiting for a translation
+
+    async def drain(self) -> None:
+        """Wait for the captions and records of translations still being written."""
+        while self._captions:
+            await asyncio.gather(*list(self._captions), return_exceptions=True)
+
+    def deliver(self, record: Utterance, speech: Speech, understood: Understood, listeners: list[Leg],
+                heard_directly: set[str]) -> None:
+        """``record``'s translations to ``listeners``; the record is finished once all have heard theirs."""
+        waiting = {other.id for other in listeners}
+        if not listeners:
+            self._publish("final", text=record.source_text, translation=None, utterance=record.id,
+                          language=record.language, confidence=record.language_confidence)
+            self.finish(record)
+            return
+        for listener in listeners:
+            target = listener.language
+            if target in understood.clauses:
+                self._speak_clauses(record, speech, listener, understood, waiting)
+                continue
+            translation = record.translations.get(target, "")
+            self._publish("final", text=record.source_text, translation=translation, target=target,
+                          listener=listener.id, utterance=record.id, language=record.language,
+                          confidence=record.language_confidence)
+            heard_live = listener.session is not None and listener.session.hears_live
+            if not translation or listener.session is None or (heard_live and listener.id in heard_directly):
+                if record.error and listener.session is not None:
+                    listener.session.playback.skip_notice()
+                waiting.discard(listener.id)  # nothing to say, gone, or heard the speaker's own voice live
+                continue
+            ready = time.monotonic()
+            listener.session.playback.enqueue(Item(
+                source=speak_in(self.engines.voices, target, translation, listener.session.rate,
+                                self.synthesize_timeout_s),
+                label=f"utterance {record.id} for {listener.id}", text=translation, language=target,
+                on_first_frame=self._first_frame_callback(record, speech, ready),
+                on_done=self._done_callback(record, listener.id, waiting, understood),
+                deadline=speech.ended_at + self.settings.turns.stale_after_s,
+            ))
+        if not waiting:
+            self.finish(record, understood)
+
+
+    def _speak_clauses(self, record: Utterance, speech: Speech, listener: Leg, understood: Understood,
+                       waiting: set[str]) -> None:
+        """A translation still being written: the listener hears each clause as it comes; its caption goes
+        out once it is complete."""
+        target = listener.language
+        clauses = understood.clauses[target]
+
+        async def caption() -> None:
+            translation = await clauses.wait()
+            record.translations[target] = translation
+            self._publish("final", text=record.source_text, translation=translation, target=target,
+                          listener=listener.id, utterance=record.id, language=record.language,
+                          confidence=record.language_confidence)
+            if not translation and clauses.error and listener.session is not None:
+                listener.session.playback.skip_notice()
+
+        task = asyncio.create_task(caption(), name=f"caption-{record.id}-{listener.id}")
+        self._captions.add(task)
+        task.add_done_callback(self._captions.discard)
+        if listener.session is None:
+            waiting.discard(listener.id)
+            return
+        ready = time.monotonic()
+        listener.session.playback.enqueue(Item(
+            source=speak_clauses(self.engines.voices, target, clauses, listener.session.rate,
+                                 self.synthesize_timeout_s),
+            label=f"utterance {record.id} for {listener.id}", text="", language=target,
+            on_first_frame=self._first_frame_callback(record, speech, ready),
+            on_done=self._done_callback(record, listener.id, waiting, understood),
+            deadline=speech.ended_at + self.settings.turns.stale_after_s,
+        ))
+
+    def _first_frame_callback(self, record: Utterance, speech: Speech, ready: float) -> Callable[[float], None]:
+        def first_frame(at: float) -> None:
+            if "first_frame" not in record.latencies:
+                # with Vonage talk: when Vonage accepted the talk (its speech starts about then)
+                record.latencies["talk" if self.engines.talk else "synthesize"] = at - ready
+                record.latencies["first_frame"] = at - speech.ended_at
+        return first_frame
+
+    def _done_callback(self, record: Utterance, listener: str, waiting: set[str],
+                       understood: Understood) -> Callable[[int, str | None], None]:
+        def done(frames: int, error: str | None) -> None:
+            if error and not record.error:
+                record.error = f"playback to {listener}: {error}"
+            waiting.discard(listener)
+            if not waiting:
+                self.finish(record, understood)
+        return done
+
+    def finish(self, record: Utterance, understood: Understood | None = None, wait: bool = True) -> None:
+        """The utterance is over for every listener: remember it for context, keep and publish its record
+        (once the translations still being written are complete)."""
+        if wait and understood is not None and understood.writing is not None and not understood.writing.done():
+            task = asyncio.create_task(self._finish_when_written(record, understood))
+            self._captions.add(task)
+            task.add_done_callback(self._captions.discard)
+            return
+        if understood is not None:
+            for target, clauses in understood.clauses.items():
+                record.translations[target] = clauses.text
+            record.latencies.update({k: v for k, v in understood.latencies.items() if k not in record.latencies})
+            if understood.error and not record.error:
+                record.error = understood.error
+        room = self.leg.room
+        if room is not None and record.source_text:
+            room.remember(record.language, record.source_text, record.translations)
+        self._keep(record)
+
+    async def _finish_when_written(self, record: Utterance, understood: Understood) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(understood.writing)  # type: ignore[arg-type]
+        self.finish(record, understood, wait=False)
+
+    def _keep(self, record: Utterance) -> None:
+        if self.on_record is not None:
+            try:
+                self.on_record(self.leg, record)
+            except Exception:  # noqa: BLE001 - the transcript must not take the call down
+                log.exception("leg %s: keeping the record failed", self.leg.id)
+        self.hub.publish({"type": "utterance", "room": record.room, "leg": record.leg,
+                          "record": record.to_dict()})

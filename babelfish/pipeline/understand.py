@@ -1,0 +1,180 @@
+"""Understanding one utterance of a leg: recognized (in the room language it was spoken in, with
+``languages.detect``), then translated into each listener's language, whole or clause by clause as the
+translator writes (a streaming translator and our own voices). A failing or slow engine costs this
+utterance, recorded in :attr:`Understood.error`, never the call."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from babelfish.config.settings import Settings
+from babelfish.core.languages import same_language
+from babelfish.core.rooms import Leg
+from babelfish.pipeline.identify import LanguageFollower
+from babelfish.pipeline.protocols import Engines
+from babelfish.pipeline.recognize import Heard, IdentifyingRecognizer, recognize
+from babelfish.pipeline.translate import Clauses
+
+log = logging.getLogger("babelfish.pipeline.stream")
+
+
+@dataclass
+class Understood:
+    """What was said in an utterance and its translations, with how long each took."""
+
+    text: str = ""
+    translations: dict[str, str] = field(default_factory=dict)
+    latencies: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    heard: Heard | None = None  # the recognizer's answer: the language it was recognized in, if identified
+    # translations still being written, clause by clause (a streaming translator), and the task writing them
+    clauses: dict[str, Clauses] = field(default_factory=dict)
+    writing: asyncio.Task[None] | None = None
+
+    @property
+    def language(self) -> str:
+        """The language the text was recognized in ("" when the recognizer was not asked: the leg's)."""
+        return self.heard.language if self.heard is not None else ""
+
+    def cancel(self) -> None:
+        """Stop writing translations nobody will hear (a speculation that the speaker talked over)."""
+        if self.writing is not None:
+            self.writing.cancel()
+
+
+class Understanding:
+    """Understands a leg's utterances: its recognizer and translator, its room's context, its follower."""
+
+    def __init__(self, leg: Leg, engines: Engines, settings: Settings, follower: LanguageFollower) -> None:
+        self.leg = leg
+        self.engines = engines
+        self.settings = settings
+        self.follower = follower
+
+
+    async def __call__(self, samples: np.ndarray, rate: int, targets: list[str]) -> Understood:
+        """Recognize, then translate into each listener language. Failures are recorded, not raised."""
+        result = Understood()
+        limits = self.settings.limits
+        t0 = time.monotonic()
+        candidates = self._candidates(samples.size / rate)
+        try:
+            async with asyncio.timeout(limits.recognize_timeout_s):
+                assert self.engines.recognizer is not None
+                result.heard = await recognize(self.engines.recognizer, samples, rate, self.leg.language,
+                                               self._recognition_prompt(), candidates, self.follower.min_confidence)
+                result.text = result.heard.text
+        except TimeoutError:
+            log.warning("leg %s: recognition timed out after %g s", self.leg.id, limits.recognize_timeout_s)
+            result.error = f"recognizer: timed out after {limits.recognize_timeout_s:g} s"
+            return result
+        except Exception as exc:  # noqa: BLE001 - one utterance is lost, not the call
+            log.exception("leg %s: recognition failed", self.leg.id)
+            result.error = f"recognizer: {type(exc).__name__}: {exc}"
+            return result
+        result.latencies["recognize"] = time.monotonic() - t0
+        if not result.text:
+            return result
+        t1 = time.monotonic()
+        source = result.language or self.leg.language
+        for target in targets:
+            if same_language(source, target):
+                result.translations[target] = result.text
+        to_translate = [t for t in dict.fromkeys(targets) if t not in result.translations]
+        if to_translate and self._streams_translations:
+            result.clauses = {target: Clauses() for target in to_translate}
+            result.writing = asyncio.create_task(self._write_translations(result, t1), name=f"translate-{self.leg.id}")
+            # however it ends (cancelled before it began included), nobody waits on a translation forever
+            def unblock(_: object) -> None:
+                for clauses in result.clauses.values():
+                    if not clauses.done:
+                        clauses.finish("cancelled")
+
+            result.writing.add_done_callback(unblock)
+            return result
+        await self.translate_now(result, to_translate)
+        result.latencies["translate"] = time.monotonic() - t1
+        return result
+
+    async def translate_now(self, result: Understood, targets: list[str]) -> None:
+        """Translate ``result`` into each target, whole (not clause by clause); failures are recorded."""
+        limits = self.settings.limits
+        source = result.language or self.leg.language
+        for target in targets:
+            if same_language(source, target):
+                result.translations[target] = result.text
+                continue
+            try:
+                async with asyncio.timeout(limits.translate_timeout_s):
+                    assert self.engines.translator is not None
+                    result.translations[target] = await self.engines.translator.translate(
+                        result.text, source, target, self._context(source, target))
+            except TimeoutError:
+                log.warning("leg %s: translation to %s timed out after %g s", self.leg.id, target,
+                            limits.translate_timeout_s)
+                result.error = f"translator: timed out after {limits.translate_timeout_s:g} s"
+                result.translations[target] = ""
+            except Exception as exc:  # noqa: BLE001
+                log.exception("leg %s: translation failed", self.leg.id)
+                result.error = f"translator: {type(exc).__name__}: {exc}"
+                result.translations[target] = ""
+
+    @property
+    def _streams_translations(self) -> bool:
+        """Translations are spoken clause by clause as they are written: with a streaming translator and
+        our own voices (Vonage talk speaks a whole text)."""
+        return self.engines.talk is None and hasattr(self.engines.translator, "stream")
+
+    async def _write_translations(self, result: Understood, t0: float) -> None:
+        """Stream each translation into its :class:`Clauses`, one target after the other."""
+        limits = self.settings.limits
+        source = result.language or self.leg.language
+        for target, clauses in result.clauses.items():
+            error = None
+            try:
+                async with asyncio.timeout(limits.translate_timeout_s):
+                    stream = self.engines.translator.stream(  # type: ignore[union-attr]
+                        result.text, source, target, self._context(source, target))
+                    async with contextlib.aclosing(stream):
+                        async for clause in stream:
+                            if not clauses.parts:
+                                result.latencies.setdefault("translate_first_clause", time.monotonic() - t0)
+                            clauses.add(clause)
+            except TimeoutError:
+                log.warning("leg %s: translation to %s timed out after %g s", self.leg.id, target,
+                            limits.translate_timeout_s)
+                error = f"translator: timed out after {limits.translate_timeout_s:g} s"
+            except Exception as exc:  # noqa: BLE001 - this utterance's translation is lost, not the call
+                log.exception("leg %s: translation failed", self.leg.id)
+                error = f"translator: {type(exc).__name__}: {exc}"
+            clauses.finish(error)
+            result.translations[target] = clauses.text
+            if error:
+                result.error = error
+        result.latencies["translate"] = time.monotonic() - t0
+
+    def _recognition_prompt(self) -> str:
+        """The room's last lines in this leg's language (settings.recognizer.context_lines), for Whisper."""
+        room, n = self.leg.room, self.settings.recognizer.context_lines
+        if room is None or not n:
+            return ""
+        said = [text for line in list(room.lines)[-n:] if (text := line.text_in(self.leg.language))]
+        return " ".join(said)
+
+    def _context(self, source: str, target: str) -> list[tuple[str, str]]:
+        """The room's last lines in ``source`` and ``target`` (settings.translator.context_lines)."""
+        room, n = self.leg.room, self.settings.translator.context_lines
+        return room.context(source, target, n) if room is not None and n else []
+
+    def _candidates(self, seconds: float) -> list[str]:
+        """The languages this utterance may be in (languages.detect; none: it is in the leg's)."""
+        if not self.follower.on or not isinstance(self.engines.recognizer, IdentifyingRecognizer):
+            return []
+        return self.follower.candidates(self.leg.language, [other.language for other in self.leg.others()],
+                                        self.settings.menu.languages, seconds)
