@@ -47,9 +47,9 @@ def normalize(text: str) -> str:
     return " ".join("".join(c for c in text.lower() if c.isalnum() or c.isspace()).split())
 
 
-PARTNER_CAPTION = ("window.babelfish.core.utterance.filter(c => !c.mine && c.final && c.translation"
+PARTNER_CAPTION = ("window.babelfish.captions.filter(c => !c.mine && c.final && c.translation"
                    " && c.original)")
-OWN_CAPTION = "window.babelfish.core.utterance.filter(c => c.mine && c.final)"
+OWN_CAPTION = "window.babelfish.captions.filter(c => c.mine && c.final)"
 
 
 @pytest.fixture
