@@ -13,7 +13,7 @@ from babelfish.config import logs
 from babelfish.config.settings import Settings
 from babelfish.devtools.caption_feed import CaptionFeed
 from babelfish.devtools.fake_vonage import FakeVonage
-from babelfish.server.metrics import error_kind
+from babelfish.server.metrics import Metrics, error_kind
 from babelfish.server.serving import background
 
 from .conftest import OPERATOR, double_engines
@@ -105,3 +105,11 @@ def test_error_kinds() -> None:
     assert error_kind("playback to x: RuntimeError: espeak died") == "synthesize_error"
     assert error_kind("playback to x: dropped: stale") == "playback_dropped"
     assert error_kind("playback to x: cleared") == "playback_cleared"
+
+
+def test_barge_ins_are_counted_from_the_caption_events() -> None:
+    metrics = Metrics(legs=lambda: 0, connected=lambda: 0, rooms=lambda: 0, dropped=dict)
+    for event in ({"type": "barge-in", "leg": "a"}, {"type": "speaking", "leg": "a"}, {"type": "barge-in", "leg": "b"}):
+        metrics.observe_event(event)
+    metrics.snapshot()
+    assert "babelfish_barge_ins_total 2.0" in metrics.render().decode()

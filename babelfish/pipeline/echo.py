@@ -31,7 +31,6 @@ class EchoCanceller:
         self._t0: float | None = None
         self.delay: int | None = None  # samples, current estimate
         self._last_estimate = -10**9
-        self.cancelled_frames = 0
         self.converge = int(0.6 * rate) + self.max_delay  # samples after playback starts
         self._active_since: int | None = None
 
@@ -124,7 +123,6 @@ class EchoCanceller:
                 if self.delay != before:
                     candidate, cancelled = self._cancel(samples, start, end)
             if cancelled:
-                self.cancelled_frames += 1
                 return candidate  # cancelled by 10 dB or more
             self._last_estimate = -(10**9)  # still in doubt: estimate again with the next audio
         # Playback began moments ago and its echo is not reliably located yet: during that convergence time,

@@ -54,15 +54,12 @@ class Playback:
         self._items: asyncio.Queue[Item] = asyncio.Queue(max_items)
         self._playhead = 0.0  # monotonic time at which the far end has played all we sent
         self._generation = 0  # bumped by clear(): the item being sent stops
-        self.frames_sent = 0
         self.dropped_items = 0
         self.stale_items = 0
-        self.cleared = 0
         self.notice = notice  # a short spoken notice played where translations were dropped
         self._owe_notice = False
         self._notice_waiting = False
         self._busy = False  # an item is being synthesized or sent
-        self.failed_items = 0
         self.on_frame = on_frame  # (frame, time it starts playing at the far end): for echo suppression
         self._task: asyncio.Task[None] | None = None
         self._live_task: asyncio.Task[None] | None = None
@@ -167,7 +164,6 @@ class Playback:
             if item.on_done:
                 item.on_done(0, "cleared")
         self._playhead = self._item_playhead = time.monotonic()
-        self.cleared += 1
         await self._send_text(wire.clear_command())
 
     async def _send_item_frame(self, frame: bytes) -> None:
@@ -182,7 +178,6 @@ class Playback:
             await asyncio.sleep(ahead - self.lead_s)
             now = time.monotonic()
         await self._send_audio(frame)
-        self.frames_sent += 1
         start = max(self._playhead, now)
         self._playhead = start + audio.FRAME_MS / 1000
         if self.on_frame is not None:
@@ -213,7 +208,6 @@ class Playback:
             finally:
                 self._busy = False
             if error and error not in ("cleared", "socket closed") and not item.is_notice:
-                self.failed_items += 1
                 self._owe_notice = True
 
     async def _play(self, item: Item) -> str | None:

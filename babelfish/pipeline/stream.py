@@ -31,7 +31,7 @@ from babelfish.pipeline.echo import EchoCanceller
 from babelfish.pipeline.fanout import FanOut
 from babelfish.pipeline.identify import LanguageFollower
 from babelfish.pipeline.playback import Item, Playback
-from babelfish.pipeline.protocols import Engines
+from babelfish.pipeline.protocols import Engines, Output
 from babelfish.pipeline.recognize import Heard
 from babelfish.pipeline.segment import (
     Event,
@@ -46,7 +46,6 @@ from babelfish.pipeline.understand import Understanding, Understood
 
 if TYPE_CHECKING:
     from babelfish.core.rooms import Leg
-    from babelfish.telephony.talk import TalkPlayback
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +72,7 @@ class LegSession:
         # what the segmenter, echo canceller and recognizer run at (Silero takes 8 or 16 kHz: 24 kHz is halved)
         self.listen_rate = audio.listen_rate(rate)
         self._down = audio.StreamResampler(rate, self.listen_rate) if self.listen_rate != rate else None
-        self.playback: Playback | TalkPlayback = playback
+        self.playback: Output = playback
         self.segmenter = Segmenter(engines.detector_factory(self.listen_rate), self.listen_rate, settings.segmenter)
         limits = settings.limits
         self.synthesize_timeout_s = limits.synthesize_timeout_s
@@ -98,14 +97,12 @@ class LegSession:
             playback.notice = notice
         self.stream: TranslationStream | None = None  # the leg's audio going to a speech translator
         self._stream_t0: float | None = None  # monotonic time of the stream's first sample
-        self.barge_ins = 0
         self.inbound: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(limits.inbound_frames)
         self.utterances: asyncio.Queue[tuple[Speech, Understood | None]] = asyncio.Queue(limits.pending_utterances)
         self.listening = True  # False once the server drains: the speech in progress is the last
         self.started = time.monotonic()
         self.dropped_frames = 0
         self.dropped_utterances = 0
-        self.frames_received = 0
         # wall clock = monotonic + offset, for records
         self._wall_offset = time.time() - time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
@@ -131,7 +128,6 @@ class LegSession:
     def feed(self, frame: bytes) -> None:
         """One inbound 20 ms frame (called by the websocket receive loop). Listeners who share this leg's
         language hear it directly; the others get it translated."""
-        self.frames_received += 1
         if not self.listening:
             return
         live = [other.session for other in self.leg.others() if other.session is not None
@@ -245,7 +241,6 @@ class LegSession:
                     if self.stream is not None:
                         self.stream.add_targets([other.language for other in self.leg.others()])
                     if self.settings.turns.barge_in and self.playback.playing:
-                        self.barge_ins += 1
                         log.info("leg %s: barge-in, clearing playback", self.leg.id)
                         await self.playback.clear()
                         self._publish("barge-in")

@@ -121,6 +121,8 @@ class Metrics:
         self.utterances = Counter("babelfish_utterances", "finished utterances", ["outcome"],
                                   registry=self.registry)
         self.errors = Counter("babelfish_errors", "errors by kind", ["kind"], registry=self.registry)
+        self.barge_ins = Counter("babelfish_barge_ins", "times a listener spoke over their translation (its "
+                                 "playback cleared)", registry=self.registry)
         self.webhooks = Counter("babelfish_webhooks", "webhook requests by route and status", ["path", "status"],
                                 registry=self.registry)
         self.queue_wait = Histogram("babelfish_queue_wait_seconds", "time a leg's audio waits before the segmenter "
@@ -155,6 +157,8 @@ class Metrics:
 
     def observe_event(self, event: dict[str, Any]) -> None:
         """A caption-hub event; utterance records feed the histograms and error counts."""
+        if event.get("type") == "barge-in":
+            self.barge_ins.inc()
         if event.get("type") != "utterance":
             return
         record = event.get("record") or {}

@@ -81,8 +81,6 @@ class TalkPlayback:
         self.failed = 0
         self.dropped_items = 0
         self.stale_items = 0
-        self.cleared = 0
-        self.frames_sent = 0  # no frames flow in talk mode
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"talk-{self.call_uuid}")
@@ -131,7 +129,6 @@ class TalkPlayback:
         self._generation += 1
         while not self._items.empty():
             _done(self._items.get_nowait(), "cleared")
-        self.cleared += 1
         if self._playhead > time.monotonic() and (self._stopping is None or self._stopping.done()):
             self._stopping = asyncio.create_task(self._stop_talk())
         self._playhead = time.monotonic()
