@@ -70,7 +70,7 @@ async def test_metrics_stage_latencies_live_legs_and_errors(tmp_path, speech) ->
     assert all({"time", "level", "logger", "message", "leg", "room"} <= set(line) for line in lines)
     failed = [line for line in lines if "recognition failed" in line["message"]]
     assert failed and failed[0]["leg"] == a.leg and failed[0]["room"] and "exception" in failed[0]
-    assert failed[0]["logger"] == "babelfish.pipeline.stream"
+    assert failed[0]["logger"] == "babelfish.pipeline.understand"  # where the recognizer is called
     answered = [line for line in lines if line["message"].startswith(f"leg {b.leg} (")]
     assert answered and answered[0]["leg"] == b.leg  # the answer webhook's own lines
 

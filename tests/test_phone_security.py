@@ -25,7 +25,7 @@ from babelfish.config.settings import PhoneSettings, SecuritySettings, Settings
 from babelfish.devtools.fake_call import FakeCall
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.pipeline.stream import LegSession
-from babelfish.server import app as app_module
+from babelfish.server import watchdog
 from babelfish.server.app import create_app
 from babelfish.server.phone import BROWSER_CALLER
 from babelfish.server.phonelinks import PhoneLinks, link_key
@@ -353,7 +353,7 @@ async def browser_leg(vonage: FakeVonage, http: httpx.AsyncClient, body: dict[st
 
 async def test_a_browser_leg_that_sends_no_voice_is_ended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           speech: tuple[np.ndarray, int]) -> None:
-    monkeypatch.setattr(app_module, "WATCH_EVERY_S", 0.2)
+    monkeypatch.setattr(watchdog, "WATCH_EVERY_S", 0.2)
     samples, rate = speech
     settings = make_settings(tmp_path, phone=PhoneSettings(idle_s=5))
     async with background(settings, double_engines()) as url, FakeVonage(url) as vonage, \

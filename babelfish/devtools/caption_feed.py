@@ -14,7 +14,7 @@ from typing import Any
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-log = logging.getLogger("babelfish.devtools.fake_vonage")
+log = logging.getLogger(__name__)
 
 
 class CaptionFeed:

@@ -30,7 +30,7 @@ from babelfish.telephony import wire
 if TYPE_CHECKING:
     from babelfish.devtools.fake_vonage import FakeVonage
 
-log = logging.getLogger("babelfish.devtools.fake_vonage")
+log = logging.getLogger(__name__)
 
 
 VONAGE_BUFFER_FRAMES = 3072  # about 60 s; Vonage drops audio beyond this

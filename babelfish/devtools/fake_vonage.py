@@ -30,7 +30,7 @@ import httpx
 
 from babelfish.devtools.fake_call import FakeCall
 
-log = logging.getLogger("babelfish.devtools.fake_vonage")
+log = logging.getLogger(__name__)
 
 
 class FakeVonage:

@@ -114,12 +114,10 @@ class EchoCanceller:
             if not cancelled:
                 # The delay moved (the far end's playout shifted) or the caller talks over the echo: locate it
                 # again at once, on the last quarter second only, where the new delay already dominates.
+                # While converging, the first lock may be wrong (speech is self-similar): the best lag replaces it.
                 before = self.delay
-                if end - self._active_since < self.converge:
-                    self.delay = None  # the first lock was wrong (speech is self-similar): take the best lag
-                self._estimate_delay(end, span=self.rate // 4)
-                if self.delay is None:
-                    self.delay = before
+                converging = end - self._active_since < self.converge
+                self._estimate_delay(end, span=self.rate // 4, keep_unless_better=not converging)
                 if self.delay != before:
                     candidate, cancelled = self._cancel(samples, start, end)
             if cancelled:
@@ -143,8 +141,9 @@ class EchoCanceller:
         candidate = (samples - gain * echo).astype(np.float32)
         return candidate, _rms(candidate) * 3 < _rms(samples) or _rms(samples) < 1e-4
 
-    def _estimate_delay(self, end: int, span: int | None = None) -> None:
-        """Cross-correlate the last half second heard with what was played up to max_delay before it."""
+    def _estimate_delay(self, end: int, span: int | None = None, *, keep_unless_better: bool = True) -> None:
+        """Cross-correlate the last half second heard (or ``span``) with what was played up to max_delay
+        before it. A new lag replaces a known delay only where it cancels more (``keep_unless_better``)."""
         self._last_estimate = end
         if span is None:
             span = self.rate // 2 if self.delay is not None else self.rate // 4
@@ -156,13 +155,17 @@ class EchoCanceller:
         corr = np.fft.irfft(np.fft.rfft(ref, n) * np.conj(np.fft.rfft(heard, n)), n)[: self.max_delay + 1]
         # corr[k] pairs heard[i] with ref[i + k], i.e. a delay of max_delay - k samples
         energy = np.sqrt(np.dot(heard, heard))
-        windows = np.sqrt(np.convolve(ref * ref, np.ones(span), mode="valid")[: self.max_delay + 1]) + 1e-9
+        # the energy of each span-long window of ref, by a running sum (a convolution with a span-long kernel
+        # costs span times more, and this runs every quarter second of every leg that hears playback)
+        running = np.concatenate([[0.0], np.cumsum(ref.astype(np.float64) ** 2)])
+        energies = np.maximum(running[span : span + self.max_delay + 1] - running[: self.max_delay + 1], 0.0)
+        windows = np.sqrt(energies) + 1e-9
         normalized = corr / (windows * energy + 1e-9)
         k = int(np.argmax(normalized))
         if normalized[k] < self.min_correlation:
             return
         candidate = self.max_delay - k
-        if self.delay is None or candidate == self.delay:
+        if self.delay is None or candidate == self.delay or not keep_unless_better:
             self.delay = candidate
             return
         # Speech is self-similar: a correlation peak can move to a wrong lag for a moment. Keep whichever

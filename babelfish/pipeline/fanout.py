@@ -21,7 +21,7 @@ from babelfish.pipeline.segment import Speech
 from babelfish.pipeline.synthesize import speak_clauses, speak_in
 from babelfish.pipeline.understand import Understood
 
-log = logging.getLogger("babelfish.pipeline.stream")
+log = logging.getLogger(__name__)
 
 
 class FanOut:

@@ -47,8 +47,9 @@ class SileroDetector:
         self._context_size = 64 if rate == 16000 else 32
         self._session = self._shared_session()
         self._sr = np.array(rate, dtype=np.int64)
-        self._state = np.zeros((2, 1, 128), dtype=np.float32)
-        self._context = np.zeros(self._context_size, dtype=np.float32)
+        self._state: np.ndarray
+        self._context: np.ndarray
+        self.reset()
 
     @classmethod
     def _shared_session(cls):  # noqa: ANN206 - onnxruntime.InferenceSession

@@ -21,7 +21,7 @@ from babelfish.pipeline.protocols import Engines
 from babelfish.pipeline.recognize import Heard, IdentifyingRecognizer, recognize
 from babelfish.pipeline.translate import Clauses
 
-log = logging.getLogger("babelfish.pipeline.stream")
+log = logging.getLogger(__name__)
 
 
 @dataclass
