@@ -79,7 +79,6 @@ class FanOut:
         if not waiting:
             self.finish(record, understood)
 
-
     def _speak_clauses(self, record: Utterance, speech: Speech, listener: Leg, understood: Understood,
                        waiting: set[str]) -> None:
         """A translation still being written: the listener hears each clause as it comes; its caption goes

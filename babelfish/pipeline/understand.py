@@ -57,7 +57,6 @@ class Understanding:
         self.settings = settings
         self.follower = follower
 
-
     async def __call__(self, samples: np.ndarray, rate: int, targets: list[str]) -> Understood:
         """Recognize, then translate into each listener language. Failures are recorded, not raised."""
         result = Understood()

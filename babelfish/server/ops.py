@@ -36,7 +36,6 @@ class Ops:
             WebSocketRoute("/captions", self.captions),
         ]
 
-
     async def health(self, request: Request) -> JSONResponse:
         """Liveness: the process answers (a load balancer restarts it when this fails)."""
         server = self.server

@@ -28,7 +28,6 @@ class Watchdog:
         self.server = server
         self._timing_out: set[str] = set()
 
-
     async def run(self) -> None:
         while True:
             await asyncio.sleep(WATCH_EVERY_S)
@@ -38,32 +37,34 @@ class Watchdog:
                 log.exception("leg watchdog failed")
 
     def check_legs(self, now: float) -> None:
-        limits = self.server.settings.limits
-        for leg in list(self.server.switchboard.legs.values()):
+        server = self.server
+        limits = server.settings.limits
+        for leg in list(server.switchboard.legs.values()):
             age = now - leg.created
-            if leg.session is None and leg.id not in self.server.sockets and age > limits.connect_within_s:
+            if leg.session is None and leg.id not in server.sockets and age > limits.connect_within_s:
                 log.info("leg %s: websocket never opened (%.0f s after the answer): ended", leg.id, age)
-                self.server.spawn(self.server.end_leg(leg, reason="websocket never opened", hang_up=True))
+                server.spawn(server.end_leg(leg, reason="websocket never opened", hang_up=True))
             elif leg.session is not None and age > limits.max_call_s and leg.id not in self._timing_out:
                 self._timing_out.add(leg.id)
-                self.server.spawn(self._time_limit(leg))
+                server.spawn(self._time_limit(leg))
             elif (leg.caller == BROWSER_CALLER and leg.session is not None and leg.id not in self._timing_out
-                  and time.monotonic() - leg.session.last_voice > self.server.settings.phone.idle_s):
-                log.info("leg %s: browser leg sent no voice for %g s: ended", leg.id, self.server.settings.phone.idle_s)
-                self.server.spawn(self.server.end_leg(leg, reason="browser leg idle"))
+                  and time.monotonic() - leg.session.last_voice > server.settings.phone.idle_s):
+                log.info("leg %s: browser leg sent no voice for %g s: ended", leg.id, server.settings.phone.idle_s)
+                server.spawn(server.end_leg(leg, reason="browser leg idle"))
 
     async def _time_limit(self, leg: Leg) -> None:
         """The call reached ``limits.max_call_s``: say so, let the notice play, end the leg."""
+        server = self.server
         try:
             session = leg.session
-            log.info("leg %s: call time limit (%g s) reached", leg.id, self.server.settings.limits.max_call_s)
-            self.server.metrics.error("call_time_limit")
+            log.info("leg %s: call time limit (%g s) reached", leg.id, server.settings.limits.max_call_s)
+            server.metrics.error("call_time_limit")
             if session is not None:
                 text, lang = languages.prompt("time_limit", leg.language)
                 session.say(text, lang, label="notice: time limit")
                 await session.stop_listening()
                 await until(lambda: session.idle, NOTICE_WAIT_S)
-            await self.server.end_leg(leg, reason="call time limit reached", hang_up=True)
+            await server.end_leg(leg, reason="call time limit reached", hang_up=True)
         finally:
             self._timing_out.discard(leg.id)
 
