@@ -27,6 +27,7 @@ from babelfish.core.rooms import RoomFull
 from babelfish.devtools.fake_call import FakeCall
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.directory.cluster import Cluster
+from babelfish.directory.shared import SharedDirectory
 from babelfish.server.serving import background_server
 
 from .conftest import OPERATOR, double_engines
@@ -282,9 +283,9 @@ async def test_redis_out_of_reach_makes_a_cluster_server_not_ready(tmp_path: Pat
     async with background_server(settings, double_engines(), port=port) as (url, server):
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"{url}/ready")).json()["depends"]["redis"]["ok"] is True
-            assert server.cluster is not None
+            assert isinstance(server.directory, SharedDirectory)
             with contextlib.suppress(RedisConnectionError):  # the server goes away as it answers
-                await server.cluster.redis.execute_command("SHUTDOWN", "NOSAVE")
+                await server.directory.cluster.redis.execute_command("SHUTDOWN", "NOSAVE")
             ready = await http.get(f"{url}/ready")
         assert ready.status_code == 503 and ready.json()["depends"]["redis"]["ok"] is False
 

@@ -227,7 +227,7 @@ class Cluster:
         await self.heartbeat()
         self._task = asyncio.create_task(self._beat(), name="cluster-heartbeat")
         log.info("cluster: server %s at %s joined (redis %s)", self.server_id, self.url,
-                 _safe_url(self.settings.cluster.redis_url or ""))
+                 safe_url(self.settings.cluster.redis_url or ""))
 
     async def stop(self, leave: bool = True) -> None:
         """Stop heart-beating; with ``leave`` also say so at once (a drained server hosts nothing)."""
@@ -367,7 +367,7 @@ class Cluster:
             return False
 
 
-def _safe_url(url: str) -> str:
+def safe_url(url: str) -> str:
     """The Redis URL without its password, for logs."""
     if "@" in url:
         scheme, _, rest = url.partition("://")

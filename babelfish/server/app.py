@@ -33,9 +33,13 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from babelfish.config import logs
 from babelfish.config.settings import Settings
 from babelfish.core import languages
+from babelfish.core.polling import until
 from babelfish.core.rooms import Leg, Room, Switchboard
 from babelfish.core.utterance import CaptionHub, Utterance
-from babelfish.directory.cluster import Cluster, LegRecord
+from babelfish.directory.cluster import LegRecord
+from babelfish.directory.local import LocalDirectory
+from babelfish.directory.protocol import Directory
+from babelfish.directory.shared import SharedDirectory
 from babelfish.engines.registry import load_engines
 from babelfish.pipeline.protocols import Engines
 from babelfish.server import console, transcripts
@@ -47,7 +51,7 @@ from babelfish.server.operator import OperatorGuard
 from babelfish.server.ops import Ops
 from babelfish.server.phonelinks import BROWSER_CALLER
 from babelfish.server.reception import Reception
-from babelfish.server.watchdog import Watchdog, until
+from babelfish.server.watchdog import Watchdog
 from babelfish.server.webhooks import Webhooks
 from babelfish.telephony import signature, vonage, wire
 from babelfish.telephony.rest import VonageApiError, rest_client
@@ -74,10 +78,8 @@ class Server:
         self.switchboard = Switchboard(settings.numbers, settings.default_languages,
                                        conference_size=settings.rooms.conference_size,
                                        observer=TranscriptRecorder(self.store))
-        self.cluster = Cluster(settings) if settings.cluster.redis_url else None
-        if self.cluster is not None:
-            self.cluster.load = lambda: (len(self.switchboard.legs), len(self.switchboard.rooms))
-            self.cluster.on_take_over = self._take_over
+        self.directory: Directory = (SharedDirectory(settings, self.switchboard, on_moved_here=self._move_here)
+                                     if settings.cluster.redis_url else LocalDirectory(self.switchboard, self.store))
         self.reception = Reception(self)
         self.hub = CaptionHub()
         self.started = time.time()
@@ -147,17 +149,8 @@ class Server:
         self.draining = True
         limit = self.settings.limits.drain_s
         deadline = time.monotonic() + limit
-        if self.cluster is not None:
-            # Several servers: new rooms open elsewhere from now on; the conversations here are let finish
-            # (none is moved), and only what is left at the deadline hears the notice and ends.
-            try:
-                await self.cluster.set_draining()
-            except Exception:  # noqa: BLE001 - Redis down: the heartbeat's expiry says it for us
-                log.exception("could not mark this server draining in Redis")
-            log.warning("draining: no new rooms here; waiting up to %g s for %d rooms to finish", limit,
-                        len(self.switchboard.rooms))
-            await until(lambda: all(len(room.legs) < 2 for room in self.switchboard.rooms.values()),
-                         deadline - time.monotonic())
+        await self.directory.drain(lambda: all(len(room.legs) < 2 for room in self.switchboard.rooms.values()),
+                                   deadline - time.monotonic())
         self.ending_all = True
         legs = list(self.switchboard.legs.values())
         sessions = [leg.session for leg in legs if leg.session is not None]
@@ -264,13 +257,12 @@ class Server:
             said = dict.fromkeys(languages.prompt(greeting, tag) for tag in self.settings.menu.languages)
             greetings = list(said) or greetings  # (a language without the prompt would repeat the English)
         hold = None
-        cluster = self.settings.cluster
-        if self.cluster is not None and cluster.hold_s > 0:
+        if self.directory.hold_s > 0:
             hold_text, hold_lang = languages.prompt("hold", leg.language)
-            hold = (hold_text, hold_lang, max(1, round(cluster.hold_s / 3)))  # about 3 s per notice
+            hold = (hold_text, hold_lang, max(1, round(self.directory.hold_s / 3)))  # about 3 s per notice
         socket_uri = vonage.websocket_uri(socket_base or base, leg.id, token=self.tokens.issue(leg.id))
-        if cluster.shared_url:  # call events may go to any server: through the load balancer
-            base = cluster.shared_url.rstrip("/")
+        if self.settings.cluster.shared_url:  # call events may go to any server: through the load balancer
+            base = self.settings.cluster.shared_url.rstrip("/")
         return vonage.answer_ncco(
             greetings=greetings,
             socket_uri=socket_uri,
@@ -292,52 +284,22 @@ class Server:
                 text, lang = languages.prompt(key, other.language)
                 other.session.say(text, lang, label=key)
 
-    async def adopt(self, leg_id: str) -> Leg | None:
-        """A socket for a leg another server answered (or a survivor moved here): book it on this switchboard
-        if the directory says its room is hosted here."""
-        assert self.cluster is not None
-        try:
-            record = await self.cluster.leg(leg_id)
-        except Exception:  # noqa: BLE001 - Redis unreachable: the socket is refused
-            log.exception("leg %s: directory lookup failed", leg_id)
-            return None
-        if record is None or record.server != self.cluster.server_id:
-            return None
-        return self.switchboard.place(leg_id, record.caller, record.room, language=record.language,
-                                      capacity=record.capacity, code=record.code, conversation=record.conversation,
-                                      direction=record.direction)
-
-    async def leave_directory(self, leg_id: str, *, hosted_here: bool = False) -> None:
-        assert self.cluster is not None
-        try:
-            await self.cluster.leave(leg_id, hosted_here=hosted_here)
-        except Exception:  # noqa: BLE001 - Redis down: the leg's room is cleaned up when its server is swept
-            log.exception("leg %s: could not leave the directory", leg_id)
-
-    async def _take_over(self, rooms: list[str]) -> None:
-        """Rooms of a lost server are ours now: their callers' calls are still up (hearing the hold notice),
-        so each is transferred, through Vonage's REST API, to a new NCCO that says they were reconnected and
-        connects them here."""
-        assert self.cluster is not None
-        for room_id in rooms:
-            for record in await self.cluster.room_legs(room_id):
-                self.spawn(self._reconnect(record))
-
-    async def _reconnect(self, record: LegRecord) -> None:
-        assert self.cluster is not None
+    async def _move_here(self, record: LegRecord) -> None:
+        """The room of ``record``'s leg moved here from a lost server: its call is transferred, through
+        Vonage's REST API, to a new NCCO that says they were reconnected and connects them here."""
         leg = Leg(id=record.id, caller=record.caller, language=record.language, room=Room(id=record.room))
-        ncco = self.connect_ncco(leg, self.cluster.url, "reconnected", socket_base=self.cluster.url)
+        ncco = self.connect_ncco(leg, self.own_url, "reconnected", socket_base=self.own_url)
         if self.rest is None:
             log.error("leg %s: its server is gone and it cannot be moved here without the Vonage REST API "
                       "(BABELFISH_VONAGE__APPLICATION_ID and __PRIVATE_KEY)", record.id)
-            await self.leave_directory(record.id)
+            await self.directory.forget(record.id)
             return
         try:
             await self.rest.transfer(record.id, ncco)
             log.warning("leg %s: moved here from a lost server (room %s)", record.id, record.room)
         except VonageApiError as exc:  # the call ended meanwhile
             log.warning("leg %s: transfer failed: %s", record.id, exc)
-            await self.leave_directory(record.id)
+            await self.directory.forget(record.id)
 
     def language_decided(self, leg: Leg) -> bool:
         """False while ``languages.detect`` is "auto" and nobody chose the leg's language (no numbers map
@@ -359,8 +321,7 @@ class Server:
             try:
                 if self.settings.menu.remember and leg.caller != BROWSER_CALLER:
                     await self.reception.remember(leg.caller, language)
-                if self.cluster is not None:
-                    await self.cluster.set_language(leg.id, language)
+                await self.directory.set_language(leg.id, language)
             except Exception:  # noqa: BLE001 - the call goes on in its new language regardless
                 log.warning("leg %s: could not record its new language", leg.id, exc_info=True)
 
@@ -373,14 +334,13 @@ class Server:
                       wait_s: float = 30.0, hang_up: bool = False, call_ended: bool = False) -> None:
         """A caller hung up (event webhook), their socket dropped, or we end the call (time limit,
         shutdown): clean up, tell the others, close the socket if it is still open. ``hang_up``: we end it;
-        in cluster mode the call is also hung up through the REST API (its NCCO would hold it otherwise).
+        with several servers the call is also hung up through the REST API (its NCCO would hold it otherwise).
         ``call_ended``: Vonage said the call is over (the directory forgets the leg wherever its room is)."""
         if self.switchboard.legs.get(leg.id) is not leg:
             return
         others = leg.others()
         self.switchboard.hang_up(leg.id)
-        if self.cluster is not None:
-            await self.leave_directory(leg.id, hosted_here=not call_ended)
+        await self.directory.forget(leg.id, hosted_here=not call_ended)
         self.reception.leg_ended(leg.id)
         log.info("leg %s ended: %s", leg.id, reason)
         self.hub.publish({"type": "leg", "event": "ended", "room": leg.room.id if leg.room else "",
@@ -393,11 +353,8 @@ class Server:
                 if other.session is not None:
                     text, lang = languages.prompt("partner_left", other.language)
                     other.session.say(text, lang, label="partner left")
-                if self.cluster is None:  # in a cluster the room waits in the shared queue for a partner
-                    room = other.room
-                    self.switchboard.requeue(other)
-                    if other.room is not room and other.session is not None:  # paired with one who waited
-                        self.announce(other, "joined")
+                if self.directory.partner_left(other) and other.session is not None:  # paired with one who waited
+                    self.announce(other, "joined")
         session, leg.session = leg.session, None
         if session is not None:
             await session.close(drain_s=wait_s)
@@ -406,7 +363,7 @@ class Server:
         if ws is not None and ws.application_state != WebSocketState.DISCONNECTED:
             with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
                 await ws.close(code=close_code, reason=reason[:120])
-        if hang_up and self.cluster is not None and self.rest is not None:
+        if hang_up and self.directory.shared and self.rest is not None:
             with contextlib.suppress(VonageApiError):
                 await self.rest.hang_up(leg.id)
 
@@ -434,13 +391,11 @@ def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
         server.start()
         if server.engines is None:
             server.engines = await asyncio.to_thread(load_engines, settings)
-        if server.cluster is not None:
-            await server.cluster.start()  # joins once it can take calls
+        await server.directory.start()
         retention = asyncio.create_task(server.keep_retention())
         yield
         await server.drain()  # already done before the sockets closed under babelfish.server.serving
-        if server.cluster is not None:
-            await server.cluster.stop()
+        await server.directory.stop()
         retention.cancel()
         await server.reception.close()
         await server.store.close()

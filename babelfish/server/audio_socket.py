@@ -141,7 +141,7 @@ class AudioSocket:
 
     async def _handshake(self, ws: WebSocket) -> tuple[Leg, int]:
         server = self.server
-        if server.ending_all or (server.draining and server.cluster is None):
+        if server.ending_all or (server.draining and not server.directory.shared):
             raise Refused("server is restarting", code=wire.CLOSE_TRY_AGAIN)
         try:
             async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
@@ -162,9 +162,7 @@ class AudioSocket:
         if not leg_id or not isinstance(leg_id, str):
             raise Refused("no leg named")
         admit = self._authenticate(ws, event, leg_id)
-        leg = server.switchboard.legs.get(leg_id)
-        if leg is None and server.cluster is not None:
-            leg = await server.adopt(leg_id)
+        leg = await server.directory.arrived(leg_id)
         if leg is None:
             raise Refused("unknown leg: the answer webhook did not create it, or it has ended")
         if leg.session is not None:

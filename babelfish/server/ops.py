@@ -44,7 +44,7 @@ class Ops:
             "uptime_s": round(time.time() - server.started, 1),
             "legs": len(server.switchboard.legs),
             "rooms": len(server.switchboard.rooms),
-            "server_id": server.cluster.server_id if server.cluster is not None else None,
+            "server_id": server.directory.server_id,
         })
 
     async def ready(self, request: Request) -> JSONResponse:
@@ -52,12 +52,8 @@ class Ops:
         engines still loading, draining, Redis or the Ray cluster unreachable)."""
         server = self.server
         depends: dict[str, Any] = {}
-        if server.cluster is not None:
-            from babelfish.directory.cluster import _safe_url
-
-            depends["redis"] = {"url": _safe_url(server.settings.cluster.redis_url or ""),
-                                "ok": await server.cluster.ping(),
-                                "heartbeat_age_s": round(time.monotonic() - server.cluster.last_heartbeat, 1)}
+        if (directory := await server.directory.health()) is not None:
+            depends["redis"] = directory
         if server.settings.ray.stages:
             from babelfish.engines import ray_serve
 
@@ -67,7 +63,7 @@ class Ops:
         ready = engines and not server.draining and all(d["ok"] for d in depends.values())
         return JSONResponse({
             "ready": ready, "engines": "loaded" if engines else "loading", "draining": server.draining,
-            "server_id": server.cluster.server_id if server.cluster is not None else None, "depends": depends,
+            "server_id": server.directory.server_id, "depends": depends,
             "legs": len(server.switchboard.legs), "rooms": len(server.switchboard.rooms),
         }, status_code=200 if ready else 503)
 

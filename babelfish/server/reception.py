@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from babelfish.core import languages
 from babelfish.core.privacy import mask_number
-from babelfish.core.rooms import Leg, Room, RoomFull
+from babelfish.core.rooms import Leg, RoomFull
 from babelfish.directory.cluster import NoServer
 from babelfish.server.invitations import Invitation, Invitations, InviteQuota
 from babelfish.telephony import vonage
@@ -202,70 +202,35 @@ class Reception:
         return await self._connect(caller, base)
 
     async def _remembered(self, number: str) -> str | None:
-        """A returning caller's language: shared by every server in a cluster, else in the transcript store."""
-        if self.server.cluster is not None:
-            return await self.server.cluster.remembered_language(number)
-        store = self.server.store
-        return await store.run(store.store.remembered_language, number)
+        """A returning caller's language (shared by every server in a cluster)."""
+        return await self.server.directory.remembered_language(number)
 
     async def remember(self, number: str, language: str) -> None:
-        if self.server.cluster is not None:
-            await self.server.cluster.remember_language(number, language)
-        else:
-            self.server.store.write(self.server.store.store.remember_language, number, language)
+        await self.server.directory.remember_language(number, language)
 
     async def _connect(self, caller: Caller, base: str) -> list[dict[str, Any]]:
+        """The directory books the leg, here or (several servers) on the server hosting its room, whose URL
+        the NCCO's websocket then goes to. Invitations ring from the server their inviter's room is on."""
         server = self.server
         code = caller.code
         if caller.invite_to is not None and code is None:
             code = f"invite-{caller.uuid[:8]}"
-        if server.cluster is not None:
-            return await self._connect_in_cluster(caller, base, code)
         try:
-            leg = server.switchboard.answer(caller.uuid, caller.number, caller.conversation,
-                                            language=caller.language, code=code, direction=caller.direction)
+            booking = await server.directory.book(caller.uuid, caller.number, language=caller.language, code=code,
+                                                  direction=caller.direction, conversation=caller.conversation)
         except RoomFull:
-            return self._room_full(caller, code)
-        greeting = "wait"
-        if caller.invite_to is not None:
-            greeting = "inviting"
-            self._invite(leg, caller.invite_to, code or "", base)
-        caller.ncco = server.connect_ncco(leg, base, greeting, caller_id=caller.to)
-        return caller.ncco
-
-    def _room_full(self, caller: Caller, code: str | None) -> list[dict[str, Any]]:
-        log.info("call %s: its room is full", caller.uuid)
-        self.callers.pop(caller.uuid, None)
-        return vonage.talk_ncco([languages.prompt("room_full", caller.language or "en")])
-
-    async def _connect_in_cluster(self, caller: Caller, base: str, code: str | None) -> list[dict[str, Any]]:
-        """The directory places the leg; a room hosted here is booked on this switchboard, a room hosted
-        elsewhere gets only the NCCO, whose websocket goes to the hosting server (which books the leg when
-        the socket arrives). Invitations ring from here: an inviter's room is new, so it opens here."""
-        server = self.server
-        cluster = server.cluster
-        assert cluster is not None
-        try:
-            placement = await cluster.place(caller.uuid, caller.number, language=caller.language, code=code,
-                                            direction=caller.direction, conversation=caller.conversation)
-        except RoomFull:
-            return self._room_full(caller, code)
+            log.info("call %s: its room is full", caller.uuid)
+            self.callers.pop(caller.uuid, None)
+            return vonage.talk_ncco([languages.prompt("room_full", caller.language or "en")])
         except NoServer:
             log.error("call %s refused: no live server to host its room", caller.uuid)
             self.callers.pop(caller.uuid, None)
             return server.refusal("restarting", caller.number)
-        if placement.server == cluster.server_id:
-            leg = server.switchboard.place(caller.uuid, caller.number, placement.room, language=placement.language,
-                                           capacity=server.settings.rooms.conference_size if code else 2, code=code,
-                                           conversation=caller.conversation, direction=caller.direction)
-        else:  # only for the NCCO: the hosting server books it
-            leg = Leg(id=caller.uuid, caller=caller.number, language=placement.language,
-                      conversation=caller.conversation, direction=caller.direction, room=Room(id=placement.room))
         greeting = "wait"
-        if caller.invite_to is not None and placement.server == cluster.server_id:
+        if caller.invite_to is not None and booking.here:
             greeting = "inviting"
-            self._invite(leg, caller.invite_to, code or "", server.own_url)
-        caller.ncco = server.connect_ncco(leg, base, greeting, caller_id=caller.to, socket_base=placement.url)
+            self._invite(booking.leg, caller.invite_to, code or "", booking.url or base)
+        caller.ncco = server.connect_ncco(booking.leg, base, greeting, caller_id=caller.to, socket_base=booking.url)
         return caller.ncco
 
     # -- invitations ------------------------------------------------------------------------------------

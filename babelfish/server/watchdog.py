@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from babelfish.core import languages
+from babelfish.core.polling import until
 from babelfish.core.rooms import Leg
 from babelfish.server.phonelinks import BROWSER_CALLER
 
@@ -67,13 +67,3 @@ class Watchdog:
             await server.end_leg(leg, reason="call time limit reached", hang_up=True)
         finally:
             self._timing_out.discard(leg.id)
-
-
-async def until(condition: Callable[[], bool], timeout_s: float) -> bool:
-    """Poll ``condition`` until it holds (True) or ``timeout_s`` passes (False)."""
-    deadline = time.monotonic() + max(0.0, timeout_s)
-    while not condition():
-        if time.monotonic() >= deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True

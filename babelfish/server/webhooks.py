@@ -33,7 +33,7 @@ class Webhooks:
         if isinstance(call, JSONResponse):
             return call
         logs.bind(leg=call.uuid)
-        if server.draining and server.cluster is None:  # in a cluster the call is placed on another server
+        if server.draining and not server.directory.shared:  # else the call is placed on another server
             log.info("answer while draining: call refused")
             return JSONResponse(server.refusal("restarting", call.from_))
         token = request.path_params.get("token")
@@ -53,7 +53,7 @@ class Webhooks:
         if isinstance(result, JSONResponse):
             return result
         logs.bind(leg=result.uuid)
-        if server.draining and server.cluster is None:
+        if server.draining and not server.directory.shared:
             return JSONResponse(server.refusal("restarting", ""))
         ncco = await server.reception.input(result, server.base_url(request))
         if ncco is None:
@@ -73,8 +73,7 @@ class Webhooks:
             return JSONResponse({"ok": True})
         if event.status in vonage.ENDED_STATUSES and leg_id not in server.switchboard.legs:
             server.reception.call_ended(leg_id, event.status)  # ended in the menu, or an invitation unanswered
-            if server.cluster is not None:  # a leg placed on another server (or never connected): off the directory
-                await server.leave_directory(leg_id)
+            await server.directory.forget(leg_id)  # placed on another server, or never connected
         leg = server.switchboard.legs.get(leg_id)
         if leg is not None:
             leg.status = event.status
