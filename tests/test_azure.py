@@ -11,7 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from babelfish.config.settings import AzureSettings, Settings
+from babelfish.config.pipeline import AzureSettings
+from babelfish.config.settings import Settings
 from babelfish.core import audio
 from babelfish.core.worker import EngineError
 from babelfish.devtools.caption_feed import CaptionFeed

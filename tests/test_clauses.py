@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator
 import numpy as np
 
 from babelfish.config.settings import Settings
+from babelfish.core.events import CaptionHub
 from babelfish.core.rooms import Leg, Room
-from babelfish.core.utterance import CaptionHub
 from babelfish.pipeline.playback import Playback
 from babelfish.pipeline.segment import Speech
 from babelfish.pipeline.stream import LegSession

@@ -8,10 +8,11 @@ import asyncio
 import httpx
 import pytest
 
-from babelfish.config.settings import LimitsSettings, SegmenterSettings, Settings
+from babelfish.config.pipeline import SegmenterSettings
+from babelfish.config.settings import LimitsSettings, Settings
 from babelfish.core import languages
+from babelfish.core.events import CaptionHub
 from babelfish.core.rooms import Leg
-from babelfish.core.utterance import CaptionHub
 from babelfish.devtools.caption_feed import CaptionFeed
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.pipeline.playback import Playback

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from babelfish.config.settings import Settings, TranslatorSettings
+from babelfish.config.pipeline import TranslatorSettings
+from babelfish.config.settings import Settings
 from babelfish.core.worker import EngineError
 from babelfish.engines import gemma, qwen
 from babelfish.engines.llama import LlamaTranslator, take_clause

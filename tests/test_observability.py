@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from babelfish.config import logs
 from babelfish.config.settings import Settings
+from babelfish.core.events import BargeIn, Speaking, UtteranceDone
+from babelfish.core.utterance import Failure, Fault, Utterance
 from babelfish.devtools.caption_feed import CaptionFeed
 from babelfish.devtools.fake_vonage import FakeVonage
-from babelfish.server.metrics import Metrics, error_kind
+from babelfish.pipeline.playback import Item, Playback
+from babelfish.pipeline.synthesize import SynthesisTimeout
+from babelfish.server.metrics import Metrics
 from babelfish.server.serving import background
 
 from .conftest import OPERATOR, double_engines
@@ -97,19 +105,65 @@ def test_text_log_lines_carry_the_ids() -> None:
     assert "outside" in second and "leg=" not in second  # the ids stay in their context
 
 
-def test_error_kinds() -> None:
-    assert error_kind("recognizer: timed out after 5 s") == "recognize_timeout"
-    assert error_kind("recognizer: RuntimeError: boom") == "recognize_error"
-    assert error_kind("translator: timed out after 5 s") == "translate_timeout"
-    assert error_kind("playback to x: EngineError: synthesizer timed out after 5 s") == "synthesize_timeout"
-    assert error_kind("playback to x: RuntimeError: espeak died") == "synthesize_error"
-    assert error_kind("playback to x: dropped: stale") == "playback_dropped"
-    assert error_kind("playback to x: cleared") == "playback_cleared"
+async def test_playback_says_what_went_wrong_with_an_item_by_kind() -> None:
+    """The error counter's kind comes from where the failure happened (typed), never from its wording."""
+    sent: list[bytes] = []
+
+    async def send_audio(frame: bytes) -> None:
+        sent.append(frame)
+
+    async def send_text(text: str) -> None:
+        pass
+
+    async def fails(exc: Exception) -> AsyncIterator[bytes]:
+        raise exc
+        yield b""
+
+    async def speaks() -> AsyncIterator[bytes]:
+        yield b"\x00\x00" * 320
+
+    playback = Playback(send_audio, send_text, 16000, lead_s=0.05)
+    done: dict[str, Fault | None] = {}
+
+    def item(label: str, source: AsyncIterator[bytes], **kw: Any) -> Item:
+        return Item(source=source, label=label, on_done=lambda _, fault: done.__setitem__(label, fault), **kw)
+
+    playback.enqueue(item("slow voice", fails(SynthesisTimeout("synthesizer timed out after 5 s"))))
+    playback.enqueue(item("broken voice", fails(RuntimeError("espeak died"))))
+    playback.enqueue(item("late", speaks(), deadline=time.monotonic() - 1))
+    playback.enqueue(item("fine", speaks()))
+    playback.start()
+    try:
+        async with asyncio.timeout(5):
+            while len(done) < 4:
+                await asyncio.sleep(0.01)
+        playback.enqueue(item("talked over", speaks()))
+        await playback.clear()
+    finally:
+        await playback.stop()
+    kinds = {label: fault.kind if fault else None for label, fault in done.items()}
+    assert kinds == {"slow voice": Failure.SYNTHESIZE_TIMEOUT, "broken voice": Failure.SYNTHESIZE_ERROR,
+                     "late": Failure.PLAYBACK_DROPPED, "fine": None, "talked over": Failure.PLAYBACK_CLEARED}
+    assert done["broken voice"] is not None and "espeak died" in done["broken voice"].text
+
+
+def test_an_utterance_keeps_its_first_failure_and_metrics_count_it_by_kind() -> None:
+    record = Utterance(id="u", room="r", leg="a", language="de", started_at=0.0, ended_at=1.0)
+    record.fail(Fault(Failure.TRANSLATE_TIMEOUT, "translator: timed out after 5 s"))
+    record.fail(Fault(Failure.PLAYBACK_CLEARED, "cleared"), where="playback to b: ")
+    assert (record.failure, record.error) == (Failure.TRANSLATE_TIMEOUT, "translator: timed out after 5 s")
+    event = UtteranceDone(room="r", leg="a", record=record).to_json()
+    assert event["record"]["failure"] == "translate_timeout" and json.loads(json.dumps(event)) == event
+    metrics = Metrics(legs=lambda: 0, connected=lambda: 0, rooms=lambda: 0, dropped=dict)
+    metrics.observe_event(UtteranceDone(room="r", leg="a", record=record))
+    metrics.snapshot()
+    assert 'babelfish_errors_total{kind="translate_timeout"} 1.0' in metrics.render().decode()
 
 
 def test_barge_ins_are_counted_from_the_caption_events() -> None:
     metrics = Metrics(legs=lambda: 0, connected=lambda: 0, rooms=lambda: 0, dropped=dict)
-    for event in ({"type": "barge-in", "leg": "a"}, {"type": "speaking", "leg": "a"}, {"type": "barge-in", "leg": "b"}):
+    for event in (BargeIn(room="r", leg="a", language="de"), Speaking(room="r", leg="a", language="de"),
+                  BargeIn(room="r", leg="b", language="en")):
         metrics.observe_event(event)
     metrics.snapshot()
     assert "babelfish_barge_ins_total 2.0" in metrics.render().decode()

@@ -319,7 +319,8 @@ async def test_fake_vonage_drops_the_socket_on_a_wrong_frame_size_and_honours_cl
 
 
 async def test_partial_captions_while_speaking_then_the_final(tmp_path, speech) -> None:
-    from babelfish.config.settings import SegmenterSettings, Settings
+    from babelfish.config.pipeline import SegmenterSettings
+    from babelfish.config.settings import Settings
     from babelfish.server.serving import background
 
     from .conftest import double_engines

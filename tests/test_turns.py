@@ -10,14 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from babelfish.config.settings import Settings, TurnSettings
+from babelfish.config.pipeline import TurnSettings
+from babelfish.config.settings import Settings
 from babelfish.core import audio
+from babelfish.core.events import BargeIn, Final
+from babelfish.core.utterance import Failure
 from babelfish.devtools.caption_feed import CaptionFeed
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.pipeline.echo import EchoCanceller
 from babelfish.server.serving import background
 
-from .conftest import RecordedSynthesizer, TagTranslator, asterisk, double_engines
+from . import harness
+from .conftest import RecordedSynthesizer, asterisk, double_engines
 
 PACE = 2.0
 
@@ -105,68 +109,45 @@ async def test_speakerphone_echo_of_the_translation_is_not_translated_back(tmp_p
 
 
 async def test_barge_in_clears_the_playback_and_the_listener_is_heard(tmp_path: Path, speech) -> None:
+    """A stage test (tests/harness.py, no server): the listener talks over a long translation."""
     samples, rate = speech
     long_speech = np.concatenate([audio.read_wav(asterisk(n))[0] for n in
                                   ("conf-getconfno", "agent-alreadyon", "conf-getconfno")])
-    voice = RecordedSynthesizer(long_speech, 8000)
     settings = Settings(models_dir=tmp_path, playback_lead_ms=200)
-    async with background(settings, double_engines(voice)) as url:
-        feed = CaptionFeed(url)
-        await feed.start()
-        async with FakeVonage(url) as vonage:
-            a = await vonage.dial("4915100000001", pace=PACE)
-            b = await vonage.dial("447700900002", pace=PACE)
-            turn = await a.say(samples, rate)
-            async with asyncio.timeout(20):
-                while b.first_heard_after(turn.started) is None:
-                    await asyncio.sleep(0.05)
-            await asyncio.sleep(1.0)  # B listens for a moment, then talks over the translation
-            await b.say(samples, rate)
-            records = await feed.wait_utterances(2, timeout=20)
-            assert b.cleared >= 1  # the server sent {"action": "clear"} and the fake dropped queued audio
-            heard_s = len(b.played) * 0.02
-            assert heard_s < long_speech.size / 8000 - 2  # the rest of the translation was dropped
-            assert any(r["leg"] == b.leg and r["translations"] for r in records)  # B's speech went through
-        await feed.stop()
-    assert any(e["type"] == "barge-in" for e in feed.events)
-    first = next(r for r in feed.utterances() if r["leg"] == a.leg)
-    assert first["error"] and "cleared" in first["error"]
-
-
-class SlowTranslator(TagTranslator):
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    async def translate(self, text: str, source: str, target: str, context: object = ()) -> str:
-        await asyncio.sleep(self.seconds)
-        return await super().translate(text, source, target)
+    async with harness.Room(settings, double_engines(RecordedSynthesizer(long_speech, 8000))) as room:
+        started = await room.say(0, samples, rate)
+        ear = room.ears["leg-1"]
+        async with asyncio.timeout(20):
+            while not ear.after(started):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # the listener listens for a moment, then talks over the translation
+        await room.say(1, samples, rate)
+        first = (await room.wait_utterances(1))[0]  # over for its listener once cleared
+        async with asyncio.timeout(10):  # the listener's own speech goes through (its translation plays)
+            while not any(isinstance(e, Final) and e.leg == "leg-1" and e.translation for e in room.events):
+                await asyncio.sleep(0.05)
+    assert {"action": "clear"} in ear.commands  # Vonage is told to drop what it buffered
+    assert len(ear.frames) * 0.02 < long_speech.size / 8000 - 2  # the rest of the translation was dropped
+    assert any(isinstance(e, BargeIn) and e.leg == "leg-1" for e in room.events)
+    assert first.leg == "leg-0" and first.failure is Failure.PLAYBACK_CLEARED and "cleared" in (first.error or "")
 
 
 async def test_late_translations_are_dropped_with_a_notice_and_the_backlog_is_bounded(tmp_path: Path) -> None:
+    """A stage test: five utterances in a burst, each translation longer than the gap between them."""
     clip, rate = audio.read_wav(asterisk("conf-getconfno"))
     gap = np.zeros(int(0.8 * rate), dtype=np.float32)
     burst = np.concatenate([clip, gap] * 5)  # five utterances, quickly one after another
-    long_voice = RecordedSynthesizer(np.concatenate([clip] * 3), rate)  # each translation ~12 s long
     settings = Settings(models_dir=tmp_path, playback_lead_ms=200,
-                        turns=TurnSettings(stale_after_s=3.0, max_pending=2, barge_in=False))
-    engines = double_engines(long_voice)
-    async with background(settings, engines) as url:
-        feed = CaptionFeed(url)
-        await feed.start()
-        async with FakeVonage(url) as vonage:
-            a = await vonage.dial("4915100000001", pace=4.0)
-            b = await vonage.dial("447700900002", pace=4.0)
-            await a.say(burst, rate)
-            records = await feed.wait_utterances(5, timeout=60)
-        await feed.stop()
-    assert len(records) == 5
-    errors = [r["error"] or "" for r in records]
-    played = [r for r in records if r["error"] is None]
+                        turns=TurnSettings(stale_after_s=2.0, max_pending=2, barge_in=False))
+    async with harness.Room(settings, double_engines(RecordedSynthesizer(clip, rate))) as room:
+        await room.say(0, burst, rate)
+        records = await room.wait_utterances(5, timeout=60)
+    played = [r for r in records if r.error is None]
     assert played, "the first translation plays"
-    assert any("stale" in e or "backlog" in e for e in errors), errors
+    assert any(r.failure is Failure.PLAYBACK_DROPPED for r in records), [r.error for r in records]
     # nothing waited beyond the bound: every translation that played started within stale_after_s
-    assert all(r["latencies"]["first_frame"] <= 3.0 + 0.5 for r in played)
-    assert b.received_frames > 0
+    assert all(r.latencies["first_frame"] <= 2.0 + 0.5 for r in played)
+    assert room.ears["leg-1"].frames
 
 
 async def test_overlapping_speech_gives_two_clean_translations(server) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from babelfish.config.settings import SegmenterSettings, load_settings
+from babelfish.config.pipeline import SegmenterSettings
+from babelfish.config.settings import load_settings
 from babelfish.core import audio, languages
 from babelfish.core.rooms import Switchboard
 from babelfish.pipeline.segment import Pause, Segmenter, SileroDetector, Speech, SpeechStarted

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,96 +20,20 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-
-class SegmenterSettings(BaseModel):
-    """Voice activity detection and end-of-turn detection."""
-
-    vad_threshold: float = Field(0.5, ge=0.05, le=0.95, description="Silero speech probability threshold")
-    end_of_turn_ms: int = Field(500, ge=100, le=3000, description="silence that ends an utterance")
-    min_speech_ms: int = Field(250, ge=20, description="shorter bursts of speech are ignored")
-    pre_roll_ms: int = Field(200, ge=0, le=1000, description="audio kept before speech onset")
-    max_utterance_s: float = Field(12.0, ge=1.0, le=60.0, description="long turns are cut here")
-    speculate_ms: int = Field(
-        100, ge=0, le=3000, description="start recognizing after this much silence, before the end of turn is "
-        "sure; kept if the turn really ended (0: off)")
-    partial_every_ms: int = Field(0, ge=0, description="partial captions interval while speaking (0: off)")
-
-
-class TurnSettings(BaseModel):
-    """How the call behaves when people interrupt, overlap or use a speakerphone."""
-
-    barge_in: bool = Field(True, description="a listener who starts speaking stops the translation they hear")
-    echo_suppression: bool = Field(True, description="remove our own playback echoed back into a leg")
-    stale_after_s: float = Field(
-        6.0, ge=0.5, le=120.0, description="a translation not started this long after its utterance ended is "
-        "dropped with a short notice")
-    max_pending: int = Field(3, ge=1, le=16, description="translations waiting to play per listener")
+from babelfish.config.pipeline import (
+    AzureSettings,
+    RaySettings,
+    RecognizerSettings,
+    SegmenterSettings,
+    SynthesizerSettings,
+    TranslatorSettings,
+    TurnSettings,
+)
 
 
 class ConfigError(ValueError):
     """Settings that cannot work: credentials or a package a chosen engine needs are missing (raised at
     startup, never mid-call). The message names the setting to fix."""
-
-
-class RecognizerSettings(BaseModel):
-    engine: Literal["whisper", "azure"] = Field(
-        "whisper", description="'whisper' (offline) or 'azure' (Azure speech translation; needs translator.engine "
-        "'azure' too)")
-    model: str = Field("base", description="'base' (packaged), a faster-whisper size name or a model dir")
-    beam_size: int = Field(1, ge=1, le=10)
-    cpu_threads: int = Field(2, ge=1)
-    compute_type: str = "int8"
-    min_window_s: float = Field(
-        15.0, ge=1.0, le=30.0, description="shortest audio window Whisper encodes (30 = Whisper's own window)")
-    window_by_language: dict[str, float] = Field(
-        default_factory=dict, description="min_window_s for some languages (primary subtag), where the short "
-        "window costs accuracy, e.g. {\"nl\": 30}")
-    context_lines: int = Field(
-        0, ge=0, le=6, description="the room's last lines in the speaker's language given to Whisper as its "
-        "prompt (0: none); see benchmarks/README.md for what it does to WER")
-
-
-class TranslatorSettings(BaseModel):
-    engine: Literal["llama", "ctranslate2", "azure"] = Field(
-        "llama", description="'llama' (offline: translator.model through llama.cpp), 'ctranslate2' or 'azure' "
-        "(with recognizer.engine 'azure'); 'gemma' is read as 'llama' with model 'gemma-270m'")
-    model: Literal["qwen2.5-1.5b", "gemma-270m"] = Field(
-        "qwen2.5-1.5b", description="the llama.cpp translator: 'qwen2.5-1.5b' (Qwen2.5-Coder-1.5B-Instruct, "
-        "chat prompt) or 'gemma-270m' (Gemma-3-270M base, phrase-list prompt): see docs/translation.md")
-    model_path: str | None = Field(
-        None, description="another GGUF file with the same prompt format as translator.model (e.g. a larger "
-        "Qwen2.5 instruct model you downloaded); default: the packaged weights")
-    threads: int | None = Field(
-        None, ge=1, validation_alias=AliasChoices("threads", "gemma_threads"),
-        description="llama.cpp threads; default 2 for qwen2.5-1.5b, 1 for gemma-270m (which stays fast on one "
-        "while other stages share the cores)")
-    context_lines: int = Field(
-        4, ge=0, le=12, description="the room's last lines (both speakers, source and translation) put before "
-        "each sentence so pronouns, names and register carry over; 0: each sentence alone")
-    max_tokens: int = Field(160, ge=8)
-    # CTranslate2 (opus-mt / Argos / NLLB) models per language pair, e.g. {"de-en": "models/opus-mt-de-en"}.
-    ctranslate2_models: dict[str, str] = Field(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _gemma_engine(cls, data: Any) -> Any:
-        """``engine = "gemma"`` (before there was a choice of llama.cpp models) means the Gemma model."""
-        if isinstance(data, dict) and data.get("engine") == "gemma":
-            data = {**data, "engine": "llama", "model": data.get("model") or "gemma-270m"}
-        return data
-
-    @property
-    def llama_threads(self) -> int:
-        return self.threads or (1 if self.model == "gemma-270m" else 2)
-
-
-class SynthesizerSettings(BaseModel):
-    engine: Literal["local", "azure", "vonage-talk"] = Field(
-        "local", description="'local' (Piper / espeak-ng), 'azure' (Azure neural voices) or 'vonage-talk' (Vonage "
-        "speaks the translation into the listener's call)")
-    # Voice per language (primary subtag): "piper:<path-or-name>" or "espeak:<voice>".
-    # Languages without an entry use Piper when a voice is installed for them, else espeak-ng.
-    voices: dict[str, str] = Field(default_factory=dict)
 
 
 class MenuSettings(BaseModel):
@@ -176,18 +100,6 @@ class VonageSettings(BaseModel):
         default_factory=dict, description="synthesizer.engine 'vonage-talk': Vonage voice style per language "
         "(a regional tag or its primary language, e.g. {\"de\": 2}); 0 where unset")
     talk_premium: bool = Field(False, description="'vonage-talk': Vonage's premium (neural) voices (billed extra)")
-
-
-class AzureSettings(BaseModel):
-    """Azure AI Speech, for the Azure engines: a key (or an authorization token) and a region (or an endpoint)."""
-
-    key: str | None = Field(None, repr=False, description="the Speech resource's key")
-    token: str | None = Field(None, repr=False, description="an authorization token instead of the key (with region)")
-    region: str | None = Field(None, description="the Speech resource's region, e.g. 'westeurope'")
-    endpoint: str | None = Field(None, description="a custom endpoint instead of the region (with key)")
-    voices: dict[str, str] = Field(
-        default_factory=dict, description="synthesizer.engine 'azure': voice per language, e.g. "
-        "{\"de\": \"de-DE-KatjaNeural\"}; unmapped languages get the service's default voice for the locale")
 
 
 class SecuritySettings(BaseModel):
@@ -277,33 +189,6 @@ class ClusterSettings(BaseModel):
     hold_s: float = Field(
         20.0, ge=0, le=300, description="after its socket drops, a caller hears a 'please hold' notice this "
         "long while a survivor takes the room over (then the call ends)")
-
-
-class DeploymentSettings(BaseModel):
-    """One stage's Ray Serve deployment."""
-
-    num_replicas: int = Field(1, ge=1, description="replicas of the model (each loads its own copy)")
-    num_cpus: float = Field(1.0, ge=0, description="CPUs reserved per replica")
-    num_gpus: float = Field(0.0, ge=0, description="GPUs per replica (fractions share a GPU)")
-    max_ongoing_requests: int = Field(8, ge=1, description="requests a replica takes at once")
-    max_batch_size: int = Field(8, ge=1, description="requests batched into one engine call, where the engine "
-                                "batches (translator)")
-    batch_wait_timeout_s: float = Field(0.01, ge=0, description="how long a batch waits to fill")
-
-
-class RaySettings(BaseModel):
-    """Model inference on Ray Serve: the stages listed run as deployments of one Serve application; every
-    babelfish server calls them over the Ray cluster. Empty ``stages``: engines run in the process."""
-
-    stages: list[Literal["recognizer", "translator", "synthesizer"]] = Field(
-        default_factory=list, description="stages served by Ray Serve; each runs the engine its own section "
-        "chooses (recognizer.engine, ...)")
-    address: str | None = Field(
-        None, description="Ray cluster address ('auto', 'ray://head:10001'); unset: a local Ray")
-    app_name: str = Field("babelfish", description="the Serve application's name")
-    recognizer: DeploymentSettings = Field(default_factory=DeploymentSettings)
-    translator: DeploymentSettings = Field(default_factory=DeploymentSettings)
-    synthesizer: DeploymentSettings = Field(default_factory=DeploymentSettings)
 
 
 class Settings(BaseSettings):

@@ -1,20 +1,37 @@
-"""Utterance records and the caption feed.
-
-Every finished utterance becomes one :class:`Utterance` (leg, language, times, source text, translations,
-stage latencies). Captions (partial while someone speaks, then final) and the records themselves are
-published on a :class:`CaptionHub`; the web page, ``babelfish call`` and the transcript store subscribe.
-"""
+"""Utterance records: every finished utterance becomes one :class:`Utterance` (leg, language, times, source
+text, translations, stage latencies, and what went wrong, typed as a :class:`Failure`). They are published on
+the caption feed (:mod:`babelfish.core.events`) and kept in the transcript."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+class Failure(StrEnum):
+    """What went wrong with an utterance, by stage: the kind ``babelfish_errors_total`` counts."""
+
+    RECOGNIZE_TIMEOUT = "recognize_timeout"
+    RECOGNIZE_ERROR = "recognize_error"
+    TRANSLATE_TIMEOUT = "translate_timeout"
+    TRANSLATE_ERROR = "translate_error"
+    SYNTHESIZE_TIMEOUT = "synthesize_timeout"
+    SYNTHESIZE_ERROR = "synthesize_error"  # our voice, or Vonage's talk refused
+    PLAYBACK_HUNG_UP = "playback_hung_up"  # the listener's socket closed while it played
+    PLAYBACK_CLEARED = "playback_cleared"  # barge-in: the listener spoke over it
+    PLAYBACK_DROPPED = "playback_dropped"  # too late to play (stale), or the listener's queue was full
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A failure and what it was, in words (the transcript keeps the words)."""
+
+    kind: Failure
+    text: str
 
 
 @dataclass
@@ -30,53 +47,17 @@ class Utterance:
     latencies: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     cut: bool = False
     speculated: bool = False  # recognition began at a pause, before the end of the turn was sure
-    error: str | None = None
+    error: str | None = None  # in words
+    failure: Failure | None = None  # its kind
     language_confidence: float | None = None  # the identified language's share among the candidates
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["latencies"] = {k: round(v, 4) for k, v in self.latencies.items()}
+        data["failure"] = str(self.failure) if self.failure is not None else None
         return data
 
-
-class CaptionHub:
-    """Fan-out of caption events to subscribers, each with a bounded queue (a slow reader loses captions,
-    never the server's memory)."""
-
-    def __init__(self, queue_size: int = 256) -> None:
-        self._subscribers: set[tuple[asyncio.Queue[dict[str, Any]], str | None]] = set()
-        self.queue_size = queue_size
-        self.dropped = 0
-        self._listeners: list[Callable[[dict[str, Any]], None]] = []
-
-    def listen(self, callback: Callable[[dict[str, Any]], None]) -> None:
-        """Call ``callback`` synchronously with every event (for in-process consumers that must see all of
-        them, such as metrics; it must be quick and must not raise)."""
-        self._listeners.append(callback)
-
-    @property
-    def subscribers(self) -> int:
-        return len(self._subscribers)
-
-    def subscribe(self, room: str | None = None) -> asyncio.Queue[dict[str, Any]]:
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self.queue_size)
-        self._subscribers.add((queue, room))
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        self._subscribers = {(q, r) for q, r in self._subscribers if q is not queue}
-
-    def publish(self, event: dict[str, Any]) -> None:
-        event.setdefault("time", time.time())
-        for callback in self._listeners:
-            try:
-                callback(event)
-            except Exception:  # noqa: BLE001 - a consumer's bug must not stop the captions
-                log.exception("caption listener failed")
-        for queue, room in list(self._subscribers):
-            if room is not None and event.get("room") != room:
-                continue
-            try:
-                queue.put_nowait(event)
-            except asyncio.QueueFull:
-                self.dropped += 1
+    def fail(self, fault: Fault, where: str = "") -> None:
+        """Record the first thing that went wrong (``where``: e.g. the listener it went wrong for)."""
+        if self.error is None:
+            self.error, self.failure = f"{where}{fault.text}", fault.kind

@@ -8,7 +8,6 @@ and a frame of the wrong size is logged as "unexpected frame size" and the socke
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import json
 import logging
@@ -25,6 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from babelfish.core import audio
+from babelfish.devtools.playout import Played, Playout
 from babelfish.telephony import wire
 
 if TYPE_CHECKING:
@@ -33,17 +33,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-VONAGE_BUFFER_FRAMES = 3072  # about 60 s; Vonage drops audio beyond this
-
-
-
 ANSWER_RETRIES = 2
-
 
 
 class SimulationError(RuntimeError):
     pass
-
 
 
 @dataclass
@@ -54,14 +48,6 @@ class Turn:
     started: float = 0.0
     ended: float = 0.0
     sent: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-
-@dataclass
-class Played:
-    at: float  # monotonic time the frame starts playing to the caller
-    frame: bytes
-
 
 
 class FakeCall:
@@ -93,21 +79,15 @@ class FakeCall:
         self.rate = 16000
         self.headers: dict[str, str] = {}
         self.ws: ClientConnection | None = None
-        self.played: list[Played] = []  # everything that played (or is scheduled to play) to the caller
-        self._starts: list[float] = []  # their start times, for bisecting
-        self.received_frames = 0
+        self.playout = Playout()  # what the caller hears
         self.bad_frames = 0
-        self.cleared = 0
         self.texts: list[dict[str, Any]] = []  # text messages the server sent
         self.dtmf_sent: list[str] = []
         self.turns: list[Turn] = []
         self.closed: tuple[int | None, str] | None = None
         self.started_at = 0.0
-        self._pending_notify: list[tuple[float, dict[str, Any]]] = []
         self._outbox: deque[Turn] = deque()
         self._tasks: list[asyncio.Task[None]] = []
-        self._play_clock = 0.0
-        self.pace = 1.0
         # a speakerphone: what the caller hears leaks back into what they send, attenuated and delayed
         self.echo_gain = 0.0
         self.echo_delay_ms = 120
@@ -119,6 +99,23 @@ class FakeCall:
     @property
     def leg(self) -> str:
         return self.uuid
+
+    @property
+    def pace(self) -> float:
+        return self.playout.pace
+
+    @property
+    def played(self) -> list[Played]:
+        """Everything that played (or is scheduled to play) to the caller."""
+        return self.playout.played
+
+    @property
+    def received_frames(self) -> int:
+        return self.playout.received_frames
+
+    @property
+    def cleared(self) -> int:
+        return self.playout.cleared
 
     # -- webhooks ---------------------------------------------------------------------------------------
 
@@ -210,7 +207,7 @@ class FakeCall:
         content_type = endpoint.get("content-type", "audio/l16;rate=16000")
         self.rate = wire.content_rate(content_type, 16000)
         self.headers = {str(k): str(v) for k, v in (endpoint.get("headers") or {}).items()}
-        self.pace = pace
+        self.playout.pace = pace
         headers: dict[str, str] = {}
         authorization = endpoint.get("authorization") or {}
         if authorization.get("type") == "vonage":
@@ -220,7 +217,7 @@ class FakeCall:
         self.ws = await connect(endpoint["uri"], max_size=2**20, open_timeout=10, additional_headers=headers)
         await self.ws.send(wire.connected_message(content_type, self.headers))
         self.started_at = time.monotonic()
-        self._play_clock = self.started_at
+        self.playout.start(self.started_at)
         self._tasks = [asyncio.create_task(self._stream(), name=f"stream-{self.uuid[:6]}"),
                        asyncio.create_task(self._receive(), name=f"receive-{self.uuid[:6]}")]
 
@@ -268,21 +265,8 @@ class FakeCall:
                 turn.sent.set()
 
     def _with_echo(self, frame: bytes, at: float) -> bytes:
-        """Mix in what played ``echo_delay_ms`` before ``at`` (speakerphone loopback), sample-accurately on
-        the playback timeline, as a phone's microphone would pick it up."""
-        n = len(frame) // 2
-        step = audio.FRAME_MS / 1000 / self.pace
-        t = at - self.echo_delay_ms / 1000 / self.pace
-        lo = bisect.bisect_right(self._starts, t - step) - 1
-        echo = np.zeros(n, dtype=np.float32)
-        for p in self.played[max(lo, 0) :]:
-            if p.at >= t + step:
-                break
-            offset = int(round((p.at - t) / step * n))
-            samples = audio.pcm_to_float(p.frame)
-            a, b = max(0, offset), min(n, offset + n)
-            if b > a:
-                echo[a:b] += samples[a - offset : b - offset]
+        """Mix in what played ``echo_delay_ms`` before ``at`` (speakerphone loopback)."""
+        echo = self.playout.echo(len(frame) // 2, at, self.echo_delay_ms / 1000)
         if not echo.any():
             return frame
         return audio.float_to_pcm(audio.pcm_to_float(frame) + self.echo_gain * echo)
@@ -300,7 +284,7 @@ class FakeCall:
                         self.closed = (1006, f"unexpected frame size {len(message)}")
                         self.ws.transport.abort()  # as Vonage does: close 1006, no closing handshake
                         return
-                    self._play(message)
+                    self.playout.play(message, time.monotonic())
                 else:
                     await self._command(message)
                 self._flush_notifies()
@@ -309,18 +293,6 @@ class FakeCall:
         finally:
             if self.ws is not None and self.closed is None:
                 self.closed = (self.ws.close_code, self.ws.close_reason or "")
-
-    def _play(self, frame: bytes) -> None:
-        now = time.monotonic()
-        queued = sum(1 for p in self.played[-VONAGE_BUFFER_FRAMES - 1 :] if p.at > now)
-        if queued >= VONAGE_BUFFER_FRAMES:
-            log.warning("playback buffer full: frame dropped")
-            return
-        self.received_frames += 1
-        start = max(now, self._play_clock)
-        self._play_clock = start + audio.FRAME_MS / 1000 / self.pace
-        self.played.append(Played(start, frame))
-        self._starts.append(start)
 
     async def _command(self, text: str) -> None:
         try:
@@ -331,20 +303,13 @@ class FakeCall:
         self.texts.append(command)
         assert self.ws is not None
         if command.get("action") == "clear":
-            now = time.monotonic()
-            self.played = [p for p in self.played if p.at <= now]
-            self._starts = [p.at for p in self.played]
-            self._play_clock = now
-            self.cleared += 1
+            self.playout.clear(time.monotonic())
             await self.ws.send(json.dumps({"event": wire.CLEARED}))
         elif command.get("action") == "notify":
-            self._pending_notify.append((self._play_clock, command.get("payload", {})))
+            self.playout.notify(command.get("payload", {}))
 
     def _flush_notifies(self) -> None:
-        now = time.monotonic()
-        due = [n for n in self._pending_notify if n[0] <= now]
-        self._pending_notify = [n for n in self._pending_notify if n[0] > now]
-        for _, payload in due:
+        for payload in self.playout.due_notifies(time.monotonic()):
             if self.ws is not None:
                 asyncio.create_task(self.ws.send(json.dumps({"event": wire.NOTIFY, "payload": payload})))
 
@@ -385,23 +350,11 @@ class FakeCall:
 
     def first_heard_after(self, t: float) -> float | None:
         """Arrival time of the first frame played at or after ``t``."""
-        for p in self.played:
-            if p.at >= t:
-                return p.at
-        return None
+        return self.playout.first_after(t)
 
     def heard(self) -> np.ndarray:
         """What the caller heard, on the call's timeline (silence where nothing played)."""
-        if not self.played:
-            return np.zeros(0, dtype=np.float32)
-        per_frame = audio.frame_bytes(self.rate) // 2
-        step = audio.FRAME_MS / 1000 / self.pace
-        end = max(p.at for p in self.played) - self.started_at + step
-        out = np.zeros(int(end / step + 1) * per_frame, dtype=np.float32)
-        for p in self.played:
-            i = int(round((p.at - self.started_at) / step)) * per_frame
-            out[i : i + per_frame] = audio.pcm_to_float(p.frame)[: out.size - i]
-        return out
+        return self.playout.heard(self.started_at, self.rate)
 
     async def transfer(self, ncco: list[dict[str, Any]]) -> None:
         """What Vonage does on a REST ``transfer``: the call leaves its current action (a socket that is

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from babelfish.config.settings import AzureSettings, ConfigError
+from babelfish.config.pipeline import AzureSettings
+from babelfish.config.settings import ConfigError
 from babelfish.core import audio, languages
 from babelfish.core.worker import EngineError
 from babelfish.pipeline.speech_translate import SpeechTranslation

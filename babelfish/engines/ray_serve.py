@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 from ray import serve
 
-from babelfish.config.settings import ConfigError, DeploymentSettings, Settings
+from babelfish.config.pipeline import DeploymentSettings
+from babelfish.config.settings import ConfigError, Settings
 
 log = logging.getLogger(__name__)
 

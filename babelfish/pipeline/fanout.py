@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable
 
 from babelfish.config.settings import Settings
+from babelfish.core.events import CaptionHub, Final, UtteranceDone
 from babelfish.core.rooms import Leg
-from babelfish.core.utterance import CaptionHub, Utterance
+from babelfish.core.utterance import Fault, Utterance
 from babelfish.pipeline.playback import Item
 from babelfish.pipeline.protocols import Engines
 from babelfish.pipeline.segment import Speech
@@ -48,7 +49,7 @@ class FanOut:
         """``record``'s translations to ``listeners``; the record is finished once all have heard theirs."""
         waiting = {other.id for other in listeners}
         if not listeners:
-            self._publish("final", text=record.source_text, translation=None, utterance=record.id,
+            self._publish(Final, text=record.source_text, translation=None, utterance=record.id,
                           language=record.language, confidence=record.language_confidence)
             self.finish(record)
             return
@@ -58,7 +59,7 @@ class FanOut:
                 self._speak_clauses(record, speech, listener, understood, waiting)
                 continue
             translation = record.translations.get(target, "")
-            self._publish("final", text=record.source_text, translation=translation, target=target,
+            self._publish(Final, text=record.source_text, translation=translation, target=target,
                           listener=listener.id, utterance=record.id, language=record.language,
                           confidence=record.language_confidence)
             heard_live = listener.session is not None and listener.session.hears_live
@@ -89,7 +90,7 @@ class FanOut:
         async def caption() -> None:
             translation = await clauses.wait()
             record.translations[target] = translation
-            self._publish("final", text=record.source_text, translation=translation, target=target,
+            self._publish(Final, text=record.source_text, translation=translation, target=target,
                           listener=listener.id, utterance=record.id, language=record.language,
                           confidence=record.language_confidence)
             if not translation and clauses.error and listener.session is not None:
@@ -120,10 +121,10 @@ class FanOut:
         return first_frame
 
     def _done_callback(self, record: Utterance, listener: str, waiting: set[str],
-                       understood: Understood) -> Callable[[int, str | None], None]:
-        def done(frames: int, error: str | None) -> None:
-            if error and not record.error:
-                record.error = f"playback to {listener}: {error}"
+                       understood: Understood) -> Callable[[int, Fault | None], None]:
+        def done(frames: int, fault: Fault | None) -> None:
+            if fault is not None:
+                record.fail(fault, where=f"playback to {listener}: ")
             waiting.discard(listener)
             if not waiting:
                 self.finish(record, understood)
@@ -141,8 +142,8 @@ class FanOut:
             for target, clauses in understood.clauses.items():
                 record.translations[target] = clauses.text
             record.latencies.update({k: v for k, v in understood.latencies.items() if k not in record.latencies})
-            if understood.error and not record.error:
-                record.error = understood.error
+            if understood.fault is not None:
+                record.fail(understood.fault)
         room = self.leg.room
         if room is not None and record.source_text:
             room.remember(record.language, record.source_text, record.translations)
@@ -159,5 +160,4 @@ class FanOut:
                 self.on_record(self.leg, record)
             except Exception:  # noqa: BLE001 - the transcript must not take the call down
                 log.exception("leg %s: keeping the record failed", self.leg.id)
-        self.hub.publish({"type": "utterance", "room": record.room, "leg": record.leg,
-                          "record": record.to_dict()})
+        self.hub.publish(UtteranceDone(room=record.room, leg=record.leg, record=record))

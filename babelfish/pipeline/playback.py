@@ -21,9 +21,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from babelfish.core import audio
+from babelfish.core.utterance import Failure, Fault
+from babelfish.pipeline.synthesize import SynthesisTimeout
 from babelfish.telephony import wire
 
 log = logging.getLogger(__name__)
+
+CLEARED = Fault(Failure.PLAYBACK_CLEARED, "cleared")
+STALE = Fault(Failure.PLAYBACK_DROPPED, "dropped: stale")
+BACKLOG = Fault(Failure.PLAYBACK_DROPPED, "dropped: backlog")
 
 LIVE_FRAMES = 25  # per live voice: 0.5 s; older frames are dropped rather than delaying the voice further
 
@@ -35,7 +41,7 @@ class Item:
     text: str = ""  # what is said, for outputs that speak text themselves (Vonage talk)
     language: str = ""  # the language it is said in
     on_first_frame: Callable[[float], None] | None = None
-    on_done: Callable[[int, str | None], None] | None = None  # (frames sent, error)
+    on_done: Callable[[int, Fault | None], None] | None = None  # (frames sent, what went wrong)
     created: float = field(default_factory=time.monotonic)
     deadline: float | None = None  # monotonic time after which starting to play it is too late
     is_notice: bool = False
@@ -142,7 +148,7 @@ class Playback:
             self._owe_notice = True
             log.warning("playback queue full: dropped %s", old.label)
             if old.on_done:
-                old.on_done(0, "dropped: backlog")
+                old.on_done(0, BACKLOG)
         self._items.put_nowait(item)
 
     def skip_notice(self) -> None:
@@ -162,7 +168,7 @@ class Playback:
         while not self._items.empty():
             item = self._items.get_nowait()
             if item.on_done:
-                item.on_done(0, "cleared")
+                item.on_done(0, CLEARED)
         self._playhead = self._item_playhead = time.monotonic()
         await self._send_text(wire.clear_command())
 
@@ -200,17 +206,17 @@ class Playback:
                 self._owe_notice = True
                 log.info("dropped %s: too late to play", item.label)
                 if item.on_done:
-                    item.on_done(0, "dropped: stale")
+                    item.on_done(0, STALE)
                 continue
             self._busy = True
             try:
                 error = await self._play(item)
             finally:
                 self._busy = False
-            if error and error not in ("cleared", "socket closed") and not item.is_notice:
+            if error and error.kind not in (Failure.PLAYBACK_CLEARED, Failure.PLAYBACK_HUNG_UP) and not item.is_notice:
                 self._owe_notice = True
 
-    async def _play(self, item: Item) -> str | None:
+    async def _play(self, item: Item) -> Fault | None:
         generation = self._generation
         sent, error = 0, None
         self._item_playing = True
@@ -229,15 +235,17 @@ class Playback:
                         item.on_first_frame(time.monotonic())
                     sent += 1
         except _Cleared:
-            error = "cleared"
+            error = CLEARED
         except _SocketGone as exc:  # the caller hung up while we spoke: nothing is wrong with the engines
             log.info("playback of %s stopped: socket closed (%s)", item.label, exc)
-            error = "socket closed"
+            error = Fault(Failure.PLAYBACK_HUNG_UP, "socket closed")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an engine failed on this utterance: the leg carries on
             log.exception("playback of %s failed", item.label)
-            error = f"{type(exc).__name__}: {exc}"
+            timed_out = isinstance(exc, SynthesisTimeout | TimeoutError)
+            kind = Failure.SYNTHESIZE_TIMEOUT if timed_out else Failure.SYNTHESIZE_ERROR
+            error = Fault(kind, f"{type(exc).__name__}: {exc}")
         finally:
             self._item_playing = False
             aclose = getattr(item.source, "aclose", None)

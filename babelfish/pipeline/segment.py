@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from babelfish.config.settings import SegmenterSettings
+from babelfish.config.pipeline import SegmenterSettings
 from babelfish.core import audio
 
 

@@ -4,8 +4,9 @@ the room and played to them.
     websocket frames -> [inbound queue] -> segmenter -> [utterance queue] -> recognizer
         -> translator (once per listener language) -> synthesizer -> listener's playback queue
 
-A speech-translation engine (Azure) replaces recognizer and translator: the leg's audio streams to it as it
-comes and its final results enter the utterance queue already understood. With Vonage talk as the output,
+How speech becomes utterances is :mod:`babelfish.pipeline.listen`'s: segmented here, with speculation on
+pauses, or streamed to a speech translator (Azure), whose final results enter the utterance queue already
+understood. With Vonage talk as the output,
 the listener's playback queue hands the text to Vonage instead of synthesizing it.
 
 Queues are bounded; when one overflows the oldest entry is dropped and logged, never memory grown.
@@ -19,28 +20,28 @@ import logging
 import time
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from babelfish.config.settings import ConfigError, Settings
 from babelfish.core import audio, languages
+from babelfish.core.events import BargeIn, CaptionHub, LanguageSwitched, LegEvent, Speaking
 from babelfish.core.languages import same_language
-from babelfish.core.utterance import CaptionHub, Utterance
+from babelfish.core.utterance import Utterance
 from babelfish.pipeline.echo import EchoCanceller
 from babelfish.pipeline.fanout import FanOut
 from babelfish.pipeline.identify import LanguageFollower
+from babelfish.pipeline.listen import Listening, SegmentedListening, StreamedListening
 from babelfish.pipeline.playback import Item, Playback
 from babelfish.pipeline.protocols import Engines, Output
 from babelfish.pipeline.recognize import Heard
 from babelfish.pipeline.segment import (
     Event,
-    Pause,
     Segmenter,
     Speech,
     SpeechStarted,
 )
-from babelfish.pipeline.speech_translate import SpeechTranslation, TranslationStream
 from babelfish.pipeline.synthesize import speak, speak_in
 from babelfish.pipeline.understand import Understanding, Understood
 
@@ -95,8 +96,6 @@ class LegSession:
                 return speak_in(engines.voices, lang, text, rate, self.synthesize_timeout_s)
 
             playback.notice = notice
-        self.stream: TranslationStream | None = None  # the leg's audio going to a speech translator
-        self._stream_t0: float | None = None  # monotonic time of the stream's first sample
         self.inbound: asyncio.Queue[tuple[bytes, float]] = asyncio.Queue(limits.inbound_frames)
         self.utterances: asyncio.Queue[tuple[Speech, Understood | None]] = asyncio.Queue(limits.pending_utterances)
         self.listening = True  # False once the server drains: the speech in progress is the last
@@ -106,9 +105,12 @@ class LegSession:
         # wall clock = monotonic + offset, for records
         self._wall_offset = time.time() - time.monotonic()
         self._tasks: list[asyncio.Task[None]] = []
-        self._last_partial = 0.0
-        self._partial_task: asyncio.Task[None] | None = None
-        self._speculation: tuple[float, list[str], asyncio.Task[Understood]] | None = None
+        self.hearing: Listening = (
+            StreamedListening(leg, engines, settings, self._queue_utterance, self._publish, self.listen_rate)
+            if engines.speech_translator is not None else
+            SegmentedListening(leg, engines, settings, self.segmenter, self.understand, self._queue_utterance,
+                               self._publish, lambda: not self.utterances.empty() or self._interpreting,
+                               self.listen_rate))
         self._converters: dict[str, audio.StreamResampler] = {}
         self._gate_hold = 0
 
@@ -118,12 +120,7 @@ class LegSession:
             asyncio.create_task(self._segment_loop(), name=f"segment-{self.leg.id}"),
             asyncio.create_task(self._interpret_loop(), name=f"interpret-{self.leg.id}"),
         ]
-        if self.engines.speech_translator is not None:
-            targets = [*self.settings.default_languages, *self.settings.numbers.values(),
-                       *(other.language for other in self.leg.others())]
-            self.stream = self.engines.speech_translator.open(self.leg.language, targets, self.listen_rate,
-                                                              self._on_translation)
-            self._tasks.append(asyncio.create_task(self._start_stream(), name=f"stream-{self.leg.id}"))
+        self.hearing.start()
 
     def feed(self, frame: bytes) -> None:
         """One inbound 20 ms frame (called by the websocket receive loop). Listeners who share this leg's
@@ -176,21 +173,16 @@ class LegSession:
 
     async def close(self, drain_s: float = 30.0) -> None:
         """The socket is gone: finish the speech in progress (the transcript keeps it), then stop."""
-        for speech in self.segmenter.flush(time.monotonic()):
-            if self.stream is None:
-                self._queue_utterance(speech)
-        if self.stream is not None:
-            await self.stream.close()  # the service finishes the utterance in progress: it joins the queue
+        self.hearing.flushed(self.segmenter.flush(time.monotonic()))
+        await self.hearing.close()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(drain_s):
                 while not self.utterances.empty() or self._interpreting:
                     await asyncio.sleep(0.05)
                 await self.fanout.drain()
-        self._drop_speculation()
+        self.hearing.stop()
         for task in self._tasks:
             task.cancel()
-        if self._partial_task:
-            self._partial_task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.playback.stop()
 
@@ -206,8 +198,7 @@ class LegSession:
             return
         self.listening = False
         # the segmenter belongs to the VAD worker thread: flush it there, after any push in progress
-        for speech in await self.engines.vad_worker.run(self.segmenter.flush, time.monotonic()):
-            self._queue_utterance(speech)
+        self.hearing.flushed(await self.engines.vad_worker.run(self.segmenter.flush, time.monotonic()))
 
     @property
     def idle(self) -> bool:
@@ -236,32 +227,22 @@ class LegSession:
             for event in events:
                 if isinstance(event, SpeechStarted):
                     self.last_voice = time.monotonic()
-                    self._drop_speculation()
-                    self._publish("speaking", text="")
-                    if self.stream is not None:
-                        self.stream.add_targets([other.language for other in self.leg.others()])
+                    self.hearing.speech_started()
+                    self._publish(Speaking)
                     if self.settings.turns.barge_in and self.playback.playing:
                         log.info("leg %s: barge-in, clearing playback", self.leg.id)
                         await self.playback.clear()
-                        self._publish("barge-in")
-                elif self.stream is not None:
-                    continue  # the speech translator finds the utterances itself
-                elif isinstance(event, Pause):
-                    self._speculate(event)
+                        self._publish(BargeIn)
                 else:
-                    self._queue_utterance(event)
-            if self.stream is None:
-                self._maybe_partial()
+                    self.hearing.turn(event)
+            self.hearing.after_batch()
 
     def _segment(self, samples: np.ndarray, at: float) -> list[Event]:
         """Runs on the VAD worker thread: remove our own echo, then segment what is left (and stream it to
         the speech translator, if there is one)."""
         if self.echo is not None:
             samples = self.echo.clean(samples, at)
-        if self.stream is not None:
-            if self._stream_t0 is None:
-                self._stream_t0 = at - samples.size / self.listen_rate
-            self.stream.write(audio.float_to_pcm(samples))
+        self.hearing.hear(samples, at)
         return self.segmenter.push(samples, at)
 
     def _queue_utterance(self, speech: Speech, understood: Understood | None = None) -> None:
@@ -270,60 +251,6 @@ class LegSession:
             self.dropped_utterances += 1
             log.warning("leg %s: recognizer behind, dropped an utterance", self.leg.id)
         self.utterances.put_nowait((speech, understood))
-
-    # -- speech translation (a speech translator instead of recognizer and translator) -------------------
-
-    async def _start_stream(self) -> None:
-        assert self.stream is not None
-        try:
-            await self.stream.start()
-        except Exception:  # noqa: BLE001 - the leg stays up; its speech is not translated
-            log.exception("leg %s: speech translation did not start", self.leg.id)
-
-    def _on_translation(self, result: SpeechTranslation) -> None:
-        """A result of the speech translator, on the event loop: a partial caption, or an utterance."""
-        if result.error:
-            self._publish("error", text=result.error)
-            return
-        if not result.final:
-            self._publish("partial", text=result.text, translations=result.translations)
-            return
-        now = time.monotonic()
-        started = (self._stream_t0 if self._stream_t0 is not None else now) + result.offset_s
-        speech = Speech(np.zeros(0, dtype=np.float32), self.listen_rate, started_at=started,
-                        ended_at=min(started + result.duration_s, now), detected_at=now)
-        translations = dict(result.translations)
-        for other in self.leg.others():
-            if same_language(self.leg.language, other.language):
-                translations[other.language] = result.text
-        self._queue_utterance(speech, Understood(text=result.text, translations=translations))
-
-    def _maybe_partial(self) -> None:
-        every = self.settings.segmenter.partial_every_ms / 1000
-        if not every or not self.segmenter.in_speech:
-            return
-        now = time.monotonic()
-        busy = self._partial_task is not None and not self._partial_task.done()
-        if busy or now - self._last_partial < every or not self.utterances.empty() or self._interpreting:
-            return
-        self._last_partial = now
-        pcm = self.segmenter.current_audio()
-        if pcm.size < self.listen_rate // 2:
-            return
-        self._partial_task = asyncio.create_task(self._partial(pcm))
-
-    async def _partial(self, pcm: np.ndarray) -> None:
-        recognizer = self.engines.recognizer
-        if recognizer is None:
-            return
-        try:
-            async with asyncio.timeout(self.settings.limits.recognize_timeout_s):
-                text = await recognizer.transcribe(pcm, self.listen_rate, self.leg.language)
-        except Exception:  # noqa: BLE001 - a partial caption is best effort (a timeout included)
-            log.exception("partial recognition failed")
-            return
-        if text and self.segmenter.in_speech:
-            self._publish("partial", text=text)
 
     # -- interpreting -----------------------------------------------------------------------------------
 
@@ -352,7 +279,7 @@ class LegSession:
             return
         previous, self.leg.language = self.leg.language, new
         log.info("leg %s: heard speaking %s (%.2f), was %s", self.leg.id, new, heard.confidence or 0.0, previous)
-        self._publish("language", previous=previous, confidence=heard.confidence)
+        self._publish(LanguageSwitched, previous=previous, confidence=heard.confidence)
         if was_decided:  # a caller who chose, or was followed already, is told; a first guess is just fixed
             text, lang = languages.prompt("language_switched", new)
             self.say(text, lang, label="language notice")
@@ -361,21 +288,6 @@ class LegSession:
                 self.on_language(self.leg, new)
             except Exception:  # noqa: BLE001 - remembering it must not take the call down
                 log.exception("leg %s: remembering the language failed", self.leg.id)
-
-    def _speculate(self, pause: Pause) -> None:
-        """The speaker paused: start understanding now; kept if the pause becomes the end of the turn."""
-        self._drop_speculation()
-        targets = [other.language for other in self.leg.others() if other.session is not None]
-        task = asyncio.create_task(self.understand(pause.audio, pause.rate, targets))
-        self._speculation = (pause.ended_at, targets, task)
-
-    def _drop_speculation(self) -> None:
-        if self._speculation is not None:
-            task = self._speculation[2]
-            task.cancel()
-            if task.done() and not task.cancelled() and task.exception() is None:
-                task.result().cancel()  # recognized already: stop the translations it is writing
-            self._speculation = None
 
     async def interpret(self, speech: Speech, understood: Understood | None = None) -> Utterance:
         """One utterance to every listener; ``understood`` when a speech translator already did the work."""
@@ -390,17 +302,7 @@ class LegSession:
         targets = [other.language for other in listeners]
         # same-language listeners heard this utterance's frames directly (as languages were while it was said)
         heard_directly = {other.id for other in listeners if same_language(leg.language, other.language)}
-        speculation, self._speculation = self._speculation, None
-        if (understood is None and speculation is not None and speculation[0] == speech.ended_at and not speech.cut
-                and set(targets) <= set(speculation[1])):
-            with contextlib.suppress(asyncio.CancelledError):
-                understood = await speculation[2]
-            record.speculated = True
-        elif speculation is not None:
-            self._speculation = speculation
-            self._drop_speculation()
-        if understood is None:
-            understood = await self.understand(speech.audio, speech.rate, targets)
+        understood, record.speculated = await self.hearing.understood(speech, understood, targets)
         record.source_text = understood.text
         if understood.heard is not None:
             record.language = understood.language or record.language
@@ -413,7 +315,8 @@ class LegSession:
                 targets = [*targets, *moved]
         record.translations = {t: understood.translations.get(t, "") for t in targets} if understood.text else {}
         record.latencies.update(understood.latencies)
-        record.error = understood.error
+        if understood.fault is not None:
+            record.fail(understood.fault)
         if record.error and not record.source_text:
             for listener in listeners:  # they hear that something was lost, not silence
                 if listener.session is not None:
@@ -425,9 +328,10 @@ class LegSession:
         self.fanout.deliver(record, speech, understood, listeners, heard_directly)
         return record
 
-    def _publish(self, kind: str, **fields: object) -> None:
-        self.hub.publish({"type": kind, "room": self.leg.room.id if self.leg.room else "", "leg": self.leg.id,
-                          "language": self.leg.language, **fields})
+    def _publish(self, event: type[LegEvent], **fields: Any) -> None:
+        """An event about this leg's speech on the caption feed (in its language unless ``fields`` say)."""
+        fields.setdefault("language", self.leg.language)
+        self.hub.publish(event(room=self.leg.room.id if self.leg.room else "", leg=self.leg.id, **fields))
 
 
 async def one_shot(engines: Engines, samples: np.ndarray, rate: int, source: str,

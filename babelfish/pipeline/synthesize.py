@@ -14,6 +14,10 @@ from babelfish.core import audio
 from babelfish.core.worker import EngineError
 
 
+class SynthesisTimeout(EngineError):
+    """A sentence took longer than its time limit to synthesize."""
+
+
 class Synthesizer(Protocol):
     name: str
 
@@ -48,7 +52,7 @@ async def speak(synth: Synthesizer, text: str, rate: int, timeout_s: float | Non
                     samples, sample_rate = await synth.synthesize(sentence)
                     pcm = audio.float_to_pcm(audio.resample(samples, sample_rate, rate))
         except TimeoutError:
-            raise EngineError(f"synthesizer timed out after {timeout_s:g} s") from None
+            raise SynthesisTimeout(f"synthesizer timed out after {timeout_s:g} s") from None
         yield b"".join(audio.frames(pcm, rate))
 
 

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from babelfish.config.settings import Settings
 from babelfish.core.languages import same_language
 from babelfish.core.rooms import Leg
+from babelfish.core.utterance import Failure, Fault
 from babelfish.pipeline.identify import LanguageFollower
 from babelfish.pipeline.protocols import Engines
 from babelfish.pipeline.recognize import Heard, IdentifyingRecognizer, recognize
@@ -31,7 +33,8 @@ class Understood:
     text: str = ""
     translations: dict[str, str] = field(default_factory=dict)
     latencies: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
+    error: str | None = None  # the last failure, in words
+    failure: Failure | None = None  # and its kind
     heard: Heard | None = None  # the recognizer's answer: the language it was recognized in, if identified
     # translations still being written, clause by clause (a streaming translator), and the task writing them
     clauses: dict[str, Clauses] = field(default_factory=dict)
@@ -41,6 +44,13 @@ class Understood:
     def language(self) -> str:
         """The language the text was recognized in ("" when the recognizer was not asked: the leg's)."""
         return self.heard.language if self.heard is not None else ""
+
+    def fail(self, kind: Failure, text: str) -> None:
+        self.error, self.failure = text, kind
+
+    @property
+    def fault(self) -> Fault | None:
+        return Fault(self.failure, self.error) if self.failure is not None and self.error else None
 
     def cancel(self) -> None:
         """Stop writing translations nobody will hear (a speculation that the speaker talked over)."""
@@ -71,11 +81,11 @@ class Understanding:
                 result.text = result.heard.text
         except TimeoutError:
             log.warning("leg %s: recognition timed out after %g s", self.leg.id, limits.recognize_timeout_s)
-            result.error = f"recognizer: timed out after {limits.recognize_timeout_s:g} s"
+            result.fail(Failure.RECOGNIZE_TIMEOUT, f"recognizer: timed out after {limits.recognize_timeout_s:g} s")
             return result
         except Exception as exc:  # noqa: BLE001 - one utterance is lost, not the call
             log.exception("leg %s: recognition failed", self.leg.id)
-            result.error = f"recognizer: {type(exc).__name__}: {exc}"
+            result.fail(Failure.RECOGNIZE_ERROR, f"recognizer: {type(exc).__name__}: {exc}")
             return result
         result.latencies["recognize"] = time.monotonic() - t0
         if not result.text:
@@ -103,25 +113,18 @@ class Understanding:
 
     async def translate_now(self, result: Understood, targets: list[str]) -> None:
         """Translate ``result`` into each target, whole (not clause by clause); failures are recorded."""
-        limits = self.settings.limits
         source = result.language or self.leg.language
         for target in targets:
             if same_language(source, target):
                 result.translations[target] = result.text
                 continue
-            try:
-                async with asyncio.timeout(limits.translate_timeout_s):
-                    assert self.engines.translator is not None
-                    result.translations[target] = await self.engines.translator.translate(
-                        result.text, source, target, self._context(source, target))
-            except TimeoutError:
-                log.warning("leg %s: translation to %s timed out after %g s", self.leg.id, target,
-                            limits.translate_timeout_s)
-                result.error = f"translator: timed out after {limits.translate_timeout_s:g} s"
-                result.translations[target] = ""
-            except Exception as exc:  # noqa: BLE001
-                log.exception("leg %s: translation failed", self.leg.id)
-                result.error = f"translator: {type(exc).__name__}: {exc}"
+            faults: list[Fault] = []
+            async with self._guarded(target, faults):
+                assert self.engines.translator is not None
+                result.translations[target] = await self.engines.translator.translate(
+                    result.text, source, target, self._context(source, target))
+            if faults:
+                result.fail(faults[0].kind, faults[0].text)
                 result.translations[target] = ""
 
     @property
@@ -132,31 +135,37 @@ class Understanding:
 
     async def _write_translations(self, result: Understood, t0: float) -> None:
         """Stream each translation into its :class:`Clauses`, one target after the other."""
-        limits = self.settings.limits
         source = result.language or self.leg.language
         for target, clauses in result.clauses.items():
-            error = None
-            try:
-                async with asyncio.timeout(limits.translate_timeout_s):
-                    stream = self.engines.translator.stream(  # type: ignore[union-attr]
-                        result.text, source, target, self._context(source, target))
-                    async with contextlib.aclosing(stream):
-                        async for clause in stream:
-                            if not clauses.parts:
-                                result.latencies.setdefault("translate_first_clause", time.monotonic() - t0)
-                            clauses.add(clause)
-            except TimeoutError:
-                log.warning("leg %s: translation to %s timed out after %g s", self.leg.id, target,
-                            limits.translate_timeout_s)
-                error = f"translator: timed out after {limits.translate_timeout_s:g} s"
-            except Exception as exc:  # noqa: BLE001 - this utterance's translation is lost, not the call
-                log.exception("leg %s: translation failed", self.leg.id)
-                error = f"translator: {type(exc).__name__}: {exc}"
-            clauses.finish(error)
+            faults: list[Fault] = []
+            async with self._guarded(target, faults):
+                stream = self.engines.translator.stream(  # type: ignore[union-attr]
+                    result.text, source, target, self._context(source, target))
+                async with contextlib.aclosing(stream):
+                    async for clause in stream:
+                        if not clauses.parts:
+                            result.latencies.setdefault("translate_first_clause", time.monotonic() - t0)
+                        clauses.add(clause)
+            clauses.finish(faults[0].text if faults else None)
             result.translations[target] = clauses.text
-            if error:
-                result.error = error
+            if faults:
+                result.fail(faults[0].kind, faults[0].text)
         result.latencies["translate"] = time.monotonic() - t0
+
+    @contextlib.asynccontextmanager
+    async def _guarded(self, target: str, faults: list[Fault]) -> AsyncIterator[None]:
+        """One translation within ``limits.translate_timeout_s``: a failure is appended to ``faults`` and
+        logged, never raised (this utterance's translation is lost, not the call)."""
+        limit = self.settings.limits.translate_timeout_s
+        try:
+            async with asyncio.timeout(limit):
+                yield
+        except TimeoutError:
+            log.warning("leg %s: translation to %s timed out after %g s", self.leg.id, target, limit)
+            faults.append(Fault(Failure.TRANSLATE_TIMEOUT, f"translator: timed out after {limit:g} s"))
+        except Exception as exc:  # noqa: BLE001
+            log.exception("leg %s: translation failed", self.leg.id)
+            faults.append(Fault(Failure.TRANSLATE_ERROR, f"translator: {type(exc).__name__}: {exc}"))
 
     def _recognition_prompt(self) -> str:
         """The room's last lines in this leg's language (settings.recognizer.context_lines), for Whisper."""

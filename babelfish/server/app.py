@@ -33,9 +33,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from babelfish.config import logs
 from babelfish.config.settings import Settings
 from babelfish.core import languages
+from babelfish.core.events import CaptionHub, LegEnded
 from babelfish.core.polling import until
 from babelfish.core.rooms import Leg, Room, Switchboard
-from babelfish.core.utterance import CaptionHub, Utterance
+from babelfish.core.utterance import Utterance
 from babelfish.directory.cluster import LegRecord
 from babelfish.directory.local import LocalDirectory
 from babelfish.directory.protocol import Directory
@@ -343,8 +344,7 @@ class Server:
         await self.directory.forget(leg.id, hosted_here=not call_ended)
         self.reception.leg_ended(leg.id)
         log.info("leg %s ended: %s", leg.id, reason)
-        self.hub.publish({"type": "leg", "event": "ended", "room": leg.room.id if leg.room else "",
-                          "leg": leg.id, "reason": reason})
+        self.hub.publish(LegEnded(room=leg.room.id if leg.room else "", leg=leg.id, reason=reason))
         if not self.draining and len(others) >= 2:  # a conference goes on: "someone has left" (if they were on)
             if leg.session is not None:
                 self.announce(leg, "left")  # its room's others: the leg is off the room's list, not the room

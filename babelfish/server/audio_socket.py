@@ -16,6 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from babelfish.config import logs
 from babelfish.core.audio import Reframer
+from babelfish.core.events import LegConnected
 from babelfish.core.rooms import Leg
 from babelfish.pipeline.playback import Playback
 from babelfish.pipeline.stream import LegSession
@@ -97,8 +98,7 @@ class AudioSocket:
         if leg.direction != "outbound":  # an invitee: the invitation flow tells the host, not a second notice
             server.announce(leg, "joined")
         log.info("leg %s connected (%d Hz)", leg.id, rate)
-        server.hub.publish({"type": "leg", "event": "connected", "room": leg.room.id if leg.room else "",
-                          "leg": leg.id, "language": leg.language})
+        server.hub.publish(LegConnected(room=leg.room.id if leg.room else "", leg=leg.id, language=leg.language))
         return session
 
     async def _receive(self, ws: WebSocket, leg: Leg, session: LegSession, rate: int) -> None:

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from babelfish.config.settings import LimitsSettings
-from babelfish.core.utterance import CaptionHub
+from babelfish.core.events import CaptionHub
 from babelfish.telephony import wire
 
 

@@ -19,27 +19,12 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from babelfish.core.events import BargeIn, Event, UtteranceDone
+from babelfish.core.utterance import Failure
+
 STAGES = ("end_of_turn", "recognize", "translate", "synthesize", "first_frame")
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-
-
-def error_kind(error: str) -> str:
-    """An utterance record's ``error`` -> a short kind for the error counter."""
-    text = error.lower()
-    timed_out = "timed out" in text or "timeout" in text
-    for prefix, stage in (("recognizer", "recognize"), ("translator", "translate")):
-        if text.startswith(prefix):
-            return f"{stage}_{'timeout' if timed_out else 'error'}"
-    if "socket closed" in text:
-        return "playback_hung_up"
-    if "cleared" in text:
-        return "playback_cleared"
-    if "dropped" in text:
-        return "playback_dropped"
-    if "synthes" in text or text.startswith("playback"):
-        return f"synthesize_{'timeout' if timed_out else 'error'}"
-    return "other"
 
 
 class _Dropped(Collector):
@@ -139,10 +124,8 @@ class Metrics:
         self.recent = Recent()
         for stage in STAGES:  # present from the start, so dashboards see zeros rather than nothing
             self.stage.labels(stage)
-        for kind in ("webhook_rejected", "webhook_rate_limited", "socket_refused", "recognize_error",
-                     "recognize_timeout", "translate_error", "translate_timeout", "synthesize_error",
-                     "synthesize_timeout"):
-            self.errors.labels(kind)
+        for kind in ("webhook_rejected", "webhook_rate_limited", "socket_refused", *Failure):
+            self.errors.labels(str(kind))
 
     def snapshot(self) -> None:
         """Read the live figures (legs, rooms, work dropped) from the server's state. Called on the event
@@ -155,23 +138,22 @@ class Metrics:
         self.errors.labels(kind).inc()
         self.recent.error(kind)
 
-    def observe_event(self, event: dict[str, Any]) -> None:
-        """A caption-hub event; utterance records feed the histograms and error counts."""
-        if event.get("type") == "barge-in":
+    def observe_event(self, event: Event) -> None:
+        """A caption-feed event: barge-ins are counted, utterance records feed the histograms and errors."""
+        if isinstance(event, BargeIn):
             self.barge_ins.inc()
-        if event.get("type") != "utterance":
+        if not isinstance(event, UtteranceDone):
             return
-        record = event.get("record") or {}
+        record = event.record
         observed: dict[str, float] = {}
-        for stage, seconds in (record.get("latencies") or {}).items():
-            if stage in STAGES and isinstance(seconds, int | float) and seconds >= 0:
+        for stage, seconds in record.latencies.items():
+            if stage in STAGES and seconds >= 0:  # (end of turn < 0: audio sent faster than real time)
                 self.stage.labels(stage).observe(seconds)
-                observed[stage] = float(seconds)
+                observed[stage] = seconds
         self.recent.utterance(observed)
-        error = record.get("error")
-        self.utterances.labels("error" if error else "ok").inc()
-        if error:
-            self.error(error_kind(str(error)))
+        self.utterances.labels("error" if record.error else "ok").inc()
+        if record.error:
+            self.error(str(record.failure or "other"))
 
     def render(self) -> bytes:
         """The text format (blocking: run it off the event loop, after :meth:`snapshot`)."""

@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator
 
 from babelfish.config.settings import ConfigError, VonageSettings
 from babelfish.core import languages
-from babelfish.pipeline.playback import Item
+from babelfish.core.utterance import Failure, Fault
+from babelfish.pipeline.playback import BACKLOG, CLEARED, STALE, Item
 from babelfish.telephony.rest import VonageRest
 
 log = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class TalkPlayback:
             self.dropped_items += 1
             self._owe_notice = True
             log.warning("talk queue full: dropped %s", old.label)
-            _done(old, "dropped: backlog")
+            _done(old, BACKLOG)
         self._items.put_nowait(item)
 
     async def clear(self) -> None:
@@ -128,7 +129,7 @@ class TalkPlayback:
         path; the next talk waits for it)."""
         self._generation += 1
         while not self._items.empty():
-            _done(self._items.get_nowait(), "cleared")
+            _done(self._items.get_nowait(), CLEARED)
         if self._playhead > time.monotonic() and (self._stopping is None or self._stopping.done()):
             self._stopping = asyncio.create_task(self._stop_talk())
         self._playhead = time.monotonic()
@@ -151,13 +152,13 @@ class TalkPlayback:
             generation = self._generation
             await self._wait_until(self._playhead, generation)  # the previous talk is still speaking
             if generation != self._generation:
-                _done(item, "cleared")
+                _done(item, CLEARED)
                 continue
             if item.deadline is not None and time.monotonic() > item.deadline:
                 self.stale_items += 1
                 self._owe_notice = True
                 log.info("dropped %s: too late to speak", item.label)
-                _done(item, "dropped: stale")
+                _done(item, STALE)
                 continue
             await self._speak(item)
 
@@ -172,7 +173,7 @@ class TalkPlayback:
         if self._stopping is not None:
             await asyncio.gather(self._stopping, return_exceptions=True)
         generation = self._generation
-        error: str | None = None
+        error: Fault | None = None
         try:
             text = item.text.strip()[:MAX_TEXT]
             if text:
@@ -186,13 +187,13 @@ class TalkPlayback:
                     self._playhead = accepted + estimated_duration(text)
                     await self._wait_until(self._playhead, generation)
                 if generation != self._generation:
-                    error = "cleared"
+                    error = CLEARED
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a refused or failed request costs this utterance only
             self.failed += 1
             log.warning("call %s: talk failed for %s: %s", self.call_uuid, item.label, exc)
-            error = f"talk: {exc}"
+            error = Fault(Failure.SYNTHESIZE_ERROR, f"talk: {exc}")
         finally:
             aclose = getattr(item.source, "aclose", None)
             if aclose is not None:
@@ -201,7 +202,7 @@ class TalkPlayback:
         _done(item, error)
 
 
-def _done(item: Item, error: str | None) -> None:
+def _done(item: Item, error: Fault | None) -> None:
     if item.on_done:
         item.on_done(0, error)
 
