@@ -13,6 +13,9 @@ import pytest
 from babelfish.config.settings import Settings
 from babelfish.core import audio
 from babelfish.core.worker import Worker
+from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_call import FakeCall
+from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.engines.registry import load_engines
 from babelfish.engines.voices import Voices
 from babelfish.pipeline.protocols import Engines
@@ -25,6 +28,7 @@ OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}  # headers for /rooms, 
 # The fake Vonage streams faster than real time in plumbing tests (pace > 1), which a server refuses by
 # default (limits.audio_speed): tests that build their own LimitsSettings pass these.
 FAST_AUDIO = {"audio_speed": 1000.0, "audio_ahead_s": 1e6}
+PACE = 4.0  # plumbing tests stream four times faster than real time
 
 
 def asterisk(name: str) -> Path:
@@ -128,6 +132,31 @@ async def server(settings: Settings) -> AsyncIterator[tuple[str, Engines]]:
     engines = double_engines()
     async with background(settings, engines) as url:
         yield url, engines
+
+
+@pytest.fixture
+async def vonage(server: tuple[str, Engines]) -> AsyncIterator[FakeVonage]:
+    """The fake Vonage, placing calls to the ``server`` fixture (its calls hang up at the end)."""
+    async with FakeVonage(server[0]) as fake:
+        yield fake
+
+
+@pytest.fixture
+async def feed(server: tuple[str, Engines]) -> AsyncIterator[CaptionFeed]:
+    """The ``server`` fixture's caption feed, followed from the start of the test."""
+    captions = CaptionFeed(server[0])
+    await captions.start()
+    yield captions
+    await captions.stop()
+
+
+async def dial_pair(vonage: FakeVonage, pace: float = PACE) -> tuple[FakeCall, FakeCall]:
+    """A German caller, then an English one (unmapped numbers: the default languages in turn), connected:
+    the two legs of one room."""
+    german = await vonage.dial("4915100000001", pace=pace)
+    english = await vonage.dial("447700900002", pace=pace)
+    assert german.headers["room"] == english.headers["room"]
+    return german, english
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ it heard started playing."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,10 +64,10 @@ class Room:
             async def send_audio(frame: bytes, ear: Ear = ear) -> None:
                 ear.frames.append(time.monotonic() + lead)  # about when the far end plays it
 
-            async def send_text(text: str, ear: Ear = ear) -> None:
-                ear.commands.append(json.loads(text))
+            async def send_clear(ear: Ear = ear) -> None:
+                ear.commands.append({"action": "clear"})
 
-            playback = Playback(send_audio, send_text, self.rate, lead_s=lead,
+            playback = Playback(send_audio, send_clear, self.rate, lead_s=lead,
                                 max_items=self.settings.turns.max_pending)
             leg.session = LegSession(leg, self.engines, self.hub, self.settings, self.rate, playback)
             leg.session.start()

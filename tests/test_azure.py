@@ -24,9 +24,10 @@ from babelfish.pipeline.synthesize import speak
 from babelfish.server.serving import background
 from tests import azure_fake
 from tests.azure_fake import canceled, fake_sdk, no_match, speechsdk, translated, translating
-from tests.conftest import double_engines
+from tests.conftest import dial_pair, double_engines
 
 AZURE = AzureSettings(key="k" * 32, region="westeurope", voices={"de": "de-DE-KatjaNeural"})
+
 
 
 def test_translation_codes() -> None:
@@ -141,8 +142,7 @@ async def test_a_call_through_azure_speech_translation(settings: Settings, speec
         feed = CaptionFeed(url)
         await feed.start()
         async with FakeVonage(url) as vonage:
-            german = await vonage.dial("4915100000001", pace=4.0)
-            english = await vonage.dial("447700900002", pace=4.0)
+            german, english = await dial_pair(vonage)
             async with asyncio.timeout(5):
                 while len(azure_fake.TranslationRecognizer.instances) < 2:  # one per connected leg
                     await asyncio.sleep(0.02)

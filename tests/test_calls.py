@@ -21,7 +21,7 @@ from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.serving import background
 from babelfish.transcripts.store import TranscriptStore
 
-from .conftest import OPERATOR, double_engines
+from .conftest import OPERATOR, dial_pair, double_engines
 from .test_rest import APP_ID, keypair
 
 PACE = 4.0
@@ -251,8 +251,7 @@ async def _one_call(url: str, speech) -> tuple[FakeCall, FakeCall]:
     feed = CaptionFeed(url)
     await feed.start()
     async with FakeVonage(url) as vonage:
-        de = await vonage.dial("4915100000001", pace=PACE)
-        en = await vonage.dial("447700900002", pace=PACE)
+        de, en = await dial_pair(vonage)
         turn = await de.say(samples, rate)
         assert await en.wait_heard(after=turn.started, quiet_s=0.5, timeout=20)
         turn = await en.say(samples[: rate * 2], rate)

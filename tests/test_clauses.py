@@ -53,7 +53,7 @@ def two_sessions(tmp_path, translator: object) -> tuple[LegSession, LegSession, 
     async def send_audio(_: bytes) -> None:
         heard.append(time.monotonic())
 
-    async def nowhere(_: str) -> None:
+    async def nowhere() -> None:
         return None
 
     sessions = []

@@ -21,7 +21,7 @@ from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.serving import background, background_server
 from babelfish.telephony import wire
 
-from .conftest import FAST_AUDIO, OPERATOR, EchoRecognizer, TagTranslator, ToneSynthesizer, double_engines
+from .conftest import FAST_AUDIO, OPERATOR, EchoRecognizer, TagTranslator, ToneSynthesizer, dial_pair, double_engines
 
 PACE = 4.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,8 +71,7 @@ async def _one_bad_then_one_good(url: str, speech, error_part: str, faulty) -> s
     feed = CaptionFeed(url)
     await feed.start()
     async with FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001", pace=PACE)
-        b = await vonage.dial("447700900002", pace=PACE)
+        a, b = await dial_pair(vonage)
         await asyncio.sleep(0.3)
         before = b.received_frames
         turn = await a.say(samples, rate)
@@ -116,23 +115,22 @@ async def test_a_hanging_synthesizer_costs_one_utterance(tmp_path, speech) -> No
     assert 'babelfish_errors_total{kind="synthesize_timeout"} 1.0' in metrics
 
 
-async def test_a_dropped_socket_ends_that_leg_cleanly(server) -> None:
+async def test_a_dropped_socket_ends_that_leg_cleanly(server, vonage) -> None:
     url, _ = server
-    async with FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001", pace=PACE)
-        b = await vonage.dial("4915100000002", pace=PACE)
-        await asyncio.sleep(0.3)
-        before = b.received_frames
-        for task in a._tasks:
-            task.cancel()
-        a.ws.transport.abort()  # the network went away: no closing handshake, no event webhook
-        async with httpx.AsyncClient() as http, asyncio.timeout(10):
-            while (await http.get(f"{url}/health")).json()["legs"] != 1:
-                await asyncio.sleep(0.05)
-            while b.received_frames == before:  # "the other party has hung up"
-                await asyncio.sleep(0.05)
-            assert b.connected
-            assert (await http.get(f"{url}/rooms", headers=OPERATOR)).json()["rooms"][0]["legs"][0]["id"] == b.leg
+    a = await vonage.dial("4915100000001", pace=PACE)
+    b = await vonage.dial("4915100000002", pace=PACE)
+    await asyncio.sleep(0.3)
+    before = b.received_frames
+    for task in a._tasks:
+        task.cancel()
+    a.ws.transport.abort()  # the network went away: no closing handshake, no event webhook
+    async with httpx.AsyncClient() as http, asyncio.timeout(10):
+        while (await http.get(f"{url}/health")).json()["legs"] != 1:
+            await asyncio.sleep(0.05)
+        while b.received_frames == before:  # "the other party has hung up"
+            await asyncio.sleep(0.05)
+        assert b.connected
+        assert (await http.get(f"{url}/rooms", headers=OPERATOR)).json()["rooms"][0]["legs"][0]["id"] == b.leg
 
 
 async def test_drain_stops_new_calls_tells_callers_finishes_utterances_then_runs_the_hooks(tmp_path, speech) -> None:
@@ -146,8 +144,7 @@ async def test_drain_stops_new_calls_tells_callers_finishes_utterances_then_runs
         feed = CaptionFeed(url)
         await feed.start()
         async with FakeVonage(url) as vonage:
-            a = await vonage.dial("4915100000001", pace=PACE)
-            b = await vonage.dial("447700900002", pace=PACE)
+            a, b = await dial_pair(vonage)
             await asyncio.sleep(0.3)
             speaking = asyncio.create_task(a.say(samples[: rate * 2], rate))
             await asyncio.sleep(0.3)  # a is mid-sentence when the server is told to stop
@@ -190,8 +187,7 @@ async def test_sigterm_drains_a_real_server_process(tmp_path) -> None:
                 except httpx.TransportError:
                     await asyncio.sleep(0.1)
         async with FakeVonage(url) as vonage:
-            a = await vonage.dial("4915100000001", pace=PACE)
-            b = await vonage.dial("447700900002", pace=PACE)
+            a, b = await dial_pair(vonage)
             await asyncio.sleep(0.5)
             heard = a.received_frames
             proc.send_signal(signal.SIGTERM)

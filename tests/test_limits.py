@@ -108,7 +108,7 @@ async def test_queued_audio_per_leg_is_bounded_by_a_setting(tmp_path) -> None:
     settings = limited(tmp_path, inbound_frames=20, pending_utterances=2)
     engines = double_engines()
 
-    async def nowhere(_: object) -> None:
+    async def nowhere(*_: object) -> None:
         return None
 
     playback = Playback(nowhere, nowhere, 16000)

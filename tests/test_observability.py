@@ -24,7 +24,7 @@ from babelfish.pipeline.synthesize import SynthesisTimeout
 from babelfish.server.metrics import Metrics
 from babelfish.server.serving import background
 
-from .conftest import OPERATOR, double_engines
+from .conftest import OPERATOR, dial_pair, double_engines
 
 PACE = 4.0
 
@@ -48,8 +48,7 @@ async def test_metrics_stage_latencies_live_legs_and_errors(tmp_path, speech) ->
             feed = CaptionFeed(url)
             await feed.start()
             async with FakeVonage(url) as vonage, httpx.AsyncClient() as http:
-                a = await vonage.dial("4915100000001", pace=PACE)
-                b = await vonage.dial("447700900002", pace=PACE)
+                a, b = await dial_pair(vonage)
                 engines.recognizer.fail_next = True
                 await a.say(samples[: rate * 2], rate)
                 await feed.wait_utterances(1, timeout=20)
@@ -112,7 +111,7 @@ async def test_playback_says_what_went_wrong_with_an_item_by_kind() -> None:
     async def send_audio(frame: bytes) -> None:
         sent.append(frame)
 
-    async def send_text(text: str) -> None:
+    async def send_clear() -> None:
         pass
 
     async def fails(exc: Exception) -> AsyncIterator[bytes]:
@@ -122,7 +121,7 @@ async def test_playback_says_what_went_wrong_with_an_item_by_kind() -> None:
     async def speaks() -> AsyncIterator[bytes]:
         yield b"\x00\x00" * 320
 
-    playback = Playback(send_audio, send_text, 16000, lead_s=0.05)
+    playback = Playback(send_audio, send_clear, 16000, lead_s=0.05)
     done: dict[str, Fault | None] = {}
 
     def item(label: str, source: AsyncIterator[bytes], **kw: Any) -> Item:

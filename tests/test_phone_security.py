@@ -434,20 +434,19 @@ async def test_everyone_in_a_room_hears_who_joins_and_leaves(tmp_path: Path, mon
         assert all(label != "joined" for label, _ in heard(french.leg) + heard(english.leg)[1:])
 
 
-async def test_a_browser_page_of_another_site_cannot_open_the_audio_socket(server) -> None:
+async def test_a_browser_page_of_another_site_cannot_open_the_audio_socket(server, vonage) -> None:
     url, _ = server
-    async with FakeVonage(url) as vonage:
-        call = await vonage.dial("447700900001", connect=False)
-        uri = call._endpoint()["uri"]
-        with pytest.raises(InvalidStatus) as refused:
-            async with connect(uri, additional_headers=EVIL):
-                pass
-        assert refused.value.response.status_code == 403
-        # the server's own page (the browser phone) and Vonage (no Origin) get in
-        async with connect(uri, additional_headers={"Origin": url}) as ws:
-            await ws.send(wire.connected_message("audio/l16;rate=16000", call._endpoint()["headers"]))
-            with pytest.raises(TimeoutError):
-                await asyncio.wait_for(ws.recv(decode=False), 0.5)
+    call = await vonage.dial("447700900001", connect=False)
+    uri = call._endpoint()["uri"]
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(uri, additional_headers=EVIL):
+            pass
+    assert refused.value.response.status_code == 403
+    # the server's own page (the browser phone) and Vonage (no Origin) get in
+    async with connect(uri, additional_headers={"Origin": url}) as ws:
+        await ws.send(wire.connected_message("audio/l16;rate=16000", call._endpoint()["headers"]))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(decode=False), 0.5)
 
 
 # -- the page -----------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from babelfish.telephony import wire
 from babelfish.telephony.signature import query_hashes
 from babelfish.telephony.tokens import SocketTokens, TokenError
 
-from .conftest import OPERATOR, OPERATOR_TOKEN, double_engines
+from .conftest import OPERATOR, OPERATOR_TOKEN, dial_pair, double_engines
 
 SECRET = "the-vonage-signature-secret-of-this-account"
 WRONG = "a-guess-at-the-secret-that-is-long-enough"
@@ -64,8 +64,7 @@ async def test_signed_calls_work_end_to_end(signed_settings, speech) -> None:
         feed = CaptionFeed(url)
         await feed.start()
         async with FakeVonage(url, signature_secret=SECRET) as vonage:
-            a = await vonage.dial("4915100000001", pace=PACE)
-            b = await vonage.dial("447700900002", pace=PACE)
+            a, b = await dial_pair(vonage)
             turn = await a.say(samples[: rate * 2], rate)
             assert await b.wait_heard(after=turn.started, quiet_s=0.3, timeout=20)
             assert (await feed.wait_utterances(1))[0]["leg"] == a.leg
@@ -188,50 +187,48 @@ def _token(uri: str) -> str:
     return parse_qs(urlsplit(uri).query)["token"][0]
 
 
-async def test_socket_tokens_are_single_use_bound_to_their_leg_and_unforgeable(server) -> None:
+async def test_socket_tokens_are_single_use_bound_to_their_leg_and_unforgeable(server, vonage) -> None:
     url, _ = server
-    async with FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001", connect=False)
-        b = await vonage.dial("4915100000002", connect=False)
-        ep_a, ep_b = a._endpoint(), b._endpoint()
-        assert "token=" in ep_a["uri"]
-        # a's token used for b's leg; a forged one; none at all
-        stolen = ep_b["uri"].replace(_token(ep_b["uri"]), _token(ep_a["uri"]))
-        code, reason = await _refusal(stolen, ep_b["headers"])
-        assert code == wire.CLOSE_POLICY and "not valid for this leg" in reason
-        forged = ep_a["uri"].replace(_token(ep_a["uri"]), _token(ep_a["uri"])[:-4] + "AAAA")
-        code, reason = await _refusal(forged, ep_a["headers"])
-        assert code == wire.CLOSE_POLICY and "not valid" in reason
-        code, reason = await _refusal(_without_token(ep_a["uri"]), ep_a["headers"])
-        assert code == wire.CLOSE_POLICY and "no socket token" in reason
-        # the refusals used nothing up: the real one connects
-        await a.connect(pace=PACE)
-        assert a.connected
-        # the same URI again while the leg is connected, and after: a replay
-        code, reason = await _refusal(ep_a["uri"], ep_a["headers"])
-        assert code == wire.CLOSE_POLICY and "replay" in reason
-        await a.hang_up()
-        code, reason = await _refusal(ep_a["uri"], ep_a["headers"])
-        assert code == wire.CLOSE_POLICY and "replay" in reason
-        # a token in the endpoint headers (echoed in websocket:connected) is as good as one in the URI
-        headers = {**ep_b["headers"], "token": _token(ep_b["uri"])}
-        async with connect(_without_token(ep_b["uri"])) as ws:
-            await ws.send(wire.connected_message(ep_b["content-type"], headers))
-            await ws.send(b"\x00" * 640)
-            with pytest.raises(TimeoutError):
-                await asyncio.wait_for(ws.recv(), 0.5)  # admitted: no close comes
-        async with httpx.AsyncClient() as http:
-            metrics = (await http.get(f"{url}/metrics", headers=OPERATOR)).text
-        assert 'babelfish_errors_total{kind="socket_refused"} 5.0' in metrics
+    a = await vonage.dial("4915100000001", connect=False)
+    b = await vonage.dial("4915100000002", connect=False)
+    ep_a, ep_b = a._endpoint(), b._endpoint()
+    assert "token=" in ep_a["uri"]
+    # a's token used for b's leg; a forged one; none at all
+    stolen = ep_b["uri"].replace(_token(ep_b["uri"]), _token(ep_a["uri"]))
+    code, reason = await _refusal(stolen, ep_b["headers"])
+    assert code == wire.CLOSE_POLICY and "not valid for this leg" in reason
+    forged = ep_a["uri"].replace(_token(ep_a["uri"]), _token(ep_a["uri"])[:-4] + "AAAA")
+    code, reason = await _refusal(forged, ep_a["headers"])
+    assert code == wire.CLOSE_POLICY and "not valid" in reason
+    code, reason = await _refusal(_without_token(ep_a["uri"]), ep_a["headers"])
+    assert code == wire.CLOSE_POLICY and "no socket token" in reason
+    # the refusals used nothing up: the real one connects
+    await a.connect(pace=PACE)
+    assert a.connected
+    # the same URI again while the leg is connected, and after: a replay
+    code, reason = await _refusal(ep_a["uri"], ep_a["headers"])
+    assert code == wire.CLOSE_POLICY and "replay" in reason
+    await a.hang_up()
+    code, reason = await _refusal(ep_a["uri"], ep_a["headers"])
+    assert code == wire.CLOSE_POLICY and "replay" in reason
+    # a token in the endpoint headers (echoed in websocket:connected) is as good as one in the URI
+    headers = {**ep_b["headers"], "token": _token(ep_b["uri"])}
+    async with connect(_without_token(ep_b["uri"])) as ws:
+        await ws.send(wire.connected_message(ep_b["content-type"], headers))
+        await ws.send(b"\x00" * 640)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 0.5)  # admitted: no close comes
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"{url}/metrics", headers=OPERATOR)).text
+    assert 'babelfish_errors_total{kind="socket_refused"} 5.0' in metrics
 
 
-async def test_a_token_for_a_leg_that_has_ended_is_refused(server) -> None:
+async def test_a_token_for_a_leg_that_has_ended_is_refused(server, vonage) -> None:
     url, _ = server
-    async with FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001", connect=False)
-        await a.event("completed")
-        code, reason = await _refusal(a._endpoint()["uri"], a._endpoint()["headers"])
-        assert code == wire.CLOSE_POLICY and "unknown leg" in reason
+    a = await vonage.dial("4915100000001", connect=False)
+    await a.event("completed")
+    code, reason = await _refusal(a._endpoint()["uri"], a._endpoint()["headers"])
+    assert code == wire.CLOSE_POLICY and "unknown leg" in reason
 
 
 def test_socket_tokens_expire() -> None:

@@ -23,14 +23,13 @@ from websockets.exceptions import ConnectionClosed
 
 from babelfish.config.settings import LimitsSettings, NetworkSettings, SecuritySettings, Settings
 from babelfish.core import audio
-from babelfish.devtools.caption_feed import CaptionFeed
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.app import create_app
 from babelfish.server.limits import AudioPace, TooFast
 from babelfish.server.serving import background, background_server
 from babelfish.telephony import wire
 
-from .conftest import FAST_AUDIO, OPERATOR, OPERATOR_TOKEN, double_engines
+from .conftest import FAST_AUDIO, OPERATOR, OPERATOR_TOKEN, dial_pair, double_engines
 from .test_security import SECRET, event_body, vonage_jwt
 
 PACE = 4.0
@@ -87,18 +86,14 @@ def test_with_no_operator_token_the_operator_endpoints_are_off(tmp_path, monkeyp
         assert http.get("/rooms").status_code == 403
 
 
-async def test_key_presses_are_neither_published_nor_logged(server, caplog) -> None:
+async def test_key_presses_are_neither_published_nor_logged(server, vonage, feed, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     url, _ = server
-    feed = CaptionFeed(url)
-    await feed.start()
-    async with FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001", pace=PACE)
-        await vonage.dial("447700900002", pace=PACE)
-        await a.ws.send(json.dumps({"event": wire.DTMF, "dtmf": {"digit": "7", "duration": 250}}))
-        await a.ws.send(json.dumps({"event": wire.DTMF, "digit": "4"}))
-        await asyncio.sleep(0.5)
-    await feed.stop()
+    a = await vonage.dial("4915100000001", pace=PACE)
+    await vonage.dial("447700900002", pace=PACE)
+    await a.ws.send(json.dumps({"event": wire.DTMF, "dtmf": {"digit": "7", "duration": 250}}))
+    await a.ws.send(json.dumps({"event": wire.DTMF, "digit": "4"}))
+    await asyncio.sleep(0.5)
     assert not [e for e in feed.events if e.get("type") == "dtmf" or "digit" in e]
     assert [r for r in caplog.records if "key was pressed" in r.getMessage()]
     server_lines = [r.getMessage() for r in caplog.records  # the server's, not the fake caller's own client
@@ -315,8 +310,7 @@ async def test_a_24_khz_call_is_segmented_recognized_and_played_back_at_24_khz(t
     engines = double_engines()
     settings = Settings(models_dir=tmp_path, playback_lead_ms=200, sample_rate=24000, menu={"languages": []})
     async with background_server(settings, engines) as (url, server), FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001", pace=PACE)
-        b = await vonage.dial("447700900002", pace=PACE)
+        a, b = await dial_pair(vonage)
         assert a.rate == b.rate == 24000
         turn = await a.say(samples[: rate * 2], rate)
         assert await b.wait_heard(after=turn.started, quiet_s=0.3, timeout=20)
@@ -326,7 +320,7 @@ async def test_a_24_khz_call_is_segmented_recognized_and_played_back_at_24_khz(t
         assert session.rate == 24000 and session.listen_rate == 16000
 
 
-async def test_a_leg_whose_session_fails_to_start_is_cleaned_up(server, monkeypatch) -> None:
+async def test_a_leg_whose_session_fails_to_start_is_cleaned_up(server, vonage, monkeypatch) -> None:
     url, _ = server
     import babelfish.server.audio_socket as audio_socket
 
@@ -334,15 +328,14 @@ async def test_a_leg_whose_session_fails_to_start_is_cleaned_up(server, monkeypa
         raise RuntimeError("session setup failed")
 
     monkeypatch.setattr(audio_socket, "LegSession", broken)
-    async with FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001", pace=PACE)
-        async with httpx.AsyncClient() as http:
-            for _ in range(50):
-                if (await http.get(f"{url}/rooms", headers=OPERATOR)).json()["legs"] == 0:
-                    break
-                await asyncio.sleep(0.1)
-            assert (await http.get(f"{url}/rooms", headers=OPERATOR)).json()["legs"] == 0
-        assert not a.connected  # its socket was closed, not left hanging
+    a = await vonage.dial("4915100000001", pace=PACE)
+    async with httpx.AsyncClient() as http:
+        for _ in range(50):
+            if (await http.get(f"{url}/rooms", headers=OPERATOR)).json()["legs"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert (await http.get(f"{url}/rooms", headers=OPERATOR)).json()["legs"] == 0
+    assert not a.connected  # its socket was closed, not left hanging
 
 
 def test_unsupported_rates_are_refused_in_one_place() -> None:

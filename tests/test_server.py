@@ -16,7 +16,7 @@ from babelfish.devtools.caption_feed import CaptionFeed
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.telephony import wire
 
-from .conftest import OPERATOR
+from .conftest import OPERATOR, dial_pair
 
 PACE = 4.0  # stream four times faster than real time
 
@@ -26,41 +26,36 @@ async def rooms(url: str) -> dict:
         return (await http.get(f"{url}/rooms", headers=OPERATOR)).json()
 
 
-async def test_two_callers_are_paired_and_hear_each_other_translated(server, speech) -> None:
+async def test_two_callers_are_paired_and_hear_each_other_translated(server, vonage, feed, speech) -> None:
     url, _ = server
     samples, rate = speech
-    feed = CaptionFeed(url)
-    await feed.start()
-    async with FakeVonage(url) as vonage:
-        german = await vonage.dial("4915100000001", pace=PACE)
-        english = await vonage.dial("447700900002", pace=PACE)
-        assert german.headers["lang"] == "de-DE" and english.headers["lang"] == "en-GB"
-        assert german.headers["room"] == english.headers["room"]
+    german, english = await dial_pair(vonage)
+    assert german.headers["lang"] == "de-DE" and english.headers["lang"] == "en-GB"
+    assert german.headers["room"] == english.headers["room"]
 
-        turn = await german.say(samples, rate)
-        assert await english.wait_heard(after=turn.started, quiet_s=0.5, timeout=20)
-        first = (await feed.wait_utterances(1))[0]
-        assert first["leg"] == german.leg and first["language"] == "de-DE"
-        assert first["source_text"].startswith("speech of")
-        assert first["translations"] == {"en-GB": f"[en-GB] {first['source_text']}"}
-        assert first["latencies"]["first_frame"] > 0
-        # recognition started at the pause, before the end of turn was sure, and was kept
-        assert first["speculated"] is True
+    turn = await german.say(samples, rate)
+    assert await english.wait_heard(after=turn.started, quiet_s=0.5, timeout=20)
+    first = (await feed.wait_utterances(1))[0]
+    assert first["leg"] == german.leg and first["language"] == "de-DE"
+    assert first["source_text"].startswith("speech of")
+    assert first["translations"] == {"en-GB": f"[en-GB] {first['source_text']}"}
+    assert first["latencies"]["first_frame"] > 0
+    # recognition started at the pause, before the end of turn was sure, and was kept
+    assert first["speculated"] is True
 
-        turn = await english.say(samples, rate)
-        assert await german.wait_heard(after=turn.started, quiet_s=0.5, timeout=20)
-        second = (await feed.wait_utterances(2))[1]
-        assert second["leg"] == english.leg and second["translations"] == {
-            "de-DE": f"[de-DE] {second['source_text']}"}
+    turn = await english.say(samples, rate)
+    assert await german.wait_heard(after=turn.started, quiet_s=0.5, timeout=20)
+    second = (await feed.wait_utterances(2))[1]
+    assert second["leg"] == english.leg and second["translations"] == {
+        "de-DE": f"[de-DE] {second['source_text']}"}
 
-        for call in (german, english):
-            assert call.bad_frames == 0 and call.received_frames > 0
-            assert call.connected
-            assert all(len(p.frame) == audio.frame_bytes(call.rate) for p in call.played)
-        # nobody hears untranslated speech: each heard only synthesized tones, never the recording
-        heard = english.heard()
-        assert heard.size and np.max(np.abs(heard)) > 0.1
-    await feed.stop()
+    for call in (german, english):
+        assert call.bad_frames == 0 and call.received_frames > 0
+        assert call.connected
+        assert all(len(p.frame) == audio.frame_bytes(call.rate) for p in call.played)
+    # nobody hears untranslated speech: each heard only synthesized tones, never the recording
+    heard = english.heard()
+    assert heard.size and np.max(np.abs(heard)) > 0.1
 
 
 async def test_ncco_greets_in_the_callers_language_and_validates_with_the_vonage_sdk(server) -> None:
@@ -96,47 +91,43 @@ async def test_ncco_greets_in_the_callers_language_and_validates_with_the_vonage
         assert r3.json()[1]["endpoint"][0]["headers"] == endpoint["headers"]
 
 
-async def test_a_third_caller_waits_for_a_new_partner(server) -> None:
+async def test_a_third_caller_waits_for_a_new_partner(server, vonage) -> None:
     url, _ = server
-    async with FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001")
-        b = await vonage.dial("4915100000002")
-        c = await vonage.dial("4915100000003")
-        assert a.headers["room"] == b.headers["room"] != c.headers["room"]
-        state = await rooms(url)
-        sizes = sorted(len(r["legs"]) for r in state["rooms"])
-        assert sizes == [1, 2]
-        d = await vonage.dial("4915100000004")
-        assert d.headers["room"] == c.headers["room"]
+    a = await vonage.dial("4915100000001")
+    b = await vonage.dial("4915100000002")
+    c = await vonage.dial("4915100000003")
+    assert a.headers["room"] == b.headers["room"] != c.headers["room"]
+    state = await rooms(url)
+    sizes = sorted(len(r["legs"]) for r in state["rooms"])
+    assert sizes == [1, 2]
+    d = await vonage.dial("4915100000004")
+    assert d.headers["room"] == c.headers["room"]
 
 
-async def test_when_one_party_hangs_up_the_other_hears_a_notice_and_can_be_paired_again(server) -> None:
+async def test_when_one_party_hangs_up_the_other_hears_a_notice_and_can_be_paired_again(server, vonage) -> None:
     url, _ = server
-    async with FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001", pace=PACE)
-        b = await vonage.dial("447700900002", pace=PACE)
-        before = a.received_frames
-        await b.hang_up()
-        await asyncio.sleep(0.5)
-        assert a.connected
-        async with asyncio.timeout(10):
-            while a.received_frames == before:  # the spoken "the other party has hung up" notice
-                await asyncio.sleep(0.05)
-        state = await rooms(url)
-        assert [len(r["legs"]) for r in state["rooms"]] == [1]
-        c = await vonage.dial("447700900003", pace=PACE)
-        assert c.headers["room"] == a.headers["room"]
-        assert c.headers["lang"] == "en-GB"
+    a, b = await dial_pair(vonage)
+    before = a.received_frames
+    await b.hang_up()
+    await asyncio.sleep(0.5)
+    assert a.connected
+    async with asyncio.timeout(10):
+        while a.received_frames == before:  # the spoken "the other party has hung up" notice
+            await asyncio.sleep(0.05)
+    state = await rooms(url)
+    assert [len(r["legs"]) for r in state["rooms"]] == [1]
+    c = await vonage.dial("447700900003", pace=PACE)
+    assert c.headers["room"] == a.headers["room"]
+    assert c.headers["lang"] == "en-GB"
 
 
-async def test_completed_event_cleans_up_the_leg(server) -> None:
+async def test_completed_event_cleans_up_the_leg(server, vonage) -> None:
     url, _ = server
-    async with FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001")
-        r = await a.event("completed", duration="3")
-        assert r.status_code == 200
-        state = await rooms(url)
-        assert state["legs"] == 0
+    a = await vonage.dial("4915100000001")
+    r = await a.event("completed", duration="3")
+    assert r.status_code == 200
+    state = await rooms(url)
+    assert state["legs"] == 0
 
 
 @pytest.mark.parametrize(
@@ -172,91 +163,80 @@ async def _close_of(ws) -> tuple[int | None, str]:
     return ws.close_code, ws.close_reason
 
 
-async def test_socket_without_connected_event_or_for_unknown_leg_is_refused(server) -> None:
+async def test_socket_without_connected_event_or_for_unknown_leg_is_refused(server, vonage) -> None:
     url, _ = server
     ws_url = url.replace("http://", "ws://")
     async with connect(f"{ws_url}/socket?leg=nobody") as ws:
         await ws.send(wire.connected_message("audio/l16;rate=16000", {}))
         code, reason = await _close_of(ws)
         assert code == wire.CLOSE_POLICY and "no socket token" in reason
-    async with FakeVonage(url) as vonage:
-        call = await vonage.dial("4915100000001", connect=False)
-        uri = call._endpoint()["uri"]
-        async with connect(uri) as ws:
-            await ws.send(b"\x00" * 640)
-            code, reason = await _close_of(ws)
-            assert code == wire.CLOSE_POLICY and "websocket:connected" in reason
-        async with connect(uri) as ws:
-            await ws.send(json.dumps({"event": "websocket:dtmf", "digit": "1"}))
-            code, reason = await _close_of(ws)
-            assert code == wire.CLOSE_POLICY
-        # the leg itself is unharmed and can still connect properly
-        await call.connect()
-        assert call.connected
+    call = await vonage.dial("4915100000001", connect=False)
+    uri = call._endpoint()["uri"]
+    async with connect(uri) as ws:
+        await ws.send(b"\x00" * 640)
+        code, reason = await _close_of(ws)
+        assert code == wire.CLOSE_POLICY and "websocket:connected" in reason
+    async with connect(uri) as ws:
+        await ws.send(json.dumps({"event": "websocket:dtmf", "digit": "1"}))
+        code, reason = await _close_of(ws)
+        assert code == wire.CLOSE_POLICY
+    # the leg itself is unharmed and can still connect properly
+    await call.connect()
+    assert call.connected
 
 
-async def test_oversized_message_closes_with_1009_and_the_other_leg_carries_on(server) -> None:
+async def test_oversized_message_closes_with_1009_and_the_other_leg_carries_on(server, vonage) -> None:
     url, _ = server
-    async with FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001")
-        b = await vonage.dial("4915100000002")
-        for task in a._tasks:
-            task.cancel()
-        with pytest.raises(ConnectionClosed):
-            await a.ws.send(b"\x00" * (64 * 1024 + 2))
-            for _ in range(100):
-                await asyncio.wait_for(a.ws.recv(), 5)
-        assert a.ws.close_code == wire.CLOSE_TOO_BIG
-        await asyncio.sleep(0.3)
-        assert b.connected
-        async with httpx.AsyncClient() as http:
-            assert (await http.get(f"{url}/health")).json()["status"] == "ok"
+    a = await vonage.dial("4915100000001")
+    b = await vonage.dial("4915100000002")
+    for task in a._tasks:
+        task.cancel()
+    with pytest.raises(ConnectionClosed):
+        await a.ws.send(b"\x00" * (64 * 1024 + 2))
+        for _ in range(100):
+            await asyncio.wait_for(a.ws.recv(), 5)
+    assert a.ws.close_code == wire.CLOSE_TOO_BIG
+    await asyncio.sleep(0.3)
+    assert b.connected
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(f"{url}/health")).json()["status"] == "ok"
 
 
-async def test_odd_sized_chunks_are_reframed_and_bad_text_is_ignored(server, speech) -> None:
+async def test_odd_sized_chunks_are_reframed_and_bad_text_is_ignored(server, vonage, feed, speech) -> None:
     url, engines = server
     samples, rate = speech
-    feed = CaptionFeed(url)
-    await feed.start()
-    async with FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001", connect=False)
-        await vonage.dial("4915100000002", pace=PACE)  # the partner who hears a
-        endpoint = a._endpoint()
-        async with connect(endpoint["uri"]) as ws:
-            await ws.send(wire.connected_message(endpoint["content-type"], endpoint["headers"]))
-            await ws.send("this is not json")
-            await ws.send(json.dumps({"no": "event"}))
-            await ws.send(json.dumps({"event": "websocket:dtmf", "dtmf": {"digit": "7", "duration": 100}}))
-            pcm = audio.float_to_pcm(audio.resample(samples, rate, 16000))
-            pcm += b"\x00" * 32000 * 2  # two seconds of silence after the prompt
-            for i in range(0, len(pcm), 333):  # odd sizes, even an odd number of bytes
-                await ws.send(pcm[i : i + 333])
-            records = await feed.wait_utterances(1, timeout=20)
-            assert records and records[0]["leg"] == a.leg
-            assert records[0]["translations"]["en-GB"].startswith("[en-GB] speech of 5.")
-    await feed.stop()
+    a = await vonage.dial("4915100000001", connect=False)
+    await vonage.dial("4915100000002", pace=PACE)  # the partner who hears a
+    endpoint = a._endpoint()
+    async with connect(endpoint["uri"]) as ws:
+        await ws.send(wire.connected_message(endpoint["content-type"], endpoint["headers"]))
+        await ws.send("this is not json")
+        await ws.send(json.dumps({"no": "event"}))
+        await ws.send(json.dumps({"event": "websocket:dtmf", "dtmf": {"digit": "7", "duration": 100}}))
+        pcm = audio.float_to_pcm(audio.resample(samples, rate, 16000))
+        pcm += b"\x00" * 32000 * 2  # two seconds of silence after the prompt
+        for i in range(0, len(pcm), 333):  # odd sizes, even an odd number of bytes
+            await ws.send(pcm[i : i + 333])
+        records = await feed.wait_utterances(1, timeout=20)
+        assert records and records[0]["leg"] == a.leg
+        assert records[0]["translations"]["en-GB"].startswith("[en-GB] speech of 5.")
     assert not any(e.get("type") == "dtmf" or "digit" in e for e in feed.events)  # a key press may be a PIN
 
 
-async def test_a_failing_engine_costs_one_utterance_not_the_call(server, speech) -> None:
+async def test_a_failing_engine_costs_one_utterance_not_the_call(server, vonage, feed, speech) -> None:
     url, engines = server
     samples, rate = speech
-    feed = CaptionFeed(url)
-    await feed.start()
-    async with FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001", pace=PACE)
-        b = await vonage.dial("447700900002", pace=PACE)
-        engines.recognizer.failing = True
-        await a.say(samples, rate)
-        records = await feed.wait_utterances(1, timeout=20)
-        engines.recognizer.failing = False
-        assert records[0]["error"] and "recognizer" in records[0]["error"]
-        turn = await a.say(samples, rate)
-        assert await b.wait_heard(after=turn.started, quiet_s=0.5, timeout=20)
-        records = await feed.wait_utterances(2, timeout=20)
-        assert records[1]["error"] is None and records[1]["translations"]
-        assert a.connected and b.connected
-    await feed.stop()
+    a, b = await dial_pair(vonage)
+    engines.recognizer.failing = True
+    await a.say(samples, rate)
+    records = await feed.wait_utterances(1, timeout=20)
+    engines.recognizer.failing = False
+    assert records[0]["error"] and "recognizer" in records[0]["error"]
+    turn = await a.say(samples, rate)
+    assert await b.wait_heard(after=turn.started, quiet_s=0.5, timeout=20)
+    records = await feed.wait_utterances(2, timeout=20)
+    assert records[1]["error"] is None and records[1]["translations"]
+    assert a.connected and b.connected
 
 
 async def test_fake_vonage_drops_the_socket_on_a_wrong_frame_size_and_honours_clear() -> None:

@@ -21,7 +21,7 @@ from babelfish.pipeline.echo import EchoCanceller
 from babelfish.server.serving import background
 
 from . import harness
-from .conftest import RecordedSynthesizer, asterisk, double_engines
+from .conftest import RecordedSynthesizer, asterisk, dial_pair, double_engines
 
 PACE = 2.0
 
@@ -150,22 +150,17 @@ async def test_late_translations_are_dropped_with_a_notice_and_the_backlog_is_bo
     assert room.ears["leg-1"].frames
 
 
-async def test_overlapping_speech_gives_two_clean_translations(server) -> None:
+async def test_overlapping_speech_gives_two_clean_translations(server, vonage, feed) -> None:
     url, engines = server
     samples, rate = audio.read_wav(asterisk("conf-getconfno"))  # one sentence, no pause inside
-    feed = CaptionFeed(url)
-    await feed.start()
-    async with FakeVonage(url) as vonage:
-        a = await vonage.dial("4915100000001", pace=PACE)
-        b = await vonage.dial("447700900002", pace=PACE)
-        assert await a.wait_heard(after=0, quiet_s=0.3, timeout=10)  # "someone has joined" plays out first
-        joined = time.monotonic()
-        turns = await asyncio.gather(a.say(samples, rate), b.say(samples, rate))  # both at once
-        for listener, turn in ((b, turns[0]), (a, turns[1])):
-            assert await listener.wait_heard(after=turn.started, quiet_s=1.0, timeout=20)
-        records = await feed.wait_utterances(2)
-        heard = {call.leg: [p.at for p in call.played if p.at > joined] for call in (a, b)}  # the translations
-    await feed.stop()
+    a, b = await dial_pair(vonage, pace=PACE)
+    assert await a.wait_heard(after=0, quiet_s=0.3, timeout=10)  # "someone has joined" plays out first
+    joined = time.monotonic()
+    turns = await asyncio.gather(a.say(samples, rate), b.say(samples, rate))  # both at once
+    for listener, turn in ((b, turns[0]), (a, turns[1])):
+        assert await listener.wait_heard(after=turn.started, quiet_s=1.0, timeout=20)
+    records = await feed.wait_utterances(2)
+    heard = {call.leg: [p.at for p in call.played if p.at > joined] for call in (a, b)}  # the translations
     assert {r["leg"] for r in records} == {a.leg, b.leg}
     assert all(r["error"] is None and r["translations"] for r in records)
     for starts in heard.values():

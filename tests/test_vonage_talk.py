@@ -19,7 +19,10 @@ from babelfish.telephony.talk import VonageTalk, estimated_duration
 from tests.conftest import double_engines
 from tests.test_rest import APP_ID, keypair
 
+from .conftest import dial_pair
+
 PACE = 4.0
+
 
 
 class LongTranslator:
@@ -77,8 +80,7 @@ async def test_translations_are_spoken_by_vonage_and_barge_in_stops_the_talk(
             vonage.server = url
             feed = CaptionFeed(url)
             await feed.start()
-            german = await vonage.dial("4915100000001", pace=PACE)
-            english = await vonage.dial("447700900002", pace=PACE)
+            german, english = await dial_pair(vonage)
             await joined_notice_spoken(german, vonage)
 
             await german.say(samples, rate)
@@ -127,8 +129,7 @@ async def test_a_refused_talk_costs_that_utterance_not_the_call(keys: tuple[str,
             vonage.server = url
             feed = CaptionFeed(url)
             await feed.start()
-            german = await vonage.dial("4915100000001", pace=PACE)
-            english = await vonage.dial("447700900002", pace=PACE)
+            german, english = await dial_pair(vonage)
             await joined_notice_spoken(german, vonage)
             vonage.calls.remove(english)  # Vonage no longer knows the call: the talk is refused with 404
             await german.say(samples, rate)

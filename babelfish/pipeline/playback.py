@@ -23,7 +23,6 @@ import numpy as np
 from babelfish.core import audio
 from babelfish.core.utterance import Failure, Fault
 from babelfish.pipeline.synthesize import SynthesisTimeout
-from babelfish.telephony import wire
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +48,12 @@ class Item:
 
 class Playback:
     def __init__(self, send_audio: Callable[[bytes], Awaitable[None]],
-                 send_text: Callable[[str], Awaitable[None]], rate: int, *, lead_s: float = 1.0,
+                 send_clear: Callable[[], Awaitable[None]], rate: int, *, lead_s: float = 1.0,
                  max_items: int = 8,
                  notice: Callable[[], AsyncIterator[bytes]] | None = None,
                  on_frame: Callable[[bytes, float], None] | None = None) -> None:
         self._send_audio = send_audio
-        self._send_text = send_text
+        self._send_clear = send_clear  # tells the far end to drop what it buffered (Vonage: a `clear` command)
         self.rate = rate
         self.lead_s = lead_s
         self._items: asyncio.Queue[Item] = asyncio.Queue(max_items)
@@ -170,7 +169,7 @@ class Playback:
             if item.on_done:
                 item.on_done(0, CLEARED)
         self._playhead = self._item_playhead = time.monotonic()
-        await self._send_text(wire.clear_command())
+        await self._send_clear()
 
     async def _send_item_frame(self, frame: bytes) -> None:
         async with self._send_lock:

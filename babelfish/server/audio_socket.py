@@ -85,7 +85,11 @@ class AudioSocket:
 
     def _open_session(self, leg: Leg, ws: WebSocket, rate: int) -> LegSession:
         server = self.server
-        playback = Playback(ws.send_bytes, ws.send_text, rate, lead_s=self.settings.playback_lead_ms / 1000,
+
+        async def clear() -> None:  # tell Vonage to drop the audio it buffered
+            await ws.send_text(wire.clear_command())
+
+        playback = Playback(ws.send_bytes, clear, rate, lead_s=self.settings.playback_lead_ms / 1000,
                             max_items=self.settings.turns.max_pending)
         assert server.engines is not None, "engines not loaded"
         session = LegSession(leg, server.engines, server.hub, self.settings, rate, playback,

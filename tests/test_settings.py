@@ -1,0 +1,21 @@
+"""Settings from the environment and TOML (config/settings.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from babelfish.config.settings import load_settings
+
+
+def test_settings_from_env_and_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "babelfish.toml"
+    config.write_text('sample_rate = 8000\n[numbers]\n"447700900001" = "fr-FR"\n[segmenter]\nend_of_turn_ms = 400\n')
+    monkeypatch.setenv("BABELFISH_PORT", "9000")
+    monkeypatch.setenv("BABELFISH_SEGMENTER__MAX_UTTERANCE_S", "8")
+    s = load_settings(config)
+    assert (s.port, s.sample_rate, s.numbers) == (9000, 8000, {"447700900001": "fr-FR"})
+    assert (s.segmenter.end_of_turn_ms, s.segmenter.max_utterance_s) == (400, 8.0)
+    with pytest.raises(FileNotFoundError):
+        load_settings(tmp_path / "missing.toml")
