@@ -85,7 +85,8 @@ def segment(turn: PausedTurn, settings: SegmenterSettings, model: TurnModel | No
 
 class TimedModel:
     def __init__(self, model: TurnModel) -> None:
-        self.model, self.seconds = model, []  # type: list[float]
+        self.model = model
+        self.seconds: list[float] = []
 
     def complete(self, samples: np.ndarray, rate: int) -> float:
         t0 = time.perf_counter()
