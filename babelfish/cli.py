@@ -229,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "of replicas per stage and report the conversations held with each")
     p.add_argument("--only", metavar="SET,...", help="quality: only these sets (names or parts of names, e.g. "
                    "text,dialogue,de-voice), with the recognition sets they need")
+    p.add_argument("--dev-sweep", action="store_true", help="turns: Smart Turn's settings on the dev split "
+                   "(what segmenter.smart_turn_threshold was chosen from)")
     p.add_argument("--compare", action="append", metavar="SECTION.KEY=VALUE", default=[],
                    help="latency, load: also measure with this setting changed, in the same run, and print "
                    "both with their ratio (repeatable, e.g. translator.model=gemma-270m)")
