@@ -88,7 +88,7 @@ def test_smart_turn_ends_a_complete_turn_early_and_keeps_an_incomplete_one_throu
     assert len(silence_rule) == 2  # the 700 ms pause is longer than end_of_turn_ms (500)
     assert all(0.45 <= s.detected_at - s.ended_at <= 0.6 for s in silence_rule)
 
-    complete = Says(0.9)
+    complete = Says(0.99)
     early = speeches(samples, settings, complete)
     assert len(early) == 2 and len(complete.asked) == 2  # asked once per pause
     assert all(s.detected_at - s.ended_at <= 0.3 for s in early)  # at smart_turn_after_ms, not 500 ms
@@ -100,6 +100,6 @@ def test_smart_turn_ends_a_complete_turn_early_and_keeps_an_incomplete_one_throu
 
 
 def test_the_model_is_not_asked_under_the_silence_rule() -> None:
-    model = Says(0.9)
+    model = Says(0.99)
     assert len(speeches(turn_with_a_pause(0.7), SegmenterSettings(speculate_ms=0), model)) == 2
     assert model.asked == []
