@@ -119,14 +119,18 @@ def false_cutoffs(turns: list[PausedTurn], base: SegmenterSettings, model: TurnM
     return out
 
 
-def run_split(limit: int | None = None) -> dict[str, Any]:
-    from babelfish.engines.smart_turn import SmartTurn
-
+def splits() -> dict[str, list[corpus.Clip]]:
+    """The one-sentence prompts in two halves by a seeded draw, each in name order: dev and test."""
     clips = [c for c in corpus.asterisk_prompts(8) if one_sentence(c.text)]
     order = list(range(len(clips)))
     random.Random(SEED).shuffle(order)
     half = len(order) // 2
-    splits = {"dev": sorted(order[:half]), "test": sorted(order[half:])}
+    return {"dev": [clips[i] for i in sorted(order[:half])], "test": [clips[i] for i in sorted(order[half:])]}
+
+
+def run_split(limit: int | None = None) -> dict[str, Any]:
+    from babelfish.engines.smart_turn import SmartTurn
+
     model = TimedModel(SmartTurn())
     base = load_settings().segmenter
     result: dict[str, Any] = {"config": {"end_of_turn_ms": base.end_of_turn_ms,
@@ -134,9 +138,8 @@ def run_split(limit: int | None = None) -> dict[str, Any]:
                                          "smart_turn_threshold": base.smart_turn_threshold,
                                          "smart_turn_incomplete_ms": base.smart_turn_incomplete_ms,
                                          "pauses_ms": list(PAUSES_MS), "rate": RATE, "seed": SEED}}
-    for name, indices in splits.items():
-        chosen = [clips[i] for i in indices][:limit]
-        result[name] = false_cutoffs(paused_turns(chosen), base, model)
+    for name, clips in splits().items():
+        result[name] = false_cutoffs(paused_turns(clips[:limit]), base, model)
     result["false_cutoffs"] = {rule: result["test"][rule]["false_cutoffs"] for rule in RULES}
     result["smart_turn_ms"] = {"p50": round(1000 * statistics.median(model.seconds), 1),
                                "p90": round(1000 * float(np.percentile(model.seconds, 90)), 1)}
@@ -164,10 +167,7 @@ def dev_sweep() -> dict[str, Any]:
     """Smart Turn's settings on the dev split only: the table the default threshold was chosen from."""
     from babelfish.engines.smart_turn import SmartTurn
 
-    clips = [c for c in corpus.asterisk_prompts(8) if one_sentence(c.text)]
-    order = list(range(len(clips)))
-    random.Random(SEED).shuffle(order)
-    turns = paused_turns([clips[i] for i in sorted(order[: len(order) // 2])])
+    turns = paused_turns(splits()["dev"])
     base, model = load_settings().segmenter, SmartTurn()
     rows = []
     for after in (200, 300, 400):
