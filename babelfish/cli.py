@@ -229,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "of replicas per stage and report the conversations held with each")
     p.add_argument("--only", metavar="SET,...", help="quality: only these sets (names or parts of names, e.g. "
                    "text,dialogue,de-voice), with the recognition sets they need")
+    p.add_argument("--long", type=int, default=None, metavar="N", help="latency: long turns (8-30 s) measured "
+                   "in each interpretation mode (default 8; 0: none)")
+    p.add_argument("--mode", choices=["both", "simultaneous", "consecutive"], default="both",
+                   help="latency: the interpretation modes measured (both: side by side, simultaneous first)")
     p.add_argument("--dev-sweep", action="store_true", help="turns: Smart Turn's settings on the dev split "
                    "(what segmenter.smart_turn_threshold was chosen from)")
     p.add_argument("--compare", action="append", metavar="SECTION.KEY=VALUE", default=[],

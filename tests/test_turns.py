@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from babelfish.config.pipeline import TurnSettings
+from babelfish.config.pipeline import InterpretationSettings, TurnSettings
 from babelfish.config.settings import Settings
 from babelfish.core import audio
 from babelfish.core.events import BargeIn, Final
@@ -167,3 +167,63 @@ async def test_overlapping_speech_gives_two_clean_translations(server, vonage, f
         # one utterance's audio, played back to back: no second stream interleaved into it
         gaps = np.diff(starts)
         assert len(starts) > 10 and np.all(gaps > 0) and np.sum(gaps > 0.5) == 0
+
+
+def long_turn(gap_s: float = 0.3) -> tuple[np.ndarray, int]:
+    """Three recorded prompts said as one turn, with a natural pause between them (about 13 s)."""
+    parts = [audio.read_wav(asterisk(n), 8000)[0] for n in ("agent-alreadyon", "conf-getconfno", "agent-alreadyon")]
+    gap = np.zeros(int(gap_s * 8000), dtype=np.float32)
+    return np.concatenate([parts[0], gap, parts[1], gap, parts[2]]), 8000
+
+
+async def test_simultaneous_a_long_turn_is_heard_clause_by_clause_while_it_is_said_and_echo_is_not_back(
+        tmp_path: Path) -> None:
+    """Through the fake Vonage in real time: the listener (on a speakerphone) hears the first clause of a
+    long turn before the speaker has finished, the clauses in the order they were said, and none of it
+    comes back from the listener's line as speech of theirs."""
+    samples, rate = long_turn()
+    voice = RecordedSynthesizer(*audio.read_wav(asterisk("conf-getconfno")))
+    settings = Settings(models_dir=tmp_path, playback_lead_ms=200,
+                        interpretation=InterpretationSettings(mode="simultaneous"))
+    async with background(settings, double_engines(voice)) as url:
+        feed = CaptionFeed(url)
+        await feed.start()
+        async with FakeVonage(url) as vonage:
+            a = await vonage.dial("4915100000001", pace=1.0)
+            b = await vonage.dial("447700900002", pace=1.0)
+            b.echo_gain = 0.35  # about -9 dB: a speakerphone
+            assert await a.wait_heard(after=0, quiet_s=0.3, timeout=10)  # "someone has joined" plays out
+            turn = await a.say(samples, rate)
+            assert await b.wait_heard(after=turn.ended, quiet_s=1.5, timeout=30)
+            await asyncio.sleep(1.0)
+        await feed.stop()
+    records = sorted((r for r in feed.utterances() if r["leg"] == a.leg), key=lambda r: r["started_at"])
+    assert len(records) >= 3 and all(r["clause"] and r["error"] is None for r in records), records
+    first_heard = b.first_heard_after(turn.started)
+    assert first_heard is not None and first_heard < turn.ended - 3.0  # well before the speaker finished
+    heard_at = [r["ended_at"] + r["latencies"]["first_frame"] for r in records]
+    assert heard_at == sorted(heard_at)  # in the order they were said
+    assert not [r for r in feed.utterances() if r["leg"] == b.leg]  # the echo was not taken for b's speech
+
+
+async def test_simultaneous_barge_in_stops_the_clauses_still_to_come(tmp_path: Path, speech) -> None:
+    """A stage test: the listener talks over the translation of a long turn still being said; what they
+    were hearing is cleared, and the clauses after it are not waited for."""
+    samples, rate = speech
+    turn, turn_rate = long_turn()
+    settings = Settings(models_dir=tmp_path, playback_lead_ms=200,
+                        interpretation=InterpretationSettings(mode="simultaneous"))
+    clip = audio.read_wav(asterisk("agent-alreadyon"))
+    async with harness.Room(settings, double_engines(RecordedSynthesizer(*clip))) as room:
+        speaking = asyncio.create_task(room.say(0, turn, turn_rate, pace=1.0))
+        ear = room.ears["leg-1"]
+        async with asyncio.timeout(20):
+            while not ear.frames:
+                await asyncio.sleep(0.05)
+        assert not speaking.done()  # the first clause is heard while the speaker goes on
+        await asyncio.sleep(0.5)
+        await room.say(1, samples, rate)
+        await speaking
+    assert {"action": "clear"} in ear.commands
+    assert any(isinstance(e, BargeIn) and e.leg == "leg-1" for e in room.events)
+    assert any(r.failure is Failure.PLAYBACK_CLEARED for r in room.utterances() if r.leg == "leg-0")

@@ -33,6 +33,28 @@ class SegmenterSettings(BaseModel):
 
 
 
+class InterpretationSettings(BaseModel):
+    """When a listener hears the translation: after the speaker's turn, or while they are still talking."""
+
+    mode: Literal["consecutive", "simultaneous"] = Field(
+        "consecutive", description="'consecutive': each turn is interpreted once it ends; 'simultaneous': a "
+        "pause inside a turn (clause_pause_ms) commits the clause said so far, which is recognized, translated "
+        "with the turn's earlier clauses as context and spoken while the speaker goes on (see "
+        "benchmarks/README.md for what each mode measures)")
+    clause_pause_ms: int = Field(
+        200, ge=60, le=2000, description="simultaneous: a pause this long inside a turn ends a clause")
+    max_clause_s: float = Field(
+        6.0, ge=1.0, le=30.0, description="simultaneous: a clause with no such pause is cut at its quietest "
+        "moment once it is this long")
+    partial_every_ms: int = Field(
+        1000, ge=0, le=5000, description="simultaneous: the clause in progress is recognized again this often "
+        "while it is spoken, for partial captions; words two passes agree on are marked stable (0: off)")
+
+    @property
+    def simultaneous(self) -> bool:
+        return self.mode == "simultaneous"
+
+
 class TurnSettings(BaseModel):
     """How the call behaves when people interrupt, overlap or use a speakerphone."""
 

@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from babelfish.config.pipeline import (
     AzureSettings,
+    InterpretationSettings,
     RaySettings,
     RecognizerSettings,
     SegmenterSettings,
@@ -214,6 +215,7 @@ class Settings(BaseSettings):
     models_dir: Path = Field(Path.home() / ".cache" / "babelfish", description="where fetched models go")
     segmenter: SegmenterSettings = Field(default_factory=SegmenterSettings)
     turns: TurnSettings = Field(default_factory=TurnSettings)
+    interpretation: InterpretationSettings = Field(default_factory=InterpretationSettings)
     recognizer: RecognizerSettings = Field(default_factory=RecognizerSettings)
     translator: TranslatorSettings = Field(default_factory=TranslatorSettings)
     synthesizer: SynthesizerSettings = Field(default_factory=SynthesizerSettings)

@@ -66,6 +66,7 @@ class Partial(LegEvent):
     kind = "partial"
     text: str
     translations: dict[str, str] = field(default_factory=dict)
+    stable: str = ""  # simultaneous mode: the start of ``text`` that will not change (LocalAgreement)
 
 
 @dataclass(kw_only=True)

@@ -47,6 +47,7 @@ class Utterance:
     latencies: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     cut: bool = False
     speculated: bool = False  # recognition began at a pause, before the end of the turn was sure
+    clause: bool = False  # simultaneous interpretation: a clause of a turn, handed on while the turn went on
     error: str | None = None  # in words
     failure: Failure | None = None  # its kind
     language_confidence: float | None = None  # the identified language's share among the candidates

@@ -39,6 +39,7 @@ class FanOut:
         self.on_record = on_record
         self.synthesize_timeout_s = settings.limits.synthesize_timeout_s
         self._captions: set[asyncio.Task[None]] = set()  # captions and records waiting for a translation
+        self._remembered: set[str] = set()  # records already in the room's context (simultaneous mode)
 
     def live_listeners(self) -> list[Leg]:
         """The listeners who hear the speaker's own voice, live: those of the same language whose output
@@ -69,6 +70,8 @@ class FanOut:
                 heard_directly: set[str]) -> None:
         """``record``'s translations to ``listeners``; the record is finished once all have heard theirs."""
         waiting = {other.id for other in listeners}
+        if self.settings.interpretation.simultaneous:
+            self._remember_when_written(record, understood)
         if not listeners:
             self._publish(Final, text=record.source_text, translation=None, utterance=record.id,
                           language=record.language, confidence=record.language_confidence)
@@ -165,10 +168,30 @@ class FanOut:
             record.latencies.update({k: v for k, v in understood.latencies.items() if k not in record.latencies})
             if understood.fault is not None:
                 record.fail(understood.fault)
-        room = self.leg.room
-        if room is not None and record.source_text:
-            room.remember(record.language, record.source_text, record.translations)
+        if record.id in self._remembered:
+            self._remembered.discard(record.id)
+        else:
+            self._remember(record, understood)
         self._keep(record)
+
+    def _remember(self, record: Utterance, understood: Understood | None) -> None:
+        room = self.leg.room
+        if room is None or not record.source_text:
+            return
+        translations = dict(record.translations)
+        if understood is not None:
+            translations.update({t: c.text for t, c in understood.clauses.items() if c.text})
+        room.remember(record.language, record.source_text, translations)
+
+    def _remember_when_written(self, record: Utterance, understood: Understood) -> None:
+        """Simultaneous mode: the next clause is translated while this one still plays, with this one as
+        its context, so the room remembers it once its translations are written, not once it was heard.
+        (:class:`Understanding` starts the next clause's translation after this one's is written.)"""
+        self._remembered.add(record.id)
+        if understood.writing is None or understood.writing.done():
+            self._remember(record, understood)
+        else:
+            understood.writing.add_done_callback(lambda _: self._remember(record, understood))
 
     async def _finish_when_written(self, record: Utterance, understood: Understood) -> None:
         with contextlib.suppress(asyncio.CancelledError):

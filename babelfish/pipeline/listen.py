@@ -25,6 +25,7 @@ from babelfish.config.settings import Settings
 from babelfish.core import audio
 from babelfish.core.events import EngineFailed, Partial
 from babelfish.core.languages import same_language
+from babelfish.pipeline.agreement import LocalAgreement
 from babelfish.pipeline.protocols import Engines
 from babelfish.pipeline.segment import Event, Pause, Segmenter, Speech
 from babelfish.pipeline.speech_translate import SpeechTranslation, TranslationStream
@@ -85,6 +86,11 @@ class SegmentedListening:
         self._speculation: tuple[float, list[str], asyncio.Task[Understood]] | None = None
         self._last_partial = 0.0
         self._partial_task: asyncio.Task[None] | None = None
+        simultaneous = settings.interpretation
+        # simultaneous mode: partials of the clause in progress, their stable words by LocalAgreement
+        self._agreement = LocalAgreement() if simultaneous.simultaneous else None
+        self._partial_every = (simultaneous.partial_every_ms if simultaneous.simultaneous
+                               else settings.segmenter.partial_every_ms) / 1000
 
     def start(self) -> None:
         pass
@@ -94,11 +100,17 @@ class SegmentedListening:
 
     def speech_started(self) -> None:
         self._drop_speculation()
+        if self._agreement is not None:
+            self._agreement.reset()
 
     def turn(self, event: Event) -> None:
         if isinstance(event, Pause):
             self._speculate(event)
         elif isinstance(event, Speech):
+            if self._agreement is not None:
+                self._agreement.reset()  # the next partial is of the next clause
+                if self._partial_task is not None:
+                    self._partial_task.cancel()
             self.queue(event, None)
 
     def flushed(self, speeches: list[Speech]) -> None:
@@ -142,7 +154,7 @@ class SegmentedListening:
             self._speculation = None
 
     def after_batch(self) -> None:
-        every = self.settings.segmenter.partial_every_ms / 1000
+        every = self._partial_every
         if not every or not self.segmenter.in_speech:
             return
         now = time.monotonic()
@@ -165,8 +177,13 @@ class SegmentedListening:
         except Exception:  # noqa: BLE001 - a partial caption is best effort (a timeout included)
             log.exception("partial recognition failed")
             return
-        if text and self.segmenter.in_speech:
+        if not text or not self.segmenter.in_speech:
+            return
+        if self._agreement is None:
             self.publish(Partial, text=text)
+            return
+        stable, tentative = self._agreement.update(text)
+        self.publish(Partial, text=" ".join(filter(None, (stable, tentative))), stable=stable)
 
 
 class StreamedListening:

@@ -74,8 +74,12 @@ class LegSession:
         self.listen_rate = audio.listen_rate(rate)
         self._down = audio.StreamResampler(rate, self.listen_rate) if self.listen_rate != rate else None
         self.playback: Output = playback
-        self.segmenter = Segmenter(engines.detector_factory(self.listen_rate), self.listen_rate, settings.segmenter,
-                                   turn_model=engines.turn_model)
+        interpretation = settings.interpretation
+        self.segmenter = Segmenter(
+            engines.detector_factory(self.listen_rate), self.listen_rate, settings.segmenter,
+            turn_model=engines.turn_model,
+            clause_pause_ms=interpretation.clause_pause_ms if interpretation.simultaneous else 0,
+            max_clause_s=interpretation.max_clause_s if interpretation.simultaneous else 0.0)
         limits = settings.limits
         self.synthesize_timeout_s = limits.synthesize_timeout_s
         self.echo = (EchoCanceller(self.listen_rate) if settings.turns.echo_suppression and engines.talk is None
@@ -294,7 +298,7 @@ class LegSession:
         record = Utterance(
             id=uuidlib.uuid4().hex[:12], room=leg.room.id if leg.room else "", leg=leg.id,
             language=leg.language, started_at=speech.started_at + self._wall_offset,
-            ended_at=speech.ended_at + self._wall_offset, cut=speech.cut,
+            ended_at=speech.ended_at + self._wall_offset, cut=speech.cut, clause=speech.clause,
         )
         record.latencies["end_of_turn"] = speech.detected_at - speech.ended_at
         listeners = [other for other in leg.others() if other.session is not None]

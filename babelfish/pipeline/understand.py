@@ -66,6 +66,7 @@ class Understanding:
         self.engines = engines
         self.settings = settings
         self.follower = follower
+        self._writing: asyncio.Task[None] | None = None  # the last translation being written
 
     async def __call__(self, samples: np.ndarray, rate: int, targets: list[str]) -> Understood:
         """Recognize, then translate into each listener language. Failures are recorded, not raised."""
@@ -98,7 +99,10 @@ class Understanding:
         to_translate = [t for t in dict.fromkeys(targets) if t not in result.translations]
         if to_translate and self._streams_translations:
             result.clauses = {target: Clauses() for target in to_translate}
-            result.writing = asyncio.create_task(self._write_translations(result, t1), name=f"translate-{self.leg.id}")
+            previous = self._writing if self.settings.interpretation.simultaneous else None
+            result.writing = asyncio.create_task(self._write_translations(result, t1, previous),
+                                                 name=f"translate-{self.leg.id}")
+            self._writing = result.writing
             # however it ends (cancelled before it began included), nobody waits on a translation forever
             def unblock(_: object) -> None:
                 for clauses in result.clauses.values():
@@ -133,8 +137,13 @@ class Understanding:
         our own voices (Vonage talk speaks a whole text)."""
         return self.engines.talk is None and hasattr(self.engines.translator, "stream")
 
-    async def _write_translations(self, result: Understood, t0: float) -> None:
-        """Stream each translation into its :class:`Clauses`, one target after the other."""
+    async def _write_translations(self, result: Understood, t0: float,
+                                  previous: asyncio.Task[None] | None = None) -> None:
+        """Stream each translation into its :class:`Clauses`, one target after the other; after
+        ``previous`` (the clause before, simultaneous mode), whose text is then in the room's context."""
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])  # however it ended; our own cancellation still raises
+            await asyncio.sleep(0)  # the fan-out's callback remembers it first
         source = result.language or self.leg.language
         for target, clauses in result.clauses.items():
             faults: list[Fault] = []

@@ -87,12 +87,14 @@ class Measured:
 
 
 async def speak_and_wait(speaker: FakeCall, listener: FakeCall, samples: np.ndarray, rate: int, text: str,
-                         quiet_s: float = 0.8) -> Measured:
-    """One turn: speak, then wait until the translation has played out to the listener."""
+                         quiet_s: float = 0.8, while_speaking: bool = False) -> Measured:
+    """One turn: speak, then wait until the translation has played out to the listener. With
+    ``while_speaking`` (simultaneous interpretation) a translation heard before the speaker stopped counts,
+    and the latency is negative."""
     turn = await speaker.say(samples, rate)
     end = turn.started + speech_end(samples, rate) / speaker.pace
     await listener.wait_heard(after=end, quiet_s=quiet_s, timeout=30)
-    heard = listener.first_heard_after(end)
+    heard = listener.first_heard_after(turn.started if while_speaking else end)
     return Measured(speaker=speaker.leg, text=text, speech_end=end, heard_at=heard,
                     underruns=underruns(listener, heard))
 

@@ -4,6 +4,11 @@ A real server with the embedded engines, two callers through the fake Vonage at 
 caller speaks real recorded telephone prompts (Asterisk, 8 kHz, five or more words), one per turn; the
 German caller listens. Per utterance: from the end of speech (where the recording's energy ends) to the
 first translated frame played to the listener, and the server's own stage latencies.
+
+Each interpretation mode is measured side by side in one run (``--mode both``, the default): simultaneous
+first (the top-level figures), then consecutive (``consecutive``), on the same short turns and on long turns
+of 8-30 s (``long_turns``: StartOffset, EndOffset, LAAL and chrF, see :mod:`.long_turns`). The false
+cut-offs of each end-of-turn rule come from ``bench turns``' test split, in the same run.
 """
 
 from __future__ import annotations
@@ -12,14 +17,21 @@ import argparse
 import asyncio
 import statistics
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from babelfish.config.settings import Settings, load_settings
 from babelfish.core import audio
 from babelfish.devtools import corpus
+from babelfish.devtools.bench import long_turns
 from babelfish.devtools.bench.calls import Measured, attach_records, percentile, progress, speak_and_wait, stage_summary
+from babelfish.devtools.bench.long_turns import LongTurn
 from babelfish.devtools.bench.report import emit, with_setting
+from babelfish.devtools.bench.scoring import bleu_chrf
+from babelfish.devtools.bench.turns import run_split
 from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_call import FakeCall
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.engines.registry import load_engines
 from babelfish.engines.voices import Voices
@@ -29,6 +41,7 @@ from babelfish.server.operator import ensure_token
 from babelfish.server.serving import background
 
 DEFAULT_UTTERANCES = 30
+DEFAULT_LONG_TURNS = 8
 
 
 def pick_clips(n: int) -> list[corpus.Clip]:
@@ -37,9 +50,49 @@ def pick_clips(n: int) -> list[corpus.Clip]:
     return clips[::step][:n]
 
 
-async def measure(settings: Settings, engines: Engines, clips: list[corpus.Clip]) -> list[Measured]:
+@dataclass
+class LongHeard:
+    """One long turn as the listener heard it."""
+
+    turn: LongTurn
+    frames: list[float]  # start times of the translated frames heard
+    step: float  # seconds per frame
+    start: float  # monotonic time the source speech started
+    end: float  # and ended
+    records: list[dict[str, Any]] = field(default_factory=list)  # the server's utterances of the turn
+
+    @property
+    def source_text(self) -> str:
+        return " ".join(r.get("source_text") or "" for r in self.records).strip()
+
+    @property
+    def translation(self) -> str:
+        return " ".join(next(iter(r.get("translations", {}).values()), "") or "" for r in self.records).strip()
+
+
+async def speak_long(english: FakeCall, german: FakeCall, turn: LongTurn) -> LongHeard:
+    sent = await english.say(turn.samples, long_turns.RATE)
+    start = sent.started + turn.speech_start / english.pace
+    end = sent.started + turn.speech_end / english.pace
+    await german.wait_heard(after=end, quiet_s=4.0, timeout=90)  # clauses may come seconds apart
+    return LongHeard(turn, long_turns.voiced_times(german.played, start), german.playout.step, start, end)
+
+
+def attach_long(heard: list[LongHeard], feed: CaptionFeed, leg: str) -> None:
+    """The utterances (clauses) of each long turn: those of ``leg`` said between its start and its end."""
+    offset = time.time() - time.monotonic()
+    for h in heard:
+        h.records = sorted((r for r in feed.utterances() if r["leg"] == leg
+                            and h.start + offset - 1.0 <= r["started_at"] <= h.end + offset + 0.5),
+                           key=lambda r: r["started_at"])
+
+
+async def measure(settings: Settings, engines: Engines, clips: list[corpus.Clip],
+                  long: Sequence[LongTurn] = ()) -> tuple[list[Measured], list[LongHeard]]:
     settings = settings.model_copy(update={"numbers": {"447700900001": "en-GB", "4915100000002": "de-DE"}})
     measured: list[Measured] = []
+    heard: list[LongHeard] = []
+    simultaneous = settings.interpretation.simultaneous
     settings, token = ensure_token(settings)
     async with background(settings, engines) as url:
         feed = CaptionFeed(url, token=token)
@@ -51,14 +104,22 @@ async def measure(settings: Settings, engines: Engines, clips: list[corpus.Clip]
             await asyncio.sleep(1.0)
             for i, clip in enumerate(clips, 1):
                 samples, rate = audio.read_wav(clip.path)
-                m = await speak_and_wait(english, german, samples, rate, clip.text)
+                m = await speak_and_wait(english, german, samples, rate, clip.text, while_speaking=simultaneous)
                 measured.append(m)
                 lat = f"{m.latency:.2f} s" if m.latency is not None else "nothing heard"
                 progress(f"latency {i}/{len(clips)}: {lat}  {clip.text[:60]}")
             await feed.wait_utterances(len(clips), timeout=30)
             attach_records(measured, feed)
+            for i, turn in enumerate(long, 1):
+                h = await speak_long(english, german, turn)
+                heard.append(h)
+                first = f"{h.frames[0] - h.start:.2f} s" if h.frames else "nothing heard"
+                progress(f"long turn {i}/{len(long)} ({turn.duration:.1f} s, {turn.prompts} prompts): first "
+                         f"translated frame {first} after its start")
+            await asyncio.sleep(1.0)  # the last records reach the feed
+            attach_long(heard, feed, english.leg)
         await feed.stop()
-    return measured
+    return measured, heard
 
 
 def stage_rtf(engines: Engines, settings: Settings, clips: list[corpus.Clip], measured: list[Measured]) -> dict:
@@ -178,24 +239,129 @@ def compare_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def measure_with(settings: Settings, clips: list[corpus.Clip], label: str) -> dict[str, Any]:
-    progress(f"{label}: loading engines; {len(clips)} utterances at real-time pace")
+def measure_with(settings: Settings, clips: list[corpus.Clip], label: str,
+                 long: Sequence[LongTurn] = ()) -> dict[str, Any]:
+    progress(f"{label}: loading engines; {len(clips)} utterances and {len(long)} long turns at real-time pace")
     engines = load_engines(settings)
-    measured = asyncio.run(measure(settings, engines, clips))
-    return summarize(measured, settings, stage_rtf(engines, settings, clips, measured))
+    measured, heard = asyncio.run(measure(settings, engines, clips, long))
+    result = summarize(measured, settings, stage_rtf(engines, settings, clips, measured))
+    result["mode"] = settings.interpretation.mode
+    if long:
+        references = asyncio.run(reference_translations(engines, long))
+        result["long_turns"] = long_summary(heard, references)
+    return result
+
+
+async def reference_translations(engines: Engines, long: Sequence[LongTurn]) -> list[str]:
+    """Each long turn's transcript translated whole by the same translator: the reference translation
+    (no human German translation of these recordings exists here; see benchmarks/README.md)."""
+    assert engines.translator is not None
+    return [await engines.translator.translate(turn.text, "en-GB", "de-DE") for turn in long]
+
+
+def long_summary(heard: list[LongHeard], references: list[str]) -> dict[str, Any]:
+    rows = []
+    for h, reference in zip(heard, references, strict=True):
+        words = len(h.translation.split())
+        row: dict[str, Any] = {"duration_s": round(h.turn.duration, 2), "prompts": h.turn.prompts,
+                               "utterances": len(h.records), "source_text": h.source_text,
+                               "translation": h.translation, "reference": reference}
+        measures = long_turns.offsets(h.frames, h.step, words, h.start, h.end, len(reference.split()))
+        row.update({k: None if v is None else round(v, 3) for k, v in measures.items()})
+        rows.append(row)
+
+    def p(key: str) -> dict[str, float | None]:
+        values = [r[key] for r in rows if r[key] is not None]
+        return {"p50": round(percentile(values, 50), 3) if values else None,
+                "p90": round(percentile(values, 90), 3) if values else None}
+
+    heard_rows = [r for r in rows if r["translation"]]
+    chrf = bleu_chrf([r["translation"] for r in heard_rows], [r["reference"] for r in heard_rows])[1] \
+        if heard_rows else None
+    return {"n": len(rows), "missed": len(rows) - len(heard_rows), "start_offset_s": p("start_offset_s"),
+            "end_offset_s": p("end_offset_s"), "laal_s": p("laal_s"),
+            "chrf": None if chrf is None else round(chrf, 1), "turns": rows}
+
+
+def side_by_side(result: dict[str, Any], consecutive: dict[str, Any]) -> None:
+    """The consecutive run's figures in the simultaneous result, with ratios and chrF on the same turns."""
+    def ratio(key: str) -> float | None:
+        return round(result[key] / consecutive[key], 3) if consecutive.get(key) and result.get(key) else None
+
+    result["consecutive"] = {k: consecutive[k] for k in ("n", "missed", "p50_s", "p90_s", "stages")}
+    result["ratio_p50"], result["ratio_p90"] = ratio("p50_s"), ratio("p90_s")
+    if "long_turns" in result and "long_turns" in consecutive:
+        ours, theirs = result["long_turns"], consecutive["long_turns"]
+        result["consecutive"]["long_turns"] = {k: v for k, v in theirs.items() if k != "turns"}
+        pairs = [(a["translation"], b["translation"], a["reference"])
+                 for a, b in zip(ours["turns"], theirs["turns"], strict=True) if a["translation"] and b["translation"]]
+        if pairs:
+            ours["chrf"] = round(bleu_chrf([a for a, _, _ in pairs], [r for _, _, r in pairs])[1], 1)
+            ours["chrf_consecutive"] = round(bleu_chrf([b for _, b, _ in pairs], [r for _, _, r in pairs])[1], 1)
+            ours["chrf_vs_consecutive"] = round(bleu_chrf([a for a, _, _ in pairs], [b for _, b, _ in pairs])[1], 1)
+            ours["chrf_turns"] = len(pairs)
+        for a, b in zip(ours["turns"], theirs["turns"], strict=True):
+            a["consecutive"] = {k: b[k] for k in ("start_offset_s", "end_offset_s", "laal_s", "translation")}
 
 
 def run(args: argparse.Namespace) -> int:
     corpus.ensure_installed()
     settings = load_settings(getattr(args, "config", None))
     clips = pick_clips(args.limit or DEFAULT_UTTERANCES)
-    variants = [(assignment, with_setting(settings, assignment)) for assignment in getattr(args, "compare", [])]
-    result = measure_with(settings, clips, "base")
+    n_long = DEFAULT_LONG_TURNS if getattr(args, "long", None) is None else args.long
+    long = long_turns.long_turns(long_pool(clips), n_long)
+    mode = getattr(args, "mode", "both")
+    modes = ["simultaneous", "consecutive"] if mode == "both" else [mode]
+    in_mode = [with_setting(settings, f"interpretation.mode={m}") for m in modes]
+    result = measure_with(in_mode[0], clips, modes[0], long)
+    if len(modes) == 2:
+        side_by_side(result, measure_with(in_mode[1], clips, modes[1], long))
+    variants = [(assignment, with_setting(in_mode[0], assignment)) for assignment in getattr(args, "compare", [])]
     if variants:
         result["compare"] = [compared(result, measure_with(changed, clips, assignment), assignment)
                              for assignment, changed in variants]
-    emit(result, table(result) + (compare_table(result) if variants else ""), args)
+    progress("false cut-offs: bench turns' test split")
+    result["false_cutoffs"] = run_split()["false_cutoffs"]
+    emit(result, table(result) + mode_table(result) + (compare_table(result) if variants else ""), args)
     return 0 if result["n"] else 1
+
+
+def long_pool(short: list[corpus.Clip]) -> list[corpus.Clip]:
+    """The prompts long turns are made of: those not spoken as short turns, in name order."""
+    taken = {c.path for c in short}
+    return [c for c in corpus.asterisk_prompts(5) if c.path not in taken and len(c.text.split()) <= 30]
+
+
+def mode_table(result: dict[str, Any]) -> str:
+    lines = [""]
+    c = result.get("consecutive")
+    if c is not None:
+        r50, r90 = (f"{r:.2f}" if r else "-" for r in (result["ratio_p50"], result["ratio_p90"]))
+        lines += ["  short turns, end of speech -> first translated frame (s), by interpretation mode:",
+                  f"    {'mode':<14} {'p50':>6} {'p90':>6}",
+                  f"    {result['mode']:<14} {result['p50_s']:>6.2f} {result['p90_s']:>6.2f}",
+                  f"    {'consecutive':<14} {c['p50_s']:>6.2f} {c['p90_s']:>6.2f}",
+                  f"    ratio p50 {r50}, ratio p90 {r90} ({result['mode']} / consecutive)"]
+    long = result.get("long_turns")
+    if long:
+        def cell(d: dict[str, Any] | None, key: str) -> str:
+            v = (d or {}).get(key) or {}
+            return f"{v.get('p50'):>5.2f} /{v.get('p90'):>5.2f}" if v.get("p50") is not None else f"{'-':>12}"
+
+        theirs = (c or {}).get("long_turns")
+        lines += [f"  long turns ({long['n']}, 8-30 s), p50 / p90 in s:",
+                  f"    {'mode':<14} {'StartOffset':>12} {'EndOffset':>12} {'LAAL':>12} {'chrF':>6}",
+                  f"    {result['mode']:<14} {cell(long, 'start_offset_s')} {cell(long, 'end_offset_s')} "
+                  f"{cell(long, 'laal_s')} {long.get('chrf') or '-':>6}"]
+        if theirs:
+            lines.append(f"    {'consecutive':<14} {cell(theirs, 'start_offset_s')} {cell(theirs, 'end_offset_s')} "
+                         f"{cell(theirs, 'laal_s')} {long.get('chrf_consecutive') or '-':>6}")
+        lines.append("    chrF against each turn's transcript translated whole by the same translator"
+                     f"; simultaneous vs consecutive: {long.get('chrf_vs_consecutive', '-')}")
+    if "false_cutoffs" in result:
+        lines.append("  false cut-offs (bench turns, test split): " + ", ".join(
+            f"{rule} {100 * share:.1f} %" for rule, share in result["false_cutoffs"].items()))
+    return "\n".join(lines)
 
 
 

@@ -1,0 +1,45 @@
+"""Long turns and SimulEval's measures for ``bench latency`` (devtools/bench/long_turns.py)."""
+
+import numpy as np
+import pytest
+
+from babelfish.core import audio
+from babelfish.devtools import corpus
+from babelfish.devtools.bench import long_turns
+from babelfish.devtools.playout import Played
+
+
+def test_laal_of_an_ideal_interpreter_is_its_lag_and_tau_stops_at_the_end_of_the_source() -> None:
+    # 10 words heard evenly over a 10 s source, each 2 s after its source word: LAAL is the lag
+    assert long_turns.laal([2.0 + i for i in range(10)], 10.0, 10) == pytest.approx(2.0)
+    # words heard only after the source ended: tau = 1, LAAL = the first delay
+    assert long_turns.laal([12.0, 12.5, 13.0], 10.0, 3) == pytest.approx(12.0)
+    # a longer reference slows the ideal rate: the lag grows by the words' share of it
+    assert long_turns.laal([0.0, 1.0], 10.0, 20) == pytest.approx((0.0 + 0.5) / 2)
+    assert long_turns.laal([], 10.0, 3) is None
+
+
+def test_offsets_are_read_off_the_translated_frames_heard() -> None:
+    frames = [3.0 + 0.02 * i for i in range(500)]  # 10 s of translated speech from t = 3 s
+    m = long_turns.offsets(frames, 0.02, words=20, start=1.0, end=11.0, reference_words=20)
+    assert m["start_offset_s"] == pytest.approx(2.0)
+    assert m["end_offset_s"] == pytest.approx(2.0)
+    assert m["laal_s"] == pytest.approx(2.0, abs=0.05)
+    assert long_turns.offsets([], 0.02, 5, 0.0, 1.0, 5)["laal_s"] is None
+
+
+def test_voiced_frames_only_count_speech() -> None:
+    loud = audio.float_to_pcm(0.3 * np.sin(np.arange(160) / 3).astype(np.float32))
+    silent = bytes(320)
+    played = [Played(1.0, silent), Played(1.02, loud), Played(1.04, silent), Played(0.5, loud)]
+    assert long_turns.voiced_times(played, since=0.9) == [1.02]
+
+
+def test_long_turns_join_real_prompts_into_eight_to_thirty_seconds() -> None:
+    clips = [c for c in corpus.asterisk_prompts(5) if len(c.text.split()) <= 30]
+    turns = long_turns.long_turns(clips, 3)
+    assert len(turns) == 3
+    for turn in turns:
+        assert 8.0 <= turn.samples.size / long_turns.RATE <= 40.0 and turn.prompts >= 2
+        assert 0 <= turn.speech_start < 1.0 and turn.speech_end > turn.speech_start + 7.0
+    assert long_turns.long_turns(clips, 3)[0].text == turns[0].text  # seeded
