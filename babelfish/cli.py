@@ -231,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "text,dialogue,de-voice), with the recognition sets they need")
     p.add_argument("--long", type=int, default=None, metavar="N", help="latency: long turns (8-30 s) measured "
                    "in each interpretation mode (default 8; 0: none)")
+    p.add_argument("--dev", action="store_true", help="latency: long turns from the dev half of the prompts "
+                   "(to choose settings on; the default, test, is the one to quote)")
     p.add_argument("--mode", choices=["both", "simultaneous", "consecutive"], default="both",
                    help="latency: the interpretation modes measured (both: side by side, simultaneous first)")
     p.add_argument("--dev-sweep", action="store_true", help="turns: Smart Turn's settings on the dev split "

@@ -159,7 +159,7 @@ class SegmentedListening:
             return
         now = time.monotonic()
         running = self._partial_task is not None and not self._partial_task.done()
-        if running or now - self._last_partial < every or self.busy():
+        if running or now - self._last_partial < every or self.busy() or self.understand.writing:
             return
         self._last_partial = now
         pcm = self.segmenter.current_audio()

@@ -115,6 +115,11 @@ class Understanding:
         result.latencies["translate"] = time.monotonic() - t1
         return result
 
+    @property
+    def writing(self) -> bool:
+        """A translation of this leg's is still being written (a partial caption would slow it down)."""
+        return self._writing is not None and not self._writing.done()
+
     async def translate_now(self, result: Understood, targets: list[str]) -> None:
         """Translate ``result`` into each target, whole (not clause by clause); failures are recorded."""
         source = result.language or self.leg.language

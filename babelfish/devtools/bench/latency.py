@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import statistics
 import time
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from typing import Any
 
 from babelfish.config.settings import Settings, load_settings
 from babelfish.core import audio
+from babelfish.core.utterance import Failure
 from babelfish.devtools import corpus
 from babelfish.devtools.bench import long_turns
 from babelfish.devtools.bench.calls import Measured, attach_records, percentile, progress, speak_and_wait, stage_summary
@@ -42,6 +44,7 @@ from babelfish.server.serving import background
 
 DEFAULT_UTTERANCES = 30
 DEFAULT_LONG_TURNS = 8
+UNHEARD = {str(Failure.PLAYBACK_DROPPED), str(Failure.PLAYBACK_CLEARED), str(Failure.PLAYBACK_HUNG_UP)}
 
 
 def pick_clips(n: int) -> list[corpus.Clip]:
@@ -66,8 +69,15 @@ class LongHeard:
         return " ".join(r.get("source_text") or "" for r in self.records).strip()
 
     @property
+    def heard_records(self) -> list[dict[str, Any]]:
+        """The utterances whose translation played (not dropped as too late, nor cleared)."""
+        return [r for r in self.records if r.get("failure") not in UNHEARD]
+
+    @property
     def translation(self) -> str:
-        return " ".join(next(iter(r.get("translations", {}).values()), "") or "" for r in self.records).strip()
+        """What the listener heard, as text."""
+        return " ".join(next(iter(r.get("translations", {}).values()), "") or ""
+                        for r in self.heard_records).strip()
 
 
 async def speak_long(english: FakeCall, german: FakeCall, turn: LongTurn) -> LongHeard:
@@ -263,8 +273,11 @@ def long_summary(heard: list[LongHeard], references: list[str]) -> dict[str, Any
     rows = []
     for h, reference in zip(heard, references, strict=True):
         words = len(h.translation.split())
+        stages = {k: round(statistics.median(v), 3) for k in ("recognize", "translate", "translate_first_clause")
+                  if (v := [r["latencies"][k] for r in h.records if k in r.get("latencies", {})])}
         row: dict[str, Any] = {"duration_s": round(h.turn.duration, 2), "prompts": h.turn.prompts,
-                               "utterances": len(h.records), "source_text": h.source_text,
+                               "utterances": len(h.records), "not_heard": len(h.records) - len(h.heard_records),
+                               "stages": stages, "source_text": h.source_text,
                                "translation": h.translation, "reference": reference}
         measures = long_turns.offsets(h.frames, h.step, words, h.start, h.end, len(reference.split()))
         row.update({k: None if v is None else round(v, 3) for k, v in measures.items()})
@@ -309,11 +322,13 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(getattr(args, "config", None))
     clips = pick_clips(args.limit or DEFAULT_UTTERANCES)
     n_long = DEFAULT_LONG_TURNS if getattr(args, "long", None) is None else args.long
-    long = long_turns.long_turns(long_pool(clips), n_long)
+    split = "dev" if getattr(args, "dev", False) else "test"
+    long = long_turns.long_turns(long_pool(clips, split), n_long)
     mode = getattr(args, "mode", "both")
     modes = ["simultaneous", "consecutive"] if mode == "both" else [mode]
     in_mode = [with_setting(settings, f"interpretation.mode={m}") for m in modes]
     result = measure_with(in_mode[0], clips, modes[0], long)
+    result["long_turns_split"] = split
     if len(modes) == 2:
         side_by_side(result, measure_with(in_mode[1], clips, modes[1], long))
     variants = [(assignment, with_setting(in_mode[0], assignment)) for assignment in getattr(args, "compare", [])]
@@ -326,10 +341,15 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result["n"] else 1
 
 
-def long_pool(short: list[corpus.Clip]) -> list[corpus.Clip]:
-    """The prompts long turns are made of: those not spoken as short turns, in name order."""
+def long_pool(short: list[corpus.Clip], split: str = "test") -> list[corpus.Clip]:
+    """The prompts long turns are made of: those not spoken as short turns, in two halves by a seeded draw
+    (``dev`` to choose settings on, ``test`` to quote), each in name order."""
     taken = {c.path for c in short}
-    return [c for c in corpus.asterisk_prompts(5) if c.path not in taken and len(c.text.split()) <= 30]
+    pool = [c for c in corpus.asterisk_prompts(5) if c.path not in taken and len(c.text.split()) <= 30]
+    order = list(range(len(pool)))
+    random.Random(0).shuffle(order)
+    half = set(order[: len(order) // 2])
+    return [c for i, c in enumerate(pool) if (i in half) == (split == "dev")]
 
 
 def mode_table(result: dict[str, Any]) -> str:
