@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import numpy as np
 
+from babelfish.config.pipeline import InterpretationSettings
 from babelfish.config.settings import Settings
 from babelfish.core.events import CaptionHub
 from babelfish.core.rooms import Leg, Room
@@ -18,7 +19,7 @@ from babelfish.pipeline.segment import Speech
 from babelfish.pipeline.stream import LegSession
 from babelfish.pipeline.translate import Clauses
 
-from .conftest import double_engines
+from .conftest import RecordedSynthesizer, double_engines
 
 
 class ClauseTranslator:
@@ -43,9 +44,11 @@ class ClauseTranslator:
             yield part
 
 
-def two_sessions(tmp_path, translator: object) -> tuple[LegSession, LegSession, list[float], CaptionHub]:
-    settings = Settings(models_dir=tmp_path, playback_lead_ms=100)
-    engines = double_engines(translator=translator)
+def two_sessions(tmp_path, translator: object, mode: str = "consecutive", voice: object | None = None,
+                 ) -> tuple[LegSession, LegSession, list[float], CaptionHub]:
+    settings = Settings(models_dir=tmp_path, playback_lead_ms=100,
+                        interpretation=InterpretationSettings(mode=mode))
+    engines = double_engines(voice, translator=translator)
     hub = CaptionHub()
     room = Room(id="r1")
     heard: list[float] = []
@@ -117,6 +120,25 @@ async def test_the_rooms_recent_lines_are_the_next_translations_context(tmp_path
     assert translator.contexts[1] == [(said, first.source_text)]  # German text first: it is the source now
     await speaker.close(drain_s=5)
     await listener.close(drain_s=5)
+
+
+async def test_simultaneous_each_clause_is_translated_knowing_the_clauses_before_it(tmp_path) -> None:
+    """Clauses of one turn come faster than they play: the second is translated once the first is
+    written, with it as context, long before the listener has heard the first."""
+    translator = ClauseTranslator(gap_s=0.05)
+    one_second = RecordedSynthesizer(np.full(8000, 0.1, dtype=np.float32), 8000)
+    speaker, listener, _heard, _hub = two_sessions(tmp_path, translator, mode="simultaneous", voice=one_second)
+    first = await speaker.interpret(utterance(1.0))
+    second = await speaker.interpret(utterance(1.5))
+    async with asyncio.timeout(5):
+        while len(translator.contexts) < 2:
+            await asyncio.sleep(0.01)
+    assert translator.contexts[0] == []
+    assert translator.contexts[1] == [(first.source_text, f"[de-DE] one, two, {first.source_text}.")]
+    assert listener.playback.playing or not listener.playback.idle  # the first is still being heard
+    await speaker.close(drain_s=10)
+    await listener.close(drain_s=10)
+    assert [line.text for line in speaker.leg.room.lines] == [first.source_text, second.source_text]  # once each
 
 
 async def test_clauses_are_read_whole_by_every_listener() -> None:

@@ -195,8 +195,6 @@ class Segmenter:
     def _append(self, window: np.ndarray, p: float, t: float, voiced: bool, started: bool) -> list[Event]:
         s = self.settings
         events: list[Event] = [SpeechStarted(self._started_at)] if started else []
-        if voiced and not self._voiced_samples and self._said:  # a clause handed on: the next one begins
-            self._started_at = t - (self._speech_samples + window.size) / self.rate
         self._speech.append(window)
         self._probs.append(p)
         self._speech_samples += window.size
@@ -208,9 +206,11 @@ class Segmenter:
             self._complete = None
         else:
             self._silence_samples += window.size
-            if not self._voiced_samples:  # after a clause: keep only a pre-roll of the pause
+            if not self._voiced_samples:  # after a clause (or a cut): keep only a pre-roll of the pause
                 while self._speech_samples > self._pre_roll.maxlen * window.size:  # type: ignore[operator]
-                    self._speech_samples -= self._speech.pop(0).size
+                    dropped = self._speech.pop(0).size
+                    self._speech_samples -= dropped
+                    self._started_at += dropped / self.rate
                     self._probs.pop(0)
             if self.turn_model is not None and self._crossed(s.smart_turn_after_ms, window.size) and (
                     self._turn_voiced * 1000 >= s.min_speech_ms * self.rate):
@@ -239,6 +239,7 @@ class Segmenter:
                         detected_at=t, clause=True)
         self._said.append(audio)
         self._speech, self._probs, self._speech_samples, self._voiced_samples = [], [], 0, 0
+        self._started_at = t  # the next clause's audio begins after this window
         return speech
 
     def _clause_at_quietest(self, t: float) -> Speech:

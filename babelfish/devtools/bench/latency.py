@@ -230,7 +230,8 @@ def compared(base: dict[str, Any], other: dict[str, Any], setting: str) -> dict[
 
     return {"setting": setting, "n": other["n"], "missed": other["missed"], "p50_s": other["p50_s"],
             "p90_s": other["p90_s"], "ratio_p50": ratio("p50_s"), "ratio_p90": ratio("p90_s"),
-            "stages": other["stages"], "config": other["config"], "utterances": other["utterances"]}
+            "stages": other["stages"], "config": other["config"], "utterances": other["utterances"],
+            **({"long_turns": other["long_turns"]} if "long_turns" in other else {})}
 
 
 def compare_table(result: dict[str, Any]) -> str:
@@ -246,6 +247,11 @@ def compare_table(result: dict[str, Any]) -> str:
         r50, r90 = (f"{r:.2f}" if r else "-" for r in (c["ratio_p50"], c["ratio_p90"]))
         lines.append(f"    {c['setting']:<34} {c['p50_s']:>7.2f} {c['p90_s']:>7.2f} {r50:>10} {r90:>10} "
                      f"{recognize(c['stages']):>10}")
+        if "long_turns" in c:
+            lt = c["long_turns"]
+            lines.append(f"      long turns: StartOffset p50 {lt['start_offset_s']['p50']} s, EndOffset p50 "
+                         f"{lt['end_offset_s']['p50']} s, LAAL p50 {lt['laal_s']['p50']} s, chrF {lt['chrf']} "
+                         f"(against its own translator's reference), {lt['not_heard']} of {lt['utterances']} not heard")
     return "\n".join(lines)
 
 
@@ -291,7 +297,9 @@ def long_summary(heard: list[LongHeard], references: list[str]) -> dict[str, Any
     heard_rows = [r for r in rows if r["translation"]]
     chrf = bleu_chrf([r["translation"] for r in heard_rows], [r["reference"] for r in heard_rows])[1] \
         if heard_rows else None
-    return {"n": len(rows), "missed": len(rows) - len(heard_rows), "start_offset_s": p("start_offset_s"),
+    return {"n": len(rows), "missed": len(rows) - len(heard_rows),
+            "utterances": sum(r["utterances"] for r in rows), "not_heard": sum(r["not_heard"] for r in rows),
+            "start_offset_s": p("start_offset_s"),
             "end_offset_s": p("end_offset_s"), "laal_s": p("laal_s"),
             "chrf": None if chrf is None else round(chrf, 1), "turns": rows}
 
@@ -333,7 +341,7 @@ def run(args: argparse.Namespace) -> int:
         side_by_side(result, measure_with(in_mode[1], clips, modes[1], long))
     variants = [(assignment, with_setting(in_mode[0], assignment)) for assignment in getattr(args, "compare", [])]
     if variants:
-        result["compare"] = [compared(result, measure_with(changed, clips, assignment), assignment)
+        result["compare"] = [compared(result, measure_with(changed, clips, assignment, long), assignment)
                              for assignment, changed in variants]
     progress("false cut-offs: bench turns' test split")
     result["false_cutoffs"] = run_split()["false_cutoffs"]
@@ -372,10 +380,12 @@ def mode_table(result: dict[str, Any]) -> str:
         lines += [f"  long turns ({long['n']}, 8-30 s), p50 / p90 in s:",
                   f"    {'mode':<14} {'StartOffset':>12} {'EndOffset':>12} {'LAAL':>12} {'chrF':>6}",
                   f"    {result['mode']:<14} {cell(long, 'start_offset_s')} {cell(long, 'end_offset_s')} "
-                  f"{cell(long, 'laal_s')} {long.get('chrf') or '-':>6}"]
+                  f"{cell(long, 'laal_s')} {long.get('chrf') or '-':>6}  "
+                  f"({long['not_heard']} of {long['utterances']} utterances not heard: too late, or cleared)"]
         if theirs:
             lines.append(f"    {'consecutive':<14} {cell(theirs, 'start_offset_s')} {cell(theirs, 'end_offset_s')} "
-                         f"{cell(theirs, 'laal_s')} {long.get('chrf_consecutive') or '-':>6}")
+                         f"{cell(theirs, 'laal_s')} {long.get('chrf_consecutive') or '-':>6}  "
+                         f"({theirs['not_heard']} of {theirs['utterances']} not heard)")
         lines.append("    chrF against each turn's transcript translated whole by the same translator"
                      f"; simultaneous vs consecutive: {long.get('chrf_vs_consecutive', '-')}")
     if "false_cutoffs" in result:
