@@ -7,17 +7,15 @@ STAMP := $(VENV)/.installed
 .PHONY: setup demo test test-fast lint bench clean voices-nonfree
 
 # llama.cpp is compiled here, for this CPU's features named one by one and never AMX (which traps where
-# the kernel has not enabled it: see scripts/llama-cmake-args.sh), and never from pip's wheel cache, which
-# may hold a build from an earlier install with other flags.
+# the kernel has not enabled it: see scripts/llama-cmake-args.sh), once per machine: the wheel is kept under
+# ~/.cache/babelfish/wheels, keyed by version, flags, compiler and Python (scripts/install-llama.sh).
 LLAMA := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml)
 
-$(STAMP): pyproject.toml scripts/install-system.sh scripts/llama-cmake-args.sh scripts/smart-turn-requirements.txt Makefile
+$(STAMP): pyproject.toml scripts/install-system.sh scripts/llama-cmake-args.sh scripts/install-llama.sh scripts/smart-turn-requirements.txt Makefile
 	bash scripts/install-system.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	@echo "compiling $(LLAMA) for this CPU (~10-20 min on 2 cores)"
-	CMAKE_ARGS="$$(bash scripts/llama-cmake-args.sh)" $(PY) -m pip install --progress-bar off --no-cache-dir --force-reinstall \
-		--no-deps '$(LLAMA)'
+	bash scripts/install-llama.sh $(PY) '$(LLAMA)'
 	@echo "installing Python packages"
 	$(PY) -m pip install --progress-bar off -e '.[dev]'
 	$(PY) -m pip install --progress-bar off --no-deps --require-hashes -r scripts/smart-turn-requirements.txt

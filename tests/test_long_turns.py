@@ -43,3 +43,35 @@ def test_long_turns_join_real_prompts_into_eight_to_thirty_seconds() -> None:
         assert 8.0 <= turn.samples.size / long_turns.RATE <= 40.0 and turn.prompts >= 2
         assert 0 <= turn.speech_start < 1.0 and turn.speech_end > turn.speech_start + 7.0
     assert long_turns.long_turns(clips, 3)[0].text == turns[0].text  # seeded
+
+
+def _heard(start_offset: float, words: str, failure: str | None = None):
+    from babelfish.devtools.bench.latency import LongHeard
+
+    turn = long_turns.LongTurn(np.zeros(8000 * 10, dtype=np.float32), "the source", 2, 0.5, 9.5)
+    frames = [100.0 + start_offset + 0.02 * i for i in range(300)]
+    record = {"source_text": "the source", "translations": {"de-DE": words}, "failure": failure,
+              "latencies": {"recognize": 0.4, "translate": 1.0}}
+    return LongHeard(turn, frames, 0.02, start=100.0, end=109.0, records=[record])
+
+
+def test_the_latency_bench_reports_both_modes_side_by_side_with_the_issue_s_keys() -> None:
+    from babelfish.devtools.bench.latency import long_summary, mode_table, side_by_side
+
+    reference = "das ist die Quelle der Sache"
+    simultaneous = {"n": 2, "missed": 0, "p50_s": 0.7, "p90_s": 0.9, "stages": {}, "mode": "simultaneous",
+                    "long_turns": long_summary([_heard(2.0, "das ist die Quelle"),
+                                                _heard(2.5, "nicht gehört", failure="playback_dropped")],
+                                               [reference, reference])}
+    consecutive = {"n": 2, "missed": 0, "p50_s": 1.0, "p90_s": 1.5, "stages": {}, "mode": "consecutive",
+                   "long_turns": long_summary([_heard(9.5, "das ist die Quelle der Sache")] * 2,
+                                              [reference, reference])}
+    side_by_side(simultaneous, consecutive)
+    assert simultaneous["consecutive"]["p50_s"] == 1.0 and simultaneous["ratio_p50"] == 0.7
+    long = simultaneous["long_turns"]
+    assert long["n"] == 2 and long["missed"] == 1 and long["not_heard"] == 1  # a dropped clause was not heard
+    for key in ("start_offset_s", "end_offset_s", "laal_s"):
+        assert set(long[key]) == {"p50", "p90"}
+    assert long["start_offset_s"]["p50"] == 2.0
+    assert long["chrf_consecutive"] > long["chrf"]  # the consecutive translation was the whole reference
+    assert "consecutive" in mode_table(simultaneous) and "StartOffset" in mode_table(simultaneous)

@@ -170,8 +170,8 @@ async def test_overlapping_speech_gives_two_clean_translations(server, vonage, f
 
 
 def long_turn(gap_s: float = 0.3) -> tuple[np.ndarray, int]:
-    """Three recorded prompts said as one turn, with a natural pause between them (about 13 s)."""
-    parts = [audio.read_wav(asterisk(n), 8000)[0] for n in ("agent-alreadyon", "conf-getconfno", "agent-alreadyon")]
+    """Three recorded prompts said as one turn, with a natural pause between them (about 9 s)."""
+    parts = [audio.read_wav(asterisk(n), 8000)[0] for n in ("conf-getconfno", "agent-pass", "conf-muted")]
     gap = np.zeros(int(gap_s * 8000), dtype=np.float32)
     return np.concatenate([parts[0], gap, parts[1], gap, parts[2]]), 8000
 
@@ -200,7 +200,7 @@ async def test_simultaneous_a_long_turn_is_heard_clause_by_clause_while_it_is_sa
     records = sorted((r for r in feed.utterances() if r["leg"] == a.leg), key=lambda r: r["started_at"])
     assert len(records) >= 3 and all(r["clause"] and r["error"] is None for r in records), records
     first_heard = b.first_heard_after(turn.started)
-    assert first_heard is not None and first_heard < turn.ended - 3.0  # well before the speaker finished
+    assert first_heard is not None and first_heard < turn.ended - 2.0  # well before the speaker finished
     heard_at = [r["ended_at"] + r["latencies"]["first_frame"] for r in records]
     assert heard_at == sorted(heard_at)  # in the order they were said
     assert not [r for r in feed.utterances() if r["leg"] == b.leg]  # the echo was not taken for b's speech
