@@ -62,8 +62,10 @@ class EchoCanceller:
         lo, hi = max(start, written - self.size + 1), min(end, written + 1)
         if hi <= lo:
             return out
-        idx = np.arange(lo, hi) % self.size
-        out[lo - start : hi - start] = ring[idx]
+        i = lo % self.size  # at most two slices of the ring (an index array per read cost a tenth of a soak)
+        first = min(hi - lo, self.size - i)
+        out[lo - start : lo - start + first] = ring[i : i + first]
+        out[lo - start + first : hi - start] = ring[: hi - lo - first]
         return out
 
     def played(self, samples: np.ndarray, start_at: float) -> None:
@@ -105,7 +107,10 @@ class EchoCanceller:
             self._active_since = None
             return samples  # nothing played recently: nothing to cancel
         if self._active_since is None:
+            # playback starts again after a silence: where its echo comes back is found afresh (the far
+            # end's playout may have moved since the last one, and a stale delay lets the first echo through)
             self._active_since = end
+            self.delay = None
         if end - self._last_estimate >= self.rate // 4 or self.delay is None:
             self._estimate_delay(end)
         candidate = samples
