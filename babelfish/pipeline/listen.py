@@ -86,10 +86,10 @@ class SegmentedListening:
         self._speculation: tuple[float, list[str], asyncio.Task[Understood]] | None = None
         self._last_partial = 0.0
         self._partial_task: asyncio.Task[None] | None = None
-        simultaneous = settings.interpretation
+        interpretation = settings.interpretation
         # simultaneous mode: partials of the clause in progress, their stable words by LocalAgreement
-        self._agreement = LocalAgreement() if simultaneous.simultaneous else None
-        self._partial_every = (simultaneous.partial_every_ms if simultaneous.simultaneous
+        self._agreement = LocalAgreement() if interpretation.simultaneous else None
+        self._partial_every = (interpretation.partial_every_ms if interpretation.simultaneous
                                else settings.segmenter.partial_every_ms) / 1000
 
     def start(self) -> None:
