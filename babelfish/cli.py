@@ -220,11 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
-    p = sub.add_parser("bench", help="latency, quality, load and end-of-turn benchmarks")
-    p.add_argument("kind", choices=["latency", "quality", "load", "turns"])
+    p = sub.add_parser("bench", help="latency, quality, load, end-of-turn and engine-overlap benchmarks")
+    p.add_argument("kind", choices=["latency", "quality", "load", "turns", "threads"])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", help="also write the JSON here")
-    p.add_argument("--limit", type=int, default=None, help="fewer items, for a quick run")
+    p.add_argument("--limit", type=int, default=None, help="fewer items, for a quick run (threads: sentences)")
     p.add_argument("--replicas", metavar="N,N,...", help="load: run the engines on Ray Serve with each number "
                    "of replicas per stage and report the conversations held with each")
     p.add_argument("--only", metavar="SET,...", help="quality: only these sets (names or parts of names, e.g. "

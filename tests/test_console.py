@@ -197,14 +197,24 @@ async def test_the_console_in_a_browser(tmp_path: Path, engines: Engines, models
         await page.evaluate("document.querySelector('.end-room').click()")
         await page.wait_for("!!document.querySelector('#no-rooms')", 15)
         assert not server.switchboard.legs
-        await server.store.flush()
+        # the utterance is kept once its playback is over (here: ended with the room): wait until it is stored
+        said: list[str] = []
+        for _ in range(100):
+            await server.store.flush()
+            calls = await server.store.run(server.store.store.list_calls, 10)
+            stored = calls and await server.store.run(server.store.store.get_call, calls[0]["id"])
+            said = [u["source_text"] or "" for u in (stored or {}).get("utterances", [])]
+            if any("agent" in text.lower() for text in said):
+                break
+            await asyncio.sleep(0.1)
+        assert any("agent" in text.lower() for text in said), said
 
         await page.evaluate("document.querySelector('[data-view=calls]').click()")
         await page.wait_for("document.querySelectorAll('[data-call]').length === 1", 10)
         await page.evaluate("document.querySelector('#q').value = 'agent'")
         await page.evaluate("document.querySelector('#search-button').click()")
-        await page.wait_for("window.babelfishConsole.q === 'agent' && "
-                            "document.querySelectorAll('[data-call]').length === 1", 10)
+        await page.wait_for("document.querySelector('#calls-count').textContent.includes('mention') && "
+                            "document.querySelectorAll('[data-call]').length === 1", 10)  # the search's rows
         await page.evaluate("document.querySelector('[data-call]').click()")
         await page.wait_for("document.querySelectorAll('#transcript .turn').length >= 1", 10)
         if shots:

@@ -21,7 +21,15 @@ from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.serving import background, background_server
 from babelfish.telephony import wire
 
-from .conftest import FAST_AUDIO, OPERATOR, EchoRecognizer, TagTranslator, ToneSynthesizer, dial_pair, double_engines
+from .conftest import (
+    FAST_AUDIO,
+    OPERATOR,
+    EchoRecognizer,
+    TagTranslator,
+    ToneSynthesizer,
+    dial_pair,
+    double_engines,
+)
 
 PACE = 4.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -131,6 +139,36 @@ async def test_a_dropped_socket_ends_that_leg_cleanly(server, vonage) -> None:
             await asyncio.sleep(0.05)
         assert b.connected
         assert (await http.get(f"{url}/rooms", headers=OPERATOR)).json()["rooms"][0]["legs"][0]["id"] == b.leg
+
+
+async def test_a_listener_whose_leg_ends_while_hearing_a_translation_leaves_it_in_the_transcript(
+        tmp_path, speech) -> None:
+    """The utterance is kept once its listeners are done with it. A listener whose leg the server ends while
+    the translation plays (the operator ends the room, a time limit) is done with it too."""
+    samples, rate = speech
+
+    class LongTranslations(ToneSynthesizer):  # a 5.5 s translation: time to end the leg while it plays
+        async def synthesize(self, text: str) -> tuple[np.ndarray, int]:
+            return (samples, rate) if text.startswith("[") else await super().synthesize(text)
+
+    voice = LongTranslations()
+    async with background_server(fast_timeouts(tmp_path), double_engines(voice=voice)) as (url, server):
+        feed = CaptionFeed(url)
+        await feed.start()
+        async with FakeVonage(url) as vonage:
+            german, english = await dial_pair(vonage)
+            assert await german.wait_heard(after=0, quiet_s=0.3, timeout=10)  # "someone has joined"
+            turn = await english.say(samples[: rate * 2], rate)
+            async with asyncio.timeout(20):
+                while german.first_heard_after(turn.ended) is None:  # the translation has started playing
+                    await asyncio.sleep(0.05)
+            await server.end_leg(server.switchboard.legs[german.leg], reason="ended by the operator",
+                                 hang_up=True)
+            records = await feed.wait_utterances(1, timeout=10)
+        await feed.stop()
+    assert records and records[0]["source_text"].startswith("speech of 2."), records
+    assert records[0]["translations"]["de-DE"].startswith("[de-DE]"), records
+    assert records[0]["error"] and "playback" in records[0]["error"], records  # the listener did not hear it all
 
 
 async def test_drain_stops_new_calls_tells_callers_finishes_utterances_then_runs_the_hooks(tmp_path, speech) -> None:

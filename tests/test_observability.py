@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -144,6 +145,41 @@ async def test_playback_says_what_went_wrong_with_an_item_by_kind() -> None:
     assert kinds == {"slow voice": Failure.SYNTHESIZE_TIMEOUT, "broken voice": Failure.SYNTHESIZE_ERROR,
                      "late": Failure.PLAYBACK_DROPPED, "fine": None, "talked over": Failure.PLAYBACK_CLEARED}
     assert done["broken voice"] is not None and "espeak died" in done["broken voice"].text
+
+
+async def test_a_leg_that_ends_mid_playback_still_finishes_what_it_was_hearing_and_what_waited() -> None:
+    """The speaker's utterance is kept once every listener is done with it: a listener who hangs up while it
+    plays (or while it waits in the queue) is done with it too, in both outputs."""
+    from babelfish.telephony.talk import TalkPlayback
+
+    async def send_audio(frame: bytes) -> None:
+        pass
+
+    async def send_clear() -> None:
+        pass
+
+    async def long_voice() -> AsyncIterator[bytes]:
+        for _ in range(200):  # 4 s of audio, sent in real time
+            yield b"\x00\x00" * 320
+
+    class SlowTalk:  # Vonage talk whose request takes its time
+        rest = SimpleNamespace(talk=lambda *a, **k: asyncio.sleep(5))
+
+        def voice(self, language: str) -> tuple[str, int, bool]:
+            return language, 0, False
+
+    for output in (Playback(send_audio, send_clear, 16000, lead_s=0.05),
+                   TalkPlayback(SlowTalk(), "call-1", "de-DE")):  # type: ignore[arg-type]
+        done: dict[str, Fault | None] = {}
+        for label in ("playing", "queued"):
+            output.enqueue(Item(source=long_voice(), label=label, text="Hallo", language="de-DE",
+                                on_done=lambda _, fault, label=label, done=done: done.__setitem__(label, fault)))
+        output.start()
+        await asyncio.sleep(0.2)
+        assert not done
+        await output.stop()
+        assert {label: fault.kind if fault else None for label, fault in done.items()} == {
+            "playing": Failure.PLAYBACK_HUNG_UP, "queued": Failure.PLAYBACK_HUNG_UP}, type(output)
 
 
 def test_an_utterance_keeps_its_first_failure_and_metrics_count_it_by_kind() -> None:

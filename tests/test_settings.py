@@ -19,3 +19,18 @@ def test_settings_from_env_and_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert (s.segmenter.end_of_turn_ms, s.segmenter.max_utterance_s) == (400, 8.0)
     with pytest.raises(FileNotFoundError):
         load_settings(tmp_path / "missing.toml")
+
+
+def test_openmp_threads_wait_passively_unless_the_environment_says_otherwise() -> None:
+    """The engines' OpenMP runtimes read OMP_WAIT_POLICY when they load: importing babelfish sets PASSIVE
+    first (see benchmarks/README.md, bench threads), and leaves a value the user set alone."""
+    import os
+    import subprocess
+    import sys
+
+    script = "import babelfish, os; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    unset = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    chosen = subprocess.run([sys.executable, "-c", script], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                            capture_output=True, text=True, check=True)
+    assert (unset.stdout.strip(), chosen.stdout.strip()) == ("PASSIVE", "ACTIVE")

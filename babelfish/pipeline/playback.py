@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 CLEARED = Fault(Failure.PLAYBACK_CLEARED, "cleared")
 STALE = Fault(Failure.PLAYBACK_DROPPED, "dropped: stale")
 BACKLOG = Fault(Failure.PLAYBACK_DROPPED, "dropped: backlog")
+ENDED = Fault(Failure.PLAYBACK_HUNG_UP, "the listener's leg ended")
 
 LIVE_FRAMES = 25  # per live voice: 0.5 s; older frames are dropped rather than delaying the voice further
 
@@ -44,6 +45,12 @@ class Item:
     created: float = field(default_factory=time.monotonic)
     deadline: float | None = None  # monotonic time after which starting to play it is too late
     is_notice: bool = False
+
+    def done(self, frames: int, fault: Fault | None) -> None:
+        """Tell ``on_done`` once, however the item ended."""
+        on_done, self.on_done = self.on_done, None
+        if on_done is not None:
+            on_done(frames, fault)
 
 
 class Playback:
@@ -79,10 +86,15 @@ class Playback:
         self._live_task = asyncio.create_task(self._run_live(), name="playback-live")
 
     async def stop(self) -> None:
+        """The leg is over: what is playing stops and what is queued is not played. Each item still says
+        it is done, so the speaker's utterance is finished and kept in the transcript all the same."""
         tasks = [t for t in (self._task, self._live_task) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        while not self._items.empty():
+            item = self._items.get_nowait()
+            item.done(0, ENDED)
 
     @property
     def playing(self) -> bool:
@@ -146,8 +158,7 @@ class Playback:
             self.dropped_items += 1
             self._owe_notice = True
             log.warning("playback queue full: dropped %s", old.label)
-            if old.on_done:
-                old.on_done(0, BACKLOG)
+            old.done(0, BACKLOG)
         self._items.put_nowait(item)
 
     def skip_notice(self) -> None:
@@ -166,8 +177,7 @@ class Playback:
         self._generation += 1
         while not self._items.empty():
             item = self._items.get_nowait()
-            if item.on_done:
-                item.on_done(0, CLEARED)
+            item.done(0, CLEARED)
         self._playhead = self._item_playhead = time.monotonic()
         await self._send_clear()
 
@@ -204,12 +214,14 @@ class Playback:
                 self.stale_items += 1
                 self._owe_notice = True
                 log.info("dropped %s: too late to play", item.label)
-                if item.on_done:
-                    item.on_done(0, STALE)
+                item.done(0, STALE)
                 continue
             self._busy = True
             try:
                 error = await self._play(item)
+            except asyncio.CancelledError:  # stop(): the leg ended while this played
+                item.done(0, ENDED)
+                raise
             finally:
                 self._busy = False
             if error and error.kind not in (Failure.PLAYBACK_CLEARED, Failure.PLAYBACK_HUNG_UP) and not item.is_notice:
@@ -253,8 +265,7 @@ class Playback:
                     await aclose()
                 except Exception:  # noqa: BLE001 - closing a failed generator must not kill playback
                     pass
-        if item.on_done:
-            item.on_done(sent, error)
+        item.done(sent, error)
         return error
 
 

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from babelfish.config.settings import ConfigError, VonageSettings
 from babelfish.core import languages
 from babelfish.core.utterance import Failure, Fault
-from babelfish.pipeline.playback import BACKLOG, CLEARED, STALE, Item
+from babelfish.pipeline.playback import BACKLOG, CLEARED, ENDED, STALE, Item
 from babelfish.telephony.rest import VonageRest
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,14 @@ class TalkPlayback:
         self._task = asyncio.create_task(self._run(), name=f"talk-{self.call_uuid}")
 
     async def stop(self) -> None:
+        """The leg is over: each item still waiting says it is done (see :meth:`Playback.stop`)."""
         if self._task:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._stopping is not None:
             await asyncio.gather(self._stopping, return_exceptions=True)
+        while not self._items.empty():
+            self._items.get_nowait().done(0, ENDED)
 
     @property
     def playing(self) -> bool:
@@ -121,7 +124,7 @@ class TalkPlayback:
             self.dropped_items += 1
             self._owe_notice = True
             log.warning("talk queue full: dropped %s", old.label)
-            _done(old, BACKLOG)
+            old.done(0, BACKLOG)
         self._items.put_nowait(item)
 
     async def clear(self) -> None:
@@ -129,7 +132,7 @@ class TalkPlayback:
         path; the next talk waits for it)."""
         self._generation += 1
         while not self._items.empty():
-            _done(self._items.get_nowait(), CLEARED)
+            self._items.get_nowait().done(0, CLEARED)
         if self._playhead > time.monotonic() and (self._stopping is None or self._stopping.done()):
             self._stopping = asyncio.create_task(self._stop_talk())
         self._playhead = time.monotonic()
@@ -149,18 +152,25 @@ class TalkPlayback:
                 await self._speak(Item(source=_nothing(), label="notice: translation skipped", text=text,
                                        language=lang))
             item = await self._items.get()
-            generation = self._generation
-            await self._wait_until(self._playhead, generation)  # the previous talk is still speaking
-            if generation != self._generation:
-                _done(item, CLEARED)
-                continue
-            if item.deadline is not None and time.monotonic() > item.deadline:
-                self.stale_items += 1
-                self._owe_notice = True
-                log.info("dropped %s: too late to speak", item.label)
-                _done(item, STALE)
-                continue
-            await self._speak(item)
+            try:
+                await self._take(item)
+            except asyncio.CancelledError:  # stop(): the leg ended while this waited or was spoken
+                item.done(0, ENDED)
+                raise
+
+    async def _take(self, item: Item) -> None:
+        generation = self._generation
+        await self._wait_until(self._playhead, generation)  # the previous talk is still speaking
+        if generation != self._generation:
+            item.done(0, CLEARED)
+            return
+        if item.deadline is not None and time.monotonic() > item.deadline:
+            self.stale_items += 1
+            self._owe_notice = True
+            log.info("dropped %s: too late to speak", item.label)
+            item.done(0, STALE)
+            return
+        await self._speak(item)
 
     async def _wait_until(self, at: float, generation: int) -> None:
         while generation == self._generation and time.monotonic() < at:
@@ -188,8 +198,6 @@ class TalkPlayback:
                     await self._wait_until(self._playhead, generation)
                 if generation != self._generation:
                     error = CLEARED
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # a refused or failed request costs this utterance only
             self.failed += 1
             log.warning("call %s: talk failed for %s: %s", self.call_uuid, item.label, exc)
@@ -199,12 +207,7 @@ class TalkPlayback:
             if aclose is not None:
                 with contextlib.suppress(Exception):
                     await aclose()
-        _done(item, error)
-
-
-def _done(item: Item, error: Fault | None) -> None:
-    if item.on_done:
-        item.on_done(0, error)
+        item.done(0, error)
 
 
 async def _nothing() -> AsyncIterator[bytes]:
