@@ -26,13 +26,18 @@ setup: $(STAMP)
 demo: setup
 	$(PY) -m babelfish.devtools.demo
 
+# Tests run in TEST_WORKERS processes, whole files each (pytest-xdist): many tests wait on real-time audio,
+# so three workers keep two cores busy. TEST_WORKERS=0 runs them in this process, one after the other.
+TEST_WORKERS ?= 3
+PYTEST := $(PY) -m pytest -ra -n $(TEST_WORKERS) --dist loadgroup
+
 test: setup
 	$(VENV)/bin/ruff check babelfish tests benchmarks
 	$(VENV)/bin/mypy babelfish
-	$(PY) -m pytest -ra
+	$(PYTEST)
 
 test-fast: setup
-	$(PY) -m pytest -ra -m "not e2e"
+	$(PYTEST) -m "not e2e"
 
 lint: setup
 	$(VENV)/bin/ruff check babelfish tests benchmarks

@@ -106,6 +106,27 @@ def double_engines(voice: object | None = None, translator: object | None = None
                    voices=ToneVoices(voice), detector_factory=SileroDetector, vad_worker=Worker("vad-test"))
 
 
+# -- how `make test` spreads the tests over its workers (pytest-xdist, --dist loadgroup) ----------------------
+HEAVY = pytest.mark.xdist_group("heavy")  # a file whose tests keep both cores busy for a minute or more
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """Whole files go to the workers, as ``--dist loadfile`` would (a module's fixtures, such as a loaded
+    translator or a local Ray, are set up once), except that the files marked :data:`HEAVY` form one unit:
+    they run one after another on one worker, never beside each other. Beside each other they would
+    starve every engine on two cores until real-time tests and stage timeouts failed."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class FilesAndHeavyApart(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)
+            return scope if scope != nodeid else nodeid.split("::", 1)[0]
+
+    return FilesAndHeavyApart(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test's settings keep transcripts in its own folder, callers go straight into a room (the
