@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml scripts/install-system.sh scripts/llama-cmake-args.sh s
 	$(PY) -m pip install --quiet --upgrade pip
 	bash scripts/install-llama.sh $(PY) '$(LLAMA)'
 	@echo "installing Python packages"
-	$(PY) -m pip install --progress-bar off -e '.[dev]'
+	$(PY) -m pip install --progress-bar off --no-compile -e '.[dev]'
 	$(PY) -m pip install --progress-bar off --no-deps --require-hashes -r scripts/smart-turn-requirements.txt
 	touch $(STAMP)
 

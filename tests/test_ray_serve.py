@@ -21,9 +21,9 @@ from babelfish.pipeline.protocols import Engines
 from babelfish.pipeline.segment import SileroDetector
 from babelfish.server.serving import background
 
-from .conftest import HEAVY, EchoRecognizer, TagTranslator, ToneVoices
+from .conftest import HEAVY_B, EchoRecognizer, TagTranslator, ToneVoices
 
-pytestmark = HEAVY  # a local Ray, and the real engines in its replicas
+pytestmark = HEAVY_B  # a local Ray, and the real engines in its replicas
 
 ray = pytest.importorskip("ray")
 serve = pytest.importorskip("ray.serve")
