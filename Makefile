@@ -26,18 +26,21 @@ setup: $(STAMP)
 demo: setup
 	$(PY) -m babelfish.devtools.demo
 
-# Tests run in TEST_WORKERS processes, whole files each (pytest-xdist): many tests wait on real-time audio,
-# so three workers keep two cores busy. TEST_WORKERS=0 runs them in this process, one after the other.
+# Tests run in TEST_WORKERS processes, whole files each (pytest-xdist; tests/conftest.py): many tests wait on
+# real-time audio, so three workers keep two cores busy. Those marked `alone` (a local Ray with the real
+# engines in its own processes) run afterwards with nothing beside them. TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 3
 PYTEST := $(PY) -m pytest -ra -n $(TEST_WORKERS) --dist loadgroup
 
 test: setup
 	$(VENV)/bin/ruff check babelfish tests benchmarks
 	$(VENV)/bin/mypy babelfish
-	$(PYTEST)
+	$(PYTEST) -m "not alone"
+	$(PY) -m pytest -ra -m alone
 
 test-fast: setup
-	$(PYTEST) -m "not e2e"
+	$(PYTEST) -m "not e2e and not alone"
+	$(PY) -m pytest -ra -m "alone and not e2e"
 
 lint: setup
 	$(VENV)/bin/ruff check babelfish tests benchmarks

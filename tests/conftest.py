@@ -107,17 +107,14 @@ def double_engines(voice: object | None = None, translator: object | None = None
 
 
 # -- how `make test` spreads the tests over its workers (pytest-xdist, --dist loadgroup) ----------------------
-# Files whose tests keep both cores busy for a minute or more form two chains: each chain's files run one after
-# another on one worker, so at most two of them run at once, never three.
-HEAVY_A = pytest.mark.xdist_group("heavy-a")
-HEAVY_B = pytest.mark.xdist_group("heavy-b")
+HEAVY = pytest.mark.xdist_group("heavy")  # a file whose tests keep both cores busy for a minute or more
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """Whole files go to the workers, as ``--dist loadfile`` would (a module's fixtures, such as a loaded
-    translator or a local Ray, are set up once), except that the files marked :data:`HEAVY_A` form one
-    unit, and those marked :data:`HEAVY_B` another: each runs one after another on one worker. All of them
-    at once would starve every engine on two cores until real-time tests and stage timeouts failed."""
+    translator, are set up once), except that the files marked :data:`HEAVY` form one unit: they run one
+    after another on one worker, never beside each other. (Tests marked ``alone`` run after the workers,
+    in one process: see the Makefile.)"""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling

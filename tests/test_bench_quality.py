@@ -9,9 +9,9 @@ import pytest
 from babelfish import cli
 from babelfish.devtools.bench import scoring
 
-from .conftest import HEAVY_A
+from .conftest import HEAVY
 
-pytestmark = [pytest.mark.e2e, HEAVY_A]
+pytestmark = [pytest.mark.e2e, HEAVY]
 
 WER_SETS = ["en-telephone-8k", "en-telephone-8k-30s-window", "nl-game-lines", "de-words", "nl-game-lines-30s-window",
             "de-words-30s-window", "nl-game-lines-prompted", "de-voice-espeak-de-8k"]

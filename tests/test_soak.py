@@ -26,9 +26,9 @@ from babelfish.devtools.fake_call import FakeCall
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.serving import background_server
 
-from .conftest import FAST_AUDIO, HEAVY_B, OPERATOR, EchoRecognizer, TagTranslator, double_engines
+from .conftest import FAST_AUDIO, HEAVY, OPERATOR, EchoRecognizer, TagTranslator, double_engines
 
-pytestmark = HEAVY_B
+pytestmark = HEAVY
 
 CALLS = int(os.environ.get("BABELFISH_SOAK_CALLS", "200"))
 PAIRS_AT_ONCE = 5  # ten calls at a time
