@@ -112,9 +112,9 @@ HEAVY = pytest.mark.xdist_group("heavy")  # a file whose tests keep both cores b
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """Whole files go to the workers, as ``--dist loadfile`` would (a module's fixtures, such as a loaded
-    translator, are set up once), except that the files marked :data:`HEAVY` form one unit: they run one
-    after another on one worker, never beside each other. (Tests marked ``alone`` run after the workers,
-    in one process: see the Makefile.)"""
+    translator or a local Ray, are set up once), except that the files marked :data:`HEAVY` form one unit:
+    they run one after another on one worker, never beside each other. Beside each other they starve every
+    engine on two cores until real-time tests and stage timeouts fail."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling

@@ -21,11 +21,9 @@ from babelfish.pipeline.protocols import Engines
 from babelfish.pipeline.segment import SileroDetector
 from babelfish.server.serving import background
 
-from .conftest import EchoRecognizer, TagTranslator, ToneVoices
+from .conftest import HEAVY, EchoRecognizer, TagTranslator, ToneVoices
 
-# A local Ray and the real engines in its replica processes: beside other test workers on two cores, a first
-# translation in a replica took over a minute; make test runs this file after them, alone.
-pytestmark = pytest.mark.alone
+pytestmark = HEAVY  # a local Ray, and the real engines in its replica processes
 
 ray = pytest.importorskip("ray")
 serve = pytest.importorskip("ray.serve")
