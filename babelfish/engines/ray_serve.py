@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -62,21 +63,28 @@ def load_local(stage: str, settings: Settings) -> Any:
 
 # -- the replicas -----------------------------------------------------------------------------------------
 
+# A replica warms its engine in its constructor (Serve allows an async one): Serve routes calls to a replica
+# only once the constructor has returned, so no caller pays for a model's first pass (pages of weights read
+# in, a translator's instructions evaluated: seconds, and over a minute on cores shared with other work).
+
 class RecognizerReplica:
-    def __init__(self, settings: Settings, loader: Loader | None = None) -> None:
+    async def __init__(self, settings: Settings, loader: Loader | None = None) -> None:  # type: ignore[misc]
         self.engine = (loader or load_local)("recognizer", settings)
+        await self.engine.transcribe(np.zeros(8000, dtype=np.float32), 16000, settings.default_languages[0])
 
     async def transcribe(self, samples: np.ndarray, rate: int, language: str, prompt: str = "") -> str:
         return await self.engine.transcribe(samples, rate, language, prompt)
 
 
 class TranslatorReplica:
-    def __init__(self, settings: Settings, loader: Loader | None = None) -> None:
+    async def __init__(self, settings: Settings, loader: Loader | None = None) -> None:  # type: ignore[misc]
         self.engine = (loader or load_local)("translator", settings)
         cfg = settings.ray.translator
         self.translate_batch.set_max_batch_size(cfg.max_batch_size)  # type: ignore[attr-defined]  # serve.batch adds them
         self.translate_batch.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)  # type: ignore[attr-defined]
         self.batch_sizes: collections.Counter[int] = collections.Counter()
+        for source, target in itertools.permutations(settings.default_languages, 2):
+            await self.engine.translate("Hello.", source, target)  # each pair's instructions, cached from here on
 
     async def translate(self, text: str, source: str, target: str,
                         context: Sequence[tuple[str, str]] = ()) -> str:
@@ -98,8 +106,10 @@ class TranslatorReplica:
 
 
 class SynthesizerReplica:
-    def __init__(self, settings: Settings, loader: Loader | None = None) -> None:
+    async def __init__(self, settings: Settings, loader: Loader | None = None) -> None:  # type: ignore[misc]
         self.voices = (loader or load_local)("synthesizer", settings)
+        for language in settings.default_languages:
+            await self.voices.get(language).synthesize("Hello.")
 
     async def synthesize(self, text: str, language: str) -> tuple[np.ndarray, int]:
         return await self.voices.get(language).synthesize(text)
@@ -137,11 +147,14 @@ def deploy(settings: Settings, loader: Loader | None = None, stages: Sequence[st
     """Deploy (or update) the stages' applications; no HTTP proxy: servers use handles."""
     init(settings)
     serve.start(proxy_location="Disabled")
+    targets = []
     for stage in stages or settings.ray.stages or list(STAGES):
         cfg: DeploymentSettings = getattr(settings.ray, stage)
         log.info("ray serve: deploying %s (%d replicas, %g CPU, %g GPU each)", app_name(settings, stage),
                  cfg.num_replicas, cfg.num_cpus, cfg.num_gpus)
-        serve.run(application(stage, settings, loader), name=app_name(settings, stage), route_prefix=None)
+        targets.append(serve.RunTarget(application(stage, settings, loader), name=app_name(settings, stage),
+                                       route_prefix=None))
+    serve.run_many(targets)  # the stages' replicas load and warm side by side; back once all are running
 
 
 def reachable() -> bool:
