@@ -55,10 +55,7 @@ def load_local(stage: str, settings: Settings) -> Any:
         return load_translator(settings)
     from babelfish.engines.voices import Voices
 
-    voices = Voices(settings.synthesizer.voices, settings.models_dir)
-    for tag in settings.default_languages:
-        voices.get(tag)
-    return voices
+    return Voices(settings.synthesizer.voices, settings.models_dir)  # the replica loads the default voices as it warms
 
 
 # -- the replicas -----------------------------------------------------------------------------------------
