@@ -5,17 +5,15 @@ environment; it prints its URL as one JSON line once it listens."""
 from __future__ import annotations
 
 import json
-import socket
 
 from babelfish.config.settings import Settings
-from babelfish.server.serving import DrainingServer, uvicorn_config
+from babelfish.server.serving import DrainingServer, loopback_listener, uvicorn_config
 
 from .conftest import double_engines
 
 
 def main() -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = loopback_listener()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     settings = Settings(public_url=url, playback_lead_ms=200)
     config = uvicorn_config(settings, double_engines(), port=sock.getsockname()[1])

@@ -4,19 +4,17 @@ JSON line, serves until SIGTERM, and its drain hook writes how many legs were le
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from pathlib import Path
 
 from babelfish.config.settings import Settings
-from babelfish.server.serving import DrainingServer, babelfish_server, uvicorn_config
+from babelfish.server.serving import DrainingServer, babelfish_server, loopback_listener, uvicorn_config
 
 from .conftest import double_engines
 
 
 def main(marker: Path) -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    sock = loopback_listener()
     config = uvicorn_config(Settings(playback_lead_ms=200), double_engines(), port=sock.getsockname()[1])
     server = babelfish_server(config)
     assert server is not None

@@ -241,14 +241,13 @@ async def test_a_failing_engine_costs_one_utterance_not_the_call(server, vonage,
 
 async def test_fake_vonage_drops_the_socket_on_a_wrong_frame_size_and_honours_clear() -> None:
     """The fake behaves like Vonage towards a misbehaving server."""
-    import socket
 
     import uvicorn
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route, WebSocketRoute
 
-    from babelfish.server.serving import background as _unused  # noqa: F401 - same uvicorn setup as the server
+    from babelfish.server.serving import loopback_listener
 
     frame = audio.frame_bytes(16000)
 
@@ -275,8 +274,7 @@ async def test_fake_vonage_drops_the_socket_on_a_wrong_frame_size_and_honours_cl
 
     app = Starlette(routes=[Route("/answer", answer), Route("/event", event, methods=["POST"]),
                             WebSocketRoute("/socket", sock)])
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
+    s = loopback_listener()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     task = asyncio.create_task(server.serve(sockets=[s]))
     while not server.started:

@@ -12,6 +12,7 @@ import pytest
 
 from babelfish.config.settings import Settings
 from babelfish.devtools.caption_feed import CaptionFeed
+from babelfish.devtools.fake_call import FakeCall
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.serving import background
 from babelfish.telephony.rest import VonageRest
@@ -53,6 +54,13 @@ async def joined_notice_spoken(waiting, vonage: FakeVonage) -> None:
     await asyncio.sleep(estimated_duration(waiting.talks[0]["text"]) + 0.2)
     waiting.talks.clear()
     vonage.api_requests.clear()
+
+
+async def hang_up(*calls: FakeCall) -> None:
+    """The callers hang up before the server stops: a server stopping with callers on the line lets what
+    Vonage is still saying to them finish first (seconds of talk, by its estimate)."""
+    for call in calls:
+        await call.hang_up()
 
 
 def test_voice_per_language_and_premium() -> None:
@@ -113,6 +121,7 @@ async def test_translations_are_spoken_by_vonage_and_barge_in_stops_the_talk(
             # no audio went down either websocket: Vonage spoke everything
             assert german.received_frames == 0 and english.received_frames == 0
             await feed.stop()
+            await hang_up(german, english)
         await talk.aclose()
 
 
@@ -149,4 +158,5 @@ async def test_a_refused_talk_costs_that_utterance_not_the_call(keys: tuple[str,
             second = (await feed.wait_utterances(2))[1]
             assert second["error"] is None and second["latencies"]["talk"] >= 0
             await feed.stop()
+            await hang_up(german, english)
         await talk.aclose()

@@ -143,19 +143,18 @@ class FakeVonage:
 
     async def start_api(self) -> str:
         """Serve the fake Voice REST API on a free loopback port; returns its base URL."""
-        import socket
-
         import uvicorn
         from starlette.applications import Starlette
         from starlette.routing import Route
+
+        from babelfish.server.serving import loopback_listener
 
         app = Starlette(routes=[
             Route("/v1/calls", self._api_create_call, methods=["POST"]),
             Route("/v1/calls/{uuid}", self._api_modify_call, methods=["PUT"]),
             Route("/v1/calls/{uuid}/talk", self._api_talk, methods=["PUT", "DELETE"]),
         ])
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock = loopback_listener()
         port = sock.getsockname()[1]
         self._api = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
         self._api_task = asyncio.create_task(self._api.serve(sockets=[sock]))

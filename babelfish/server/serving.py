@@ -64,6 +64,19 @@ def serve(settings: Settings) -> None:
     DrainingServer(uvicorn_config(settings)).run()
 
 
+def loopback_listener(port: int = 0) -> socket.socket:
+    """A TCP socket bound to ``127.0.0.1:port`` (0: a free port) for uvicorn's ``sockets=``.
+
+    Its protocol is named (``IPPROTO_TCP``), not left at 0 as ``socket.socket()`` leaves it: asyncio sets
+    TCP_NODELAY on an accepted connection only where the protocol says TCP. Without it Nagle's algorithm
+    holds back every response's second write until the client's delayed ACK, 40 ms later, on each request of
+    a kept-alive connection and between the frames of a websocket."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
 @contextlib.asynccontextmanager
 async def background(settings: Settings, engines: Engines | None = None) -> AsyncIterator[str]:
     """Serve on a free loopback port inside this event loop; yields the base URL."""
@@ -76,9 +89,7 @@ async def background_server(settings: Settings, engines: Engines | None = None, 
                             port: int = 0) -> AsyncIterator[tuple[str, Server]]:
     """As :func:`background`, yielding the base URL and the babelfish :class:`Server` behind it. ``port``:
     a given port rather than a free one (a cluster server must know its public URL before it starts)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    sock = loopback_listener(port)
     port = sock.getsockname()[1]
     config = uvicorn_config(settings, engines, port=port)
     server = DrainingServer(config)
