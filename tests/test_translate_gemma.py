@@ -7,6 +7,8 @@ broken engine fails while a healthy one keeps a margin of 8-14 points for small 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from babelfish.engines import gemma
@@ -20,8 +22,7 @@ MIN_CHRF = {("en", "de"): 24.0, ("de", "en"): 30.0}
 
 
 @pytest.fixture(scope="module")
-def translator(tmp_path_factory: pytest.TempPathFactory) -> gemma.GemmaTranslator:
-    models_dir = tmp_path_factory.mktemp("models")
+def translator(models_dir: Path) -> gemma.GemmaTranslator:
     return gemma.GemmaTranslator(models_dir, threads=1)  # 1 thread: far faster on a busy machine
 
 

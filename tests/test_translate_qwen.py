@@ -9,6 +9,7 @@ fails while a healthy one keeps a margin for small changes.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -25,8 +26,8 @@ MARGIN = 8.0
 
 
 @pytest.fixture(scope="module")
-def translator(tmp_path_factory: pytest.TempPathFactory) -> qwen.QwenTranslator:
-    return qwen.QwenTranslator(tmp_path_factory.mktemp("models"))
+def translator(models_dir: Path) -> qwen.QwenTranslator:
+    return qwen.QwenTranslator(models_dir)  # the worker's models, joined once for every e2e test
 
 
 @pytest.fixture(scope="module")
