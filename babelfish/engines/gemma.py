@@ -27,7 +27,8 @@ from babelfish.engines.llama import (  # noqa: F401 - the prompt helpers' old ho
 
 log = logging.getLogger(__name__)
 
-# Everyday, phone-like pairs: the same meaning in every language keeps the prompt pair-agnostic.
+# Everyday, phone-like pairs: the same meaning in every language keeps the prompt pair-agnostic. Every
+# offered language has them (each was checked by translating it back to English: bench languages --examples).
 # Order matters: a prompt with n shots uses the first n.
 EXAMPLES: dict[str, list[str]] = {
     "en": [
@@ -89,6 +90,76 @@ EXAMPLES: dict[str, list[str]] = {
         "We moeten vertrekken voordat het donker wordt.",
         "Bedankt, dat helpt me enorm.",
         "De vergadering is verplaatst naar vrijdag om drie uur.",
+    ],
+    "pt": [
+        "Olá, consegues ouvir-me?",
+        "Ligo-te amanhã de manhã.",
+        "Onde fica a estação de comboios mais próxima?",
+        "Não acho que seja uma boa ideia.",
+        "Espera, o que é que disseste?",
+        "Temos de sair antes que escureça.",
+        "Obrigado, isso ajuda-me muito.",
+        "A reunião foi mudada para sexta-feira às três horas.",
+    ],
+    "pl": [
+        "Halo, słyszysz mnie?",
+        "Oddzwonię do ciebie jutro rano.",
+        "Gdzie jest najbliższy dworzec kolejowy?",
+        "Nie sądzę, żeby to był dobry pomysł.",
+        "Chwileczkę, co powiedziałeś?",
+        "Musimy wyjść, zanim się ściemni.",
+        "Dziękuję, to mi bardzo pomaga.",
+        "Spotkanie zostało przeniesione na piątek na godzinę trzecią.",
+    ],
+    "cs": [
+        "Haló, slyšíš mě?",
+        "Zavolám ti zítra ráno.",
+        "Kde je nejbližší vlakové nádraží?",
+        "Nemyslím si, že je to dobrý nápad.",
+        "Počkej, co jsi říkal?",
+        "Musíme odejít, než se setmí.",
+        "Děkuju, to mi moc pomáhá.",
+        "Schůzka byla přesunuta na pátek ve tři hodiny.",
+    ],
+    "sv": [
+        "Hallå, hör du mig?",
+        "Jag ringer tillbaka i morgon bitti.",
+        "Var ligger närmaste tågstation?",
+        "Jag tror inte att det är en bra idé.",
+        "Vänta, vad sa du?",
+        "Vi måste gå innan det blir mörkt.",
+        "Tack, det hjälper mig mycket.",
+        "Mötet har flyttats till fredag klockan tre.",
+    ],
+    "ru": [
+        "Алло, ты меня слышишь?",
+        "Я перезвоню тебе завтра утром.",
+        "Где ближайший железнодорожный вокзал?",
+        "Не думаю, что это хорошая идея.",
+        "Подожди, что ты сказал?",
+        "Нам нужно уйти, пока не стемнело.",
+        "Спасибо, это мне очень помогает.",
+        "Встречу перенесли на пятницу на три часа.",
+    ],
+    "ja": [
+        "もしもし、聞こえますか？",
+        "明日の朝、折り返し電話します。",
+        "一番近い駅はどこですか？",
+        "それはいい考えだとは思いません。",
+        "待って、何て言いましたか？",
+        "暗くなる前に出発しなければなりません。",
+        "ありがとう、とても助かります。",
+        "会議は金曜日の三時に変更されました。",
+    ],
+    "zh": [
+        "喂，你能听到我说话吗？",
+        "我明天早上给你回电话。",
+        "最近的火车站在哪里？",
+        "我觉得这不是个好主意。",
+        "等等，你说什么？",
+        "我们得在天黑之前离开。",
+        "谢谢，这对我帮助很大。",
+        "会议改到星期五三点了。",
     ],
 }
 

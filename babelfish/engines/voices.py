@@ -1,5 +1,6 @@
-"""Which voice speaks each language: a chosen one, the packaged Piper voice for English, an installed MBROLA
-voice for German, Azure's where Azure was chosen, espeak-ng for everything else. Loaded on first use."""
+"""Which voice speaks each language: a chosen one, Azure's where Azure was chosen, else the embedded default
+of :mod:`babelfish.engines.support` (Piper's joe for English, Kokoro for every language espeak-ng can
+phonemize, espeak-ng itself for the rest). MBROLA voices are opt-in (``mbrola:de6``). Loaded on first use."""
 
 from __future__ import annotations
 
@@ -8,19 +9,15 @@ from typing import TYPE_CHECKING
 
 from babelfish.core import languages
 from babelfish.core.worker import EngineError
+from babelfish.engines import support
 from babelfish.pipeline.synthesize import Synthesizer
 
 if TYPE_CHECKING:
     from babelfish.engines.azure import AzureSpeech
+    from babelfish.engines.kokoro import KokoroModel
 
 
 MBROLA_DIR = Path("/usr/share/mbrola")
-
-
-
-# MBROLA voices (through espeak-ng) preferred over espeak-ng's own, best first, where installed: German de6
-# is far more intelligible on a phone line (benchmarks/README.md, voice intelligibility).
-MBROLA_PREFERRED = {"de": ("de6", "de7")}
 
 
 
@@ -29,26 +26,21 @@ def mbrola_installed(voice: str) -> bool:
 
 
 
-def mbrola_voice(language: str) -> str | None:
-    """The best installed MBROLA voice for ``language``, if any (``make voices-nonfree`` installs them)."""
-    return next((v for v in MBROLA_PREFERRED.get(languages.primary(language), ()) if mbrola_installed(v)), None)
-
-
-
 class Voices:
     """One synthesizer per language, created on first use and shared by every call.
 
-    ``voices`` maps a primary language to ``piper:<voice>``, ``espeak:<voice>`` or ``mbrola:<voice>``;
-    unmapped languages use the packaged Piper voice for English, an installed MBROLA voice for German, and
-    espeak-ng for everything else. With ``azure`` (synthesizer
-    engine ``azure``) unmapped languages use Azure's voice for them (``azure:<voice or locale>``).
+    ``voices`` maps a primary language to ``kokoro:<style>``, ``piper:<voice>``, ``espeak:<voice>`` or
+    ``mbrola:<voice>``; unmapped languages get :func:`support.default_voice`. With ``azure`` (synthesizer
+    engine ``azure``) unmapped languages use Azure's voice for them (``azure:<voice or locale>``). Every
+    Kokoro voice shares one model (:class:`KokoroModel`).
     """
 
     def __init__(self, voices: dict[str, str], models_dir: Path, azure: AzureSpeech | None = None) -> None:
         self.voices = {languages.primary(k): v for k, v in voices.items()}
         self.models_dir = models_dir
         self.azure = azure
-        self._loaded: dict[str, Synthesizer] = {}
+        self._loaded: dict[tuple[str, str], Synthesizer] = {}
+        self._kokoro: KokoroModel | None = None
 
     def spec(self, language: str) -> str:
         lang = languages.primary(language)
@@ -56,19 +48,30 @@ class Voices:
             return self.voices[lang]
         if self.azure is not None:
             return f"azure:{self.azure.voice_name(language) or languages.regional(language)}"
-        if lang == "en":
-            return "piper:joe"
-        mbrola = mbrola_voice(lang)
-        return f"mbrola:{mbrola}" if mbrola else f"espeak:{lang}"
+        return support.default_voice(lang)
 
     def get(self, language: str) -> Synthesizer:
         spec = self.spec(language)
-        if spec not in self._loaded:
-            self._loaded[spec] = self._load(spec)
-        return self._loaded[spec]
+        # a Kokoro style speaks whichever language it is given phonemes of: one synthesizer per language
+        key = (spec, languages.primary(language) if spec.startswith("kokoro:") else "")
+        if key not in self._loaded:
+            self._loaded[key] = self._load(spec, languages.primary(language))
+        return self._loaded[key]
 
-    def _load(self, spec: str) -> Synthesizer:
+    def kokoro(self) -> KokoroModel:
+        """The one Kokoro model every Kokoro voice shares (loaded with the first)."""
+        if self._kokoro is None:
+            from babelfish.engines.kokoro import KokoroModel
+
+            self._kokoro = KokoroModel(self.models_dir)
+        return self._kokoro
+
+    def _load(self, spec: str, language: str = "") -> Synthesizer:
         engine, _, voice = spec.partition(":")
+        if engine == "kokoro":
+            from babelfish.engines.kokoro import KokoroSynthesizer
+
+            return KokoroSynthesizer(self.kokoro(), language, voice or support.KOKORO_STYLES.get(language, "jm_kumo"))
         if engine == "piper":
             from babelfish.engines.piper import PiperSynthesizer, voice_files
 
@@ -88,4 +91,5 @@ class Voices:
             if self.azure is None:
                 raise EngineError(f"voice {spec!r} needs synthesizer.engine 'azure'")
             return self.azure.synthesizer(voice)
-        raise EngineError(f"unknown synthesizer {spec!r}: use piper:<voice>, espeak:<voice> or mbrola:<voice>")
+        raise EngineError(f"unknown synthesizer {spec!r}: use kokoro:<style>, piper:<voice>, espeak:<voice> or "
+                          "mbrola:<voice>")

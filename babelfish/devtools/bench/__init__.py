@@ -1,4 +1,5 @@
-"""``babelfish bench latency|quality|load|turns|threads``: each prints a readable table, or one JSON object with --json.
+"""``babelfish bench latency|quality|load|turns|threads|languages``: each prints a readable table, or one
+JSON object with --json.
 
 Every benchmark runs offline on real recorded speech (Debian packages it installs if missing, see
 babelfish/devtools/corpus.py) through the same code a call uses."""
@@ -15,6 +16,8 @@ def main(args: argparse.Namespace) -> int:
         from babelfish.devtools.bench.quality import run
     elif args.kind == "turns":
         from babelfish.devtools.bench.turns import run
+    elif args.kind == "languages":
+        from babelfish.devtools.bench.languages import run
     elif args.kind == "threads":
         from babelfish.devtools.bench.threads import run
     elif getattr(args, "replicas", None):  # the engines on Ray Serve, per replica count
