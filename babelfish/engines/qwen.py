@@ -43,8 +43,13 @@ ZERO_SHOT: frozenset[tuple[str, str]] = frozenset()
 
 
 def prompt_style(source: str, target: str) -> Style:
-    """The prompt the product uses for this pair."""
-    return "zero-shot" if (languages.primary(source), languages.primary(target)) in ZERO_SHOT else "examples"
+    """The prompt the product uses for this pair: zero-shot where the dev lines chose it, and for a language
+    without example turns (another language's examples under a system line naming this one translated
+    worse than no examples at all)."""
+    from babelfish.engines.gemma import EXAMPLES
+
+    pair = languages.primary(source), languages.primary(target)
+    return "zero-shot" if pair in ZERO_SHOT or not all(lang in EXAMPLES for lang in pair) else "examples"
 
 
 def _turn(role: str, text: str) -> str:

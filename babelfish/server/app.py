@@ -41,6 +41,7 @@ from babelfish.directory.cluster import LegRecord
 from babelfish.directory.local import LocalDirectory
 from babelfish.directory.protocol import Directory
 from babelfish.directory.shared import SharedDirectory
+from babelfish.engines import support
 from babelfish.engines.registry import load_engines
 from babelfish.pipeline.protocols import Engines
 from babelfish.server import console, transcripts
@@ -71,6 +72,9 @@ class Server:
     """The state of one babelfish process: settings, shared engines, the switchboard and the caption feed."""
 
     def __init__(self, settings: Settings, engines: Engines | None = None) -> None:
+        if settings.menu.languages is None:  # unset: the languages measured to work on these engines
+            menu = settings.menu.model_copy(update={"languages": support.offered(settings)})
+            settings = settings.model_copy(update={"menu": menu})
         self.settings = settings
         self.engines = engines
         self.rest = rest_client(settings)
@@ -124,8 +128,20 @@ class Server:
             if self.settings.security.vonage_socket_auth:
                 log.warning("security.vonage_socket_auth needs security.signature_secret: sockets are admitted "
                             "by their NCCO token only")
+        self._say_which_languages_work()
         if self._watchdog is None:
             self._watchdog = asyncio.create_task(Watchdog(self).run(), name="leg-watchdog")
+
+    def _say_which_languages_work(self) -> None:
+        """One line for the languages offered, one for each left out or offered against its verdict, with why."""
+        offered = [languages.primary(tag) for tag in self.settings.menu.languages or []]
+        log.info("languages offered in the menu: %s", ", ".join(offered) or "none (menu off)")
+        for tag in languages.NAMES:
+            verdict = support.verdict(tag, self.settings)
+            if tag in offered and verdict.rating == "poor":
+                log.warning("menu.languages offers %s", verdict.summary())
+            elif tag not in offered and verdict.rating != "good":
+                log.info("not offered: %s", verdict.summary())
 
     async def stop(self) -> None:
         tasks = [t for t in (self._watchdog, *self._background) if t is not None]

@@ -54,8 +54,21 @@ def _regional(primary: str) -> str:
     return tag if languages.primary(tag) == primary else primary
 
 
-def language_choices() -> list[dict[str, str]]:
-    return [{"tag": _regional(primary), "name": name} for primary, name in languages.NAMES.items()]
+def language_choices(offered: list[str] | None = None, settings: Any = None) -> list[dict[str, Any]]:
+    """Every language, each saying whether it is offered (the menu's languages, where given) and, if not,
+    why (its measured verdict: :mod:`babelfish.engines.support`)."""
+    from babelfish.engines import support
+
+    wanted = None if offered is None else {languages.primary(tag) for tag in offered}
+    out = []
+    for primary, name in languages.NAMES.items():
+        choice: dict[str, Any] = {"tag": _regional(primary), "name": name}
+        if wanted is not None:
+            choice["offered"] = primary in wanted
+            if not choice["offered"]:
+                choice["why"] = "; ".join(support.verdict(primary, settings).reasons) or "not in menu.languages"
+        out.append(choice)
+    return out
 
 
 def language_tag(value: Any) -> str | None:
@@ -80,7 +93,9 @@ class Phone:
         return FileResponse(STATIC / "phone.html", headers={"Cache-Control": "no-cache"})
 
     async def choices(self, request: Request) -> JSONResponse:
-        return JSONResponse({"languages": language_choices(), "default": self.server.settings.default_languages,
+        settings = self.server.settings
+        offered = settings.menu.languages or settings.default_languages  # no menu: what callers get anyway
+        return JSONResponse({"languages": language_choices(offered, settings), "default": settings.default_languages,
                              "access": self.server.settings.phone_access})
 
     @property

@@ -27,9 +27,29 @@
   const joinLink = new URLSearchParams(location.search).get("link"); // the operator's join link, if any
   let access = "open"; // the server's phone.access: "open", "link" or "off"
 
-  // the name of any tag the server uses ("de-DE" and "de" alike)
+  // The page's words in the language chosen under "I speak" (static/phone-labels.json, every offered
+  // language; English where a word is missing). Language names come from the browser (Intl.DisplayNames).
+  let labels = { en: {} };
+  const primaryOf = (tag) => (tag || "").toLowerCase().split(/[-_]/)[0];
+  const uiLanguage = () => primaryOf(ui.language.value || navigator.language || "en");
+  function t(key, vars) {
+    const table = labels[uiLanguage()] || labels.en || {};
+    const text = table[key] !== undefined ? table[key] : (labels.en || {})[key] !== undefined ? labels.en[key] : key;
+    return text.replace(/\{(\w+)\}/g, (m, name) => (vars && vars[name] !== undefined ? vars[name] : m));
+  }
+  function nameIn(tag, display) {
+    try {
+      return new Intl.DisplayNames([display], { type: "language" }).of(primaryOf(tag));
+    } catch (err) {
+      return null;
+    }
+  }
+
+  // the name of any tag the server uses ("de-DE" and "de" alike), in the page's language
   function langName(tag) {
     if (!tag) return "";
+    const shown = nameIn(tag, uiLanguage());
+    if (shown && shown !== primaryOf(tag)) return shown;
     const primary = tag.toLowerCase().split(/[-_]/)[0];
     if (languageNames[tag]) return languageNames[tag];
     const hit = Object.keys(languageNames).find((k) => k.toLowerCase().split(/[-_]/)[0] === primary);
@@ -38,42 +58,38 @@
 
   // -- UI state ------------------------------------------------------------------------------------------
 
+  // state -> the labels of its title and of its default detail
   const STATES = {
-    idle: ["Choose your language and press Call.",
-      "Use headphones: the other side's translation should not reach your microphone."],
-    starting: ["Asking for the microphone…", "Allow the microphone when the browser asks."],
-    denied: ["Microphone access was denied.",
-      "Allow the microphone for this site (the icon in the address bar), then press Call again."],
-    nomic: ["No microphone found.", "Connect a microphone, then press Call again."],
-    insecure: ["The microphone needs a secure page.",
-      "Open this page over https://, or on localhost."],
-    connecting: ["Connecting…", ""],
-    waiting: ["Waiting for a partner…", ""],
-    connected: ["Connected.", ""],
-    "partner-left": ["The other party hung up.", "Stay on the line for a new partner, or hang up."],
-    ended: ["Call ended.", "Press Call to talk again."],
-    refused: ["The call was refused.", ""],
-    error: ["Something went wrong.", ""],
+    idle: ["idle", "idle_detail"],
+    starting: ["starting", "starting_detail"],
+    denied: ["denied", "denied_detail"],
+    nomic: ["nomic", "nomic_detail"],
+    insecure: ["insecure", "insecure_detail"],
+    connecting: ["connecting", ""],
+    waiting: ["waiting", ""],
+    connected: ["connected", ""],
+    "partner-left": ["partner_left", "partner_left_detail"],
+    ended: ["ended", "ended_detail"],
+    refused: ["refused", ""],
+    error: ["error", ""],
   };
 
   // why /phone/join said no, for a person: by status, with the server's own words
   function refusal(status, error) {
-    if (status === 403 && access === "off") return "The browser phone is off on this server.";
-    if (status === 403 && /link/.test(error || "")) {
-      return `${error}. This phone is by invitation: open the join link you were given (ask for a new one).`;
-    }
-    if (status === 403) return `Joining was refused: ${error || "not allowed"}.`;
-    if (status === 415) return "The server refused the request (it must be JSON): reload the page.";
-    if (status === 503) return `${error || "All lines are busy"}. Please try again in a few minutes.`;
-    if (status === 409) return "That room is full.";
-    if (status === 429) return "Too many attempts: wait a minute, then press Call again.";
-    return `Could not start the call: ${error || "HTTP " + status}`;
+    if (status === 403 && access === "off") return t("off");
+    if (status === 403 && /link/.test(error || "")) return t("link_refused", { error });
+    if (status === 403) return t("join_refused", { error: error || "not allowed" });
+    if (status === 415) return t("not_json");
+    if (status === 503) return t("busy", { error: error || t("all_busy") });
+    if (status === 409) return t("room_full");
+    if (status === 429) return t("too_many");
+    return t("could_not_start", { error: error || "HTTP " + status });
   }
 
   function idleDetail() {
-    if (joinLink) return "Your invitation link chooses the room and the language. Use headphones.";
-    if (access === "link") return "This phone is by invitation: open the join link you were given.";
-    if (access === "off") return "The browser phone is off on this server.";
+    if (joinLink) return t("link_chooses");
+    if (access === "link") return t("by_invitation");
+    if (access === "off") return t("off");
     return undefined;
   }
 
@@ -81,8 +97,8 @@
     bf.state = state;
     const [title, defaultDetail] = STATES[state];
     ui.status.dataset.state = state;
-    ui.title.textContent = title;
-    ui.detail.textContent = detail !== undefined ? detail : defaultDetail;
+    ui.title.textContent = t(title);
+    ui.detail.textContent = detail !== undefined ? detail : defaultDetail ? t(defaultDetail) : "";
     const inCall = ["connecting", "waiting", "connected", "partner-left"].includes(state);
     ui.call.hidden = inCall;
     ui.call.disabled = state === "starting";
@@ -94,9 +110,7 @@
   function describeWaiting() {
     const code = call && call.code;
     const greeting = call && call.greeting ? call.greeting + " " : "";
-    return code
-      ? `${greeting}Room code “${code}”: your partner chooses the same code.`
-      : `${greeting}The next person who calls is your partner.`;
+    return greeting + (code ? t("room_waiting", { code }) : t("next_person"));
   }
 
   function onLegState(s) {
@@ -107,9 +121,7 @@
     bf.partner = partner;
     if (partner) {
       call.hadPartner = true;
-      const name = partner.name || langName(partner.language);
-      setState("connected", `You are talking with someone who speaks ${name}. Speak normally; ` +
-        "they hear you translated, you hear them in your language.");
+      setState("connected", t("talking", { name: langName(partner.language) || partner.name }));
     } else if (call.hadPartner) {
       setState("partner-left");
     } else if (bf.state !== "connecting" || call.socketOpen) {
@@ -147,7 +159,7 @@
 
   function whoLabel(event, mine) {
     const name = langName(event.language);
-    return mine ? `You (${name})` : `Partner (${name})`;
+    return t(mine ? "you" : "partner", { name });
   }
 
   const speaking = new Map(); // leg -> turns begun ("speaking") and not yet final
@@ -159,7 +171,7 @@
     if (event.type === "speaking" || event.type === "partial") {
       if (event.type === "speaking") speaking.set(event.leg, (speaking.get(event.leg) || 0) + 1);
       const item = captionItem(pendingKey, mine);
-      renderCaption(item, { who: whoLabel(event, mine) + " speaking", main: event.text || "…", partial: true });
+      renderCaption(item, { who: whoLabel(event, mine) + " " + t("speaking"), main: event.text || "…", partial: true });
       item.updated = Date.now();
     } else if (event.type === "final") {
       // one final per listener: show ours (the partner's words in our language, the original under them)
@@ -182,7 +194,7 @@
       }
       const translated = typeof event.translation === "string" && event.translation.length > 0;
       renderCaption(item, {
-        who: whoLabel(event, mine) + (!translated && mine ? " – nobody heard this" : ""),
+        who: whoLabel(event, mine) + (!translated && mine ? " – " + t("nobody_heard") : ""),
         main: translated ? event.translation : event.text,
         original: translated ? event.text : "",
         partial: false,
@@ -224,7 +236,7 @@
     } catch (err) {
       if (err.name === "NotAllowedError" || err.name === "SecurityError") setState("denied");
       else if (err.name === "NotFoundError" || err.name === "OverconstrainedError") setState("nomic");
-      else setState("error", `The microphone could not be opened: ${err.message || err.name}`);
+      else setState("error", t("mic_failed", { error: err.message || err.name }));
       return;
     }
     const language = ui.language.value;
@@ -260,7 +272,7 @@
       console.error(err);
       const message = err.message || String(err);
       hangUp(false);
-      setState("error", `Could not start the call: ${message}`);
+      setState("error", t("could_not_start", { error: message }));
     }
   }
 
@@ -329,8 +341,8 @@
     };
     ws.onclose = (e) => {
       if (call !== c) return;
-      const why = c.hangingUp ? "" : e.code === 1000 ? "The server ended the call."
-        : `The connection was lost (${e.code}${e.reason ? ": " + e.reason : ""}).`;
+      const why = c.hangingUp ? "" : e.code === 1000 ? t("server_ended")
+        : t("connection_lost", { code: `${e.code}${e.reason ? ": " + e.reason : ""}` });
       hangUp(false);
       setState("ended", why || undefined);
     };
@@ -418,41 +430,58 @@
 
   // -- setup ---------------------------------------------------------------------------------------------
 
+  // every word of the page in its language: on load, and when the caller chooses another language
+  function relabel() {
+    document.documentElement.lang = uiLanguage();
+    for (const el of document.querySelectorAll("[data-label]")) el.textContent = t(el.dataset.label);
+    ui.room.placeholder = joinLink ? t("from_link") : t("any_partner");
+    if (bf.state === "idle") setState("idle", idleDetail());
+  }
+
   async function loadLanguages() {
     const params = new URLSearchParams(location.search);
     let choices = [{ tag: "en-GB", name: "English" }, { tag: "de-DE", name: "German" }];
     let defaults = [];
     try {
-      const data = await (await fetch("/phone/languages")).json();
+      const [data, words] = await Promise.all([
+        fetch("/phone/languages").then((r) => r.json()),
+        fetch("/static/phone-labels.json").then((r) => r.json()),
+      ]);
       choices = data.languages;
       defaults = data.default || [];
       access = bf.access = data.access || "open";
+      labels = words;
     } catch (err) {
       console.warn("language list unavailable", err);
     }
-    for (const { tag, name } of choices) {
+    for (const { tag, name, offered, why } of choices) {
       languageNames[tag] = name;
       const option = document.createElement("option");
       option.value = tag;
-      option.textContent = name;
+      option.textContent = nameIn(tag, tag) || name; // each language in its own words
+      if (offered === false) {
+        option.disabled = true; // measured not to work well enough here: the tooltip says why
+        option.title = why || "";
+      }
       ui.language.appendChild(option);
     }
     const primary = (tag) => (tag || "").toLowerCase().split(/[-_]/)[0];
     const wanted = [params.get("lang"), localStorage.getItem("babelfish.language"), navigator.language,
       ...defaults];
     for (const want of wanted) {
-      const hit = choices.find((c) => c.tag === want) || choices.find((c) => primary(c.tag) === primary(want));
+      const usable = choices.filter((c) => c.offered !== false || joinLink);
+      const hit = usable.find((c) => c.tag === want) || usable.find((c) => primary(c.tag) === primary(want));
       if (want && hit) {
         ui.language.value = hit.tag;
         break;
       }
     }
     if (params.get("room")) ui.room.value = params.get("room");
-    if (joinLink) ui.room.placeholder = "from your link";
-    if (bf.state === "idle") setState("idle", idleDetail());
+    relabel();
   }
 
   ui.call.addEventListener("click", startCall);
+  ui.language.addEventListener("change", relabel);
   ui.hangup.addEventListener("click", () => hangUp(true));
   window.addEventListener("pagehide", () => {
     if (call && call.leg) {
