@@ -62,8 +62,9 @@ def test_abbreviations_are_written_out_in_the_language() -> None:
 def test_real_espeak_phonemes_for_every_espeak_language_fit_the_vocabulary() -> None:
     """Each language's own words (with a number) through espeak-ng: every symbol Kokoro reads, none dropped."""
     vocabulary = {symbol: i for i, symbol in enumerate(sorted(VOCABULARY))}
-    sentences = {"de": "Über 15 Äpfel, Dr. Müller.", "fr": "Il est 15 heures, d'accord ?", "es": "¿Dónde están 15 niños?",
-                 "it": "Sono le 15, perché?", "nl": "Het is 15 uur, gezellig.", "pt": "São 15 horas, não é?",
+    sentences = {"de": "Über 15 Äpfel, Dr. Müller.", "fr": "Il est 15 heures, d'accord ?",
+                 "es": "¿Dónde están 15 niños?", "it": "Sono le 15, perché?", "nl": "Het is 15 uur, gezellig.",
+                 "pt": "São 15 horas, não é?",
                  "pl": "Jest 15 źródeł, dziękuję.", "cs": "Řekni mi 15 slov.", "sv": "Det är 15 sjöar.",
                  "ru": "Где 15 вокзалов?", "en": "It's 15 o'clock, Mr. Brown."}
     before = dict(phonemes.DROPPED)
@@ -92,7 +93,8 @@ def test_long_clauses_are_cut_after_punctuation_then_between_words() -> None:
     assert chunks("", limit=10) == []
 
 
-def fake_part_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunks_: list[bytes], name: str) -> PackagedParts:
+def fake_part_packages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunks_: list[bytes],
+                       name: str) -> PackagedParts:
     """Registry-style part packages ``<name>1``... on sys.path, each with its bytes in ``part.bin`` (Kokoro's)."""
     root = tmp_path / "site"
     for i, chunk in enumerate(chunks_, 1):

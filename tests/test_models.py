@@ -436,7 +436,8 @@ def test_list_shows_embedded_defaults_and_upgrades(tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     settings = Settings(models_dir=tmp_path / "models")
     rows = listed(capsys, settings)
-    for name in ("whisper-base", "qwen2.5-1.5b", "gemma-3-270m", "piper-en_US-joe-medium", "kokoro-82m", "espeak-ng", "silero-vad"):
+    for name in ("whisper-base", "qwen2.5-1.5b", "gemma-3-270m", "piper-en_US-joe-medium", "kokoro-82m", "espeak-ng",
+                 "silero-vad"):
         assert rows[name]["embedded"]
     assert rows["piper-en_US-joe-medium"]["installed"]
     upgrades = ("whisper-small", "whisper-large-v3", "opus-mt-de-en", "argos-en-de",

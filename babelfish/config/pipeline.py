@@ -79,7 +79,11 @@ class RecognizerSettings(BaseModel):
         15.0, ge=1.0, le=30.0, description="shortest audio window Whisper encodes (30 = Whisper's own window)")
     window_by_language: dict[str, float] = Field(
         default_factory=dict, description="min_window_s for some languages (primary subtag), where the short "
-        "window costs accuracy, e.g. {\"nl\": 30}")
+        "window costs accuracy, e.g. {\"nl\": 30}; languages not set here get the window the dev clips chose "
+        "for them (babelfish/engines/support.py RECOGNIZER_TUNING)")
+    beam_by_language: dict[str, int] = Field(
+        default_factory=dict, description="beam_size for some languages (primary subtag); unset ones get the "
+        "dev clips' choice (RECOGNIZER_TUNING), else beam_size")
     context_lines: int = Field(
         0, ge=0, le=6, description="the room's last lines in the speaker's language given to Whisper as its "
         "prompt (0: none); see benchmarks/README.md for what it does to WER")

@@ -47,6 +47,11 @@ class MenuSettings(BaseModel):
         "numbers map or default_languages)")
     remember: bool = Field(True, description="a caller's choice is remembered for their next call")
 
+    @property
+    def options(self) -> list[str]:
+        """The menu's languages in order (the server fills an unset list in from the measured verdicts)."""
+        return self.languages or []
+
     @field_validator("languages")
     @classmethod
     def _offered_languages(cls, value: list[str] | None) -> list[str] | None:

@@ -12,11 +12,13 @@ from babelfish.pipeline.translate import Translator
 def load_recognizer(settings: Settings) -> Recognizer:
     cfg = settings.recognizer
     if cfg.engine == "whisper":
+        from babelfish.engines.support import tuning
         from babelfish.engines.whisper import WhisperRecognizer
 
+        windows, beams = tuning(cfg)
         return WhisperRecognizer(cfg.model, settings.models_dir, cpu_threads=cfg.cpu_threads,
                                  compute_type=cfg.compute_type, beam_size=cfg.beam_size,
-                                 min_window_s=cfg.min_window_s, window_by_language=cfg.window_by_language)
+                                 min_window_s=cfg.min_window_s, window_by_language=windows, beam_by_language=beams)
     raise ValueError(f"unknown recognizer engine {cfg.engine!r}")
 
 

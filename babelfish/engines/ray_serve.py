@@ -205,9 +205,10 @@ def remote_voices(handle: Any, settings: Settings) -> Any:
             super().__init__(settings.synthesizer.voices, settings.models_dir)
 
         def get(self, language: str) -> Any:
-            if language not in self._loaded:
-                self._loaded[language] = RaySynthesizer(handle, language)
-            return self._loaded[language]
+            key = ("ray", language)
+            if key not in self._loaded:
+                self._loaded[key] = RaySynthesizer(handle, language)
+            return self._loaded[key]
 
     return RayVoices()
 

@@ -50,6 +50,22 @@ ENGLISH_VOICE = "piper:joe"
 # recognizer.min_window_s): ``bench languages --dev``. Settings of the operator's own win.
 RECOGNIZER_TUNING: dict[str, dict[str, float]] = {}
 
+
+def tuning(recognizer: Any) -> tuple[dict[str, float], dict[str, int]]:
+    """Whisper's window and beam per language: the dev clips' choices (for the packaged base model only: they
+    were measured on it), under the operator's own ``window_by_language`` / ``beam_by_language``."""
+    windows: dict[str, float] = {}
+    beams: dict[str, int] = {}
+    if recognizer.model == "base":
+        for lang, chosen in RECOGNIZER_TUNING.items():
+            if "min_window_s" in chosen:
+                windows[lang] = float(chosen["min_window_s"])
+            if "beam_size" in chosen:
+                beams[lang] = int(chosen["beam_size"])
+    windows.update({languages.primary(k): v for k, v in recognizer.window_by_language.items()})
+    beams.update({languages.primary(k): v for k, v in recognizer.beam_by_language.items()})
+    return windows, beams
+
 Rating = Literal["good", "usable", "poor", "unmeasured"]
 
 
@@ -90,7 +106,8 @@ def measured() -> dict[str, Any]:
     """The last saved ``bench languages`` run (``{}`` when none was saved)."""
     if not MEASURED.is_file():
         return {}
-    return json.loads(MEASURED.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    table: dict[str, Any] = json.loads(MEASURED.read_text(encoding="utf-8"))
+    return table
 
 
 def embedded_engines(settings: Any) -> dict[str, bool]:

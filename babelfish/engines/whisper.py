@@ -118,7 +118,8 @@ class WhisperRecognizer:
 
     def __init__(self, model: str, models_dir: Path, *, cpu_threads: int = 2, compute_type: str = "int8",
                  beam_size: int = 1, min_window_s: float = 15.0,
-                 window_by_language: dict[str, float] | None = None) -> None:
+                 window_by_language: dict[str, float] | None = None,
+                 beam_by_language: dict[str, int] | None = None) -> None:
         from faster_whisper import WhisperModel
 
         self.model_path = resolve_model(model, models_dir)
@@ -127,6 +128,7 @@ class WhisperRecognizer:
         self.beam_size = beam_size
         self.min_window_s = min_window_s
         self.window_by_language = {languages.primary(k): v for k, v in (window_by_language or {}).items()}
+        self.beam_by_language = {languages.primary(k): v for k, v in (beam_by_language or {}).items()}
         self.uniform_prior = True  # False: Whisper's own language probabilities (bench quality compares)
         self.worker = Worker("whisper")
         self._tokenizers: dict[str, object] = {}
@@ -141,6 +143,9 @@ class WhisperRecognizer:
 
     def window_s(self, language: str) -> float:
         return self.window_by_language.get(languages.primary(language), self.min_window_s)
+
+    def beam(self, language: str) -> int:
+        return self.beam_by_language.get(languages.primary(language), self.beam_size)
 
     def _encode(self, pcm16k: np.ndarray, window_s: float):  # noqa: ANN202 - ctranslate2.StorageView
         import ctranslate2
@@ -182,7 +187,7 @@ class WhisperRecognizer:
             tokens = [tokenizer.sot_prev, *hint, *tokens]
         duration = pcm16k.size / WHISPER_RATE
         result = self.model.model.generate(
-            encoded, [tokens], beam_size=self.beam_size, max_length=int(20 + 12 * duration) + len(tokens),
+            encoded, [tokens], beam_size=self.beam(heard.language), max_length=int(20 + 12 * duration) + len(tokens),
             suppress_blank=True, suppress_tokens=list(get_suppressed_tokens(tokenizer, [-1])),
             repetition_penalty=1.0, no_repeat_ngram_size=0,
         )[0]
@@ -204,7 +209,7 @@ class WhisperRecognizer:
         segments, _info = self.model.transcribe(
             pcm16k,
             language=languages.primary(language),
-            beam_size=self.beam_size,
+            beam_size=self.beam(language),
             condition_on_previous_text=False,
             initial_prompt=prompt.strip() or None,
             without_timestamps=True,

@@ -199,4 +199,4 @@ class Understanding:
         if not self.follower.on or not isinstance(self.engines.recognizer, IdentifyingRecognizer):
             return []
         return self.follower.candidates(self.leg.language, [other.language for other in self.leg.others()],
-                                        self.settings.menu.languages, seconds)
+                                        self.settings.menu.options, seconds)

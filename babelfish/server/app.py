@@ -134,7 +134,7 @@ class Server:
 
     def _say_which_languages_work(self) -> None:
         """One line for the languages offered, one for each left out or offered against its verdict, with why."""
-        offered = [languages.primary(tag) for tag in self.settings.menu.languages or []]
+        offered = [languages.primary(tag) for tag in self.settings.menu.options]
         log.info("languages offered in the menu: %s", ", ".join(offered) or "none (menu off)")
         for tag in languages.NAMES:
             verdict = support.verdict(tag, self.settings)
@@ -271,7 +271,7 @@ class Server:
         cluster mode the caller is held with a notice should the socket drop, while a survivor takes over."""
         greetings = [languages.prompt(greeting, leg.language)]
         if not self.language_decided(leg):  # languages.detect "auto": the caller has not said which yet
-            said = dict.fromkeys(languages.prompt(greeting, tag) for tag in self.settings.menu.languages)
+            said = dict.fromkeys(languages.prompt(greeting, tag) for tag in self.settings.menu.options)
             greetings = list(said) or greetings  # (a language without the prompt would repeat the English)
         hold = None
         if self.directory.hold_s > 0:
@@ -331,7 +331,7 @@ class Server:
             if (other.session is not None and not other.session.follower.decided
                     and languages.same_language(other.language, language)):
                 room_languages = [leg.language, *(o.language for o in other.others() if o is not leg)]
-                other.language = next((tag for tag in [*self.settings.menu.languages, *self.settings.default_languages]
+                other.language = next((tag for tag in [*self.settings.menu.options, *self.settings.default_languages]
                                        if not any(languages.same_language(tag, x) for x in room_languages)),
                                       other.language)
         async def record() -> None:

@@ -94,7 +94,7 @@ class Phone:
 
     async def choices(self, request: Request) -> JSONResponse:
         settings = self.server.settings
-        offered = settings.menu.languages or settings.default_languages  # no menu: what callers get anyway
+        offered = settings.menu.options or settings.default_languages  # no menu: what callers get anyway
         return JSONResponse({"languages": language_choices(offered, settings), "default": settings.default_languages,
                              "access": self.server.settings.phone_access})
 

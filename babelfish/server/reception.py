@@ -134,7 +134,7 @@ class Reception:
 
     def _refuse(self, number: str) -> list[dict[str, Any]]:
         self.refused += 1
-        return self.server.refusal("refused", number, fallback=(self.settings.menu.languages or ["en-GB"])[0])
+        return self.server.refusal("refused", number, fallback=(self.settings.menu.options or ["en-GB"])[0])
 
     def _forget_stale(self) -> None:
         cutoff = time.monotonic() - CALLER_TTL_S
@@ -150,7 +150,7 @@ class Reception:
             return None
         digits = result.digits
         if caller.step == "language":
-            options = self.settings.menu.languages
+            options = self.settings.menu.options
             if digits[:1].isdigit() and 1 <= int(digits[:1]) <= len(options):
                 caller.language = options[int(digits[:1]) - 1]
                 log.info("call %s chose %s", caller.uuid, caller.language)
@@ -186,10 +186,10 @@ class Reception:
 
     async def _next(self, caller: Caller, base: str) -> list[dict[str, Any]]:
         menu = self.settings.menu
-        if caller.language is None and menu.languages and self.settings.languages.detect != "auto":
+        if caller.language is None and menu.options and self.settings.languages.detect != "auto":
             caller.step = "language"
             prompts = []
-            for digit, tag in enumerate(menu.languages, 1):
+            for digit, tag in enumerate(menu.options, 1):
                 text, lang = languages.prompt("menu_option", tag)
                 prompts.append((text.format(digit=digit, name=languages.name(tag)), lang))
             return vonage.menu_ncco(prompts, f"{base}/input", max_digits=1, timeout_s=menu.timeout_s)

@@ -27,6 +27,7 @@ Whisper's beam and window per language, and each language's example turns transl
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import time
@@ -151,6 +152,9 @@ class LanguageBench:
             self._voices[key] = self.engines.voices._load(spec, languages.primary(language))
         return self._voices[key]
 
+    def translate_as(self, style: str, source: str, target: str, text: str) -> str:
+        return self.translate(text, source, target, style)
+
     def translate(self, text: str, source: str, target: str, style: str = "product") -> str:
         """``style``: "product" (each pair's own prompt), or one of :data:`qwen.STYLES` for every pair."""
         translator = self.engines.translator
@@ -192,7 +196,7 @@ class LanguageBench:
             real = self._each(f"{language} real speaker", clips, lambda c: self.recognize_clip(c, language))
             out["real_speaker_wer"] = errors(texts, real, language)
         for spec in specs:
-            rows = self._each(f"{language} {spec}", texts, lambda t, s=spec: self.heard_at_phone_rate(s, language, t))
+            rows = self._each(f"{language} {spec}", texts, functools.partial(self.heard_at_phone_rate, spec, language))
             key = spec.replace(":", "_")
             out[f"voice_wer_{key}"] = errors(texts, [h for h, _, _ in rows], language)
             spoken = sum(d for _, _, d in rows)
@@ -211,7 +215,7 @@ class LanguageBench:
             ref = [b if source == "en" else a for a, b in chosen]
             for style in styles:
                 hyps = self._each(f"{source}->{target} {style}", src,
-                                  lambda t, a=source, b=target, s=style: self.translate(t, a, b, s))
+                                  functools.partial(self.translate_as, style, source, target))
                 bleu, chrf = bleu_chrf(hyps, ref)
                 out[f"{name}_{style}"] = {"bleu": round(bleu, 1), "chrf": round(chrf, 1)}
         return out
@@ -224,7 +228,9 @@ class LanguageBench:
         english = [a for a, _ in parallel("de", self.dev) if len(a.split()) >= 5]
         english = english[: self.size("latency")]
         translator = self.engines.translator
-        firsts, voiced, espeak = [], [], []
+        firsts: list[float] = []
+        voiced: list[float] = []
+        espeak: list[float] = []
         fallback = "espeak:cmn" if language == "zh" else f"espeak:{language}"
         for text in english:
             t0 = time.perf_counter()
@@ -274,25 +280,26 @@ class LanguageBench:
             sentences = [t for t, _ in voice_sentences(language, True, self.size("voice"))]
             scores = {}
             for style in STYLES:
-                heard = self._each(f"{language} style {style}", sentences,
-                                   lambda t, s=style: self.heard_at_phone_rate(f"kokoro:{s}", language, t)[0])
+                rows = self._each(f"{language} style {style}", sentences,
+                                  functools.partial(self.heard_at_phone_rate, f"kokoro:{style}", language))
+                heard = [text for text, _, _ in rows]
                 scores[style] = errors(sentences, heard, language)
             out["styles_wer"] = scores
             out["style"] = min(scores, key=lambda s: (scores[s], s != "jm_kumo"))
         clips = halves(recordings(language), True, self.size("recognition"))
         if clips:
             rec = self.engines.recognizer
-            saved = rec.beam_size, dict(rec.window_by_language)
+            saved = rec.beam_size, dict(rec.window_by_language), dict(rec.beam_by_language)
             grid: dict[str, float] = {}
             try:
                 for beam in (1, 5):
                     for window in (rec.min_window_s, 30.0):
-                        rec.beam_size, rec.window_by_language = beam, {language: window}
+                        rec.beam_size, rec.window_by_language, rec.beam_by_language = beam, {language: window}, {}
                         hyps = self._each(f"{language} beam {beam} window {window:g}", clips,
                                           lambda c: self.recognize_clip(c, language))
                         grid[f"beam {beam}, window {window:g} s"] = errors([c.text for c in clips], hyps, language)
             finally:
-                rec.beam_size, rec.window_by_language = saved
+                rec.beam_size, rec.window_by_language, rec.beam_by_language = saved
             out["recognizer_wer"] = grid
         if language != "en":
             trans = self.translation(language, ("examples", "zero-shot", "one-line"))
