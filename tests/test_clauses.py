@@ -168,3 +168,13 @@ def test_a_rooms_context_grows_and_moves_on_in_steps() -> None:
     small.remember("de", "d1", {"en": "e1"})
     small.remember("en", "e2", {})  # not translated: left out
     assert small.context("en", "de", 4) == [("e0", "d0"), ("e1", "d1")]
+
+
+def test_chinese_and_japanese_clauses_end_at_their_own_punctuation_without_spaces() -> None:
+    from babelfish.engines.llama import take_clause
+    from babelfish.pipeline.synthesize import sentences
+
+    assert take_clause("東京に行きます。明日の会議は") == ("東京に行きます。", "明日の会議は")
+    assert take_clause("我明天早上，给你") == ("我明天早上，", "给你")
+    assert take_clause("好，") == ("", "好，")  # too short to speak alone
+    assert sentences("東京に行きます。明日の会議は三時からです。") == ["東京に行きます。", "明日の会議は三時からです。"]

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from babelfish.config.settings import Settings
-from babelfish.core import audio
+from babelfish.core import audio, languages
 from babelfish.core.utterance import Utterance
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.pipeline.protocols import Engines
@@ -129,6 +129,12 @@ async def test_live_rooms_actions_and_join_links_through_the_api(tmp_path, speec
         health = (await http.get("/console/api/health")).json()
         assert health["totals"]["utterances"] >= 1 and health["ready"]["ready"] is True
         assert sum(m["utterances"] for m in health["minutes"]) == health["totals"]["utterances"]
+        # the same language table the menu and the startup log read, with what this server's menu offers
+        table = {row["language"]: row for row in health["languages"]}
+        assert set(table) == set(languages.NAMES)
+        assert {tag for tag, row in table.items() if row["in_menu"]} == {
+            languages.primary(tag) for tag in server.settings.menu.options}
+        assert all(row["reasons"] for row in table.values() if row["rating"] == "poor")
 
 
 def test_calls_are_searched_in_what_was_said_and_paged(tmp_path) -> None:

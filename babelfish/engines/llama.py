@@ -82,8 +82,14 @@ def trim_runaway(text: str) -> str:
 # synthesis gets phrases rather than single words. Without punctuation a run of words is handed on at a
 # word boundary once it is this long: sooner for the first (the listener is waiting for it), later after
 # that (the listener is hearing it: the model writes faster than a voice speaks, so there are no gaps).
-_CLAUSE_END = re.compile(r"[,;:.!?…]\s")
+_CLAUSE_END = re.compile(r"[,;:.!?…]\s|[、。，；：！？]")  # Chinese and Japanese need no space after
 MIN_CLAUSE_WORDS = 3
+
+
+def word_count(text: str) -> int:
+    """Words in ``text``; in Chinese and Japanese, written without spaces, every two characters count as one."""
+    wide = sum(1 for c in text if "\u3040" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff")
+    return len(text.split()) + wide // 2
 FIRST_RUN_WORDS = 6
 LATER_RUN_WORDS = 8
 
@@ -94,7 +100,7 @@ def take_clause(text: str, first: bool = False) -> tuple[str, str]:
     above), and the rest; ``("", text)`` when there is none yet."""
     for match in _CLAUSE_END.finditer(text):
         head = text[: match.start() + 1].strip()
-        if len(head.split()) >= MIN_CLAUSE_WORDS:
+        if word_count(head) >= MIN_CLAUSE_WORDS:
             return head, text[match.end():]
     run = FIRST_RUN_WORDS if first else LATER_RUN_WORDS
     words = text.split()
@@ -322,7 +328,7 @@ class LlamaTranslator:
                 return
             for piece in self._line_clauses(part, source, target, context, stop):
                 held.append(piece)
-                if len(" ".join(held).split()) >= MIN_CLAUSE_WORDS:
+                if word_count(" ".join(held)) >= MIN_CLAUSE_WORDS:
                     yield " ".join(held)
                     held, self._first = [], False
         if held:

@@ -30,7 +30,7 @@ class VoiceLibrary(Protocol):
     def get(self, language: str) -> Synthesizer: ...
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;。！？])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|(?<=[。！？])\s*")  # Chinese and Japanese put no space after
 
 
 def sentences(text: str) -> list[str]:

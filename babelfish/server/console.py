@@ -35,7 +35,9 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from babelfish.core import languages
 from babelfish.core.privacy import mask_number
+from babelfish.engines import support
 from babelfish.server.http import error_response, subscribe
 from babelfish.server.operator import origin_allowed, refusal_reason, token_matches
 from babelfish.server.phonelinks import BROWSER_CALLER
@@ -218,7 +220,10 @@ class Console:
         if (refused := self.refusal(request)) is not None:
             return refused
         ready = json.loads((await self.server.ops.ready(request)).body)
-        return JSONResponse({**self.server.metrics.recent.summary(), "ready": ready})
+        settings = self.server.settings
+        menu = {languages.primary(tag) for tag in settings.menu.options}
+        table = [{**row, "in_menu": row["language"] in menu} for row in support.table(settings)]
+        return JSONResponse({**self.server.metrics.recent.summary(), "ready": ready, "languages": table})
 
 
 def _escape(text: str) -> str:

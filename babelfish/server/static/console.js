@@ -214,6 +214,10 @@ async function loadHealth() {
   for (const [name, depend] of Object.entries(ready.depends || {})) rows.push([name, depend.ok]);
   $("#ready").replaceChildren(...rows.map(([name, ok]) => el("tr", {}, el("td", {}, name),
     el("td", { class: ok ? "ok" : "bad" }, name === "draining" ? (ok ? "no" : "yes") : (ok ? "ok" : "not ready")))));
+  $("#languages tbody").replaceChildren(...(health.languages || []).map((l) => el("tr", { "data-language": l.language },
+    el("td", {}, `${l.name} (${l.language})`),
+    el("td", { class: l.rating === "poor" ? "bad" : l.offered ? "ok" : "" }, l.rating),
+    el("td", {}, l.in_menu ? "yes" : "no"), el("td", {}, l.voice), el("td", {}, l.reasons.join("; ")))));
 }
 
 // A small SVG chart: one series or two, minutes on x (the last hour), gaps where a minute had no utterance.
