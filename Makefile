@@ -58,6 +58,7 @@ bench: setup
 	$(VENV)/bin/babelfish bench latency
 	$(VENV)/bin/babelfish bench quality
 	$(VENV)/bin/babelfish bench load
+	$(VENV)/bin/babelfish bench languages
 
 # Opt-in: MBROLA German voices (Debian contrib + non-free; not for commercial use): see the script.
 voices-nonfree:

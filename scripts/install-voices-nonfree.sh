@@ -31,4 +31,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends mbrola mbrola-de6 mbrola-de7
-espeak-ng -v mb-de6 -q "Guten Tag" && echo "MBROLA German voices installed: the server now speaks German with mbrola:de6"
+espeak-ng -v mb-de6 -q "Guten Tag" && echo "MBROLA German voices installed: choose them with synthesizer.voices = {de = \"mbrola:de6\"} (German otherwise speaks with Kokoro)"
