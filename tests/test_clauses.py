@@ -178,3 +178,38 @@ def test_chinese_and_japanese_clauses_end_at_their_own_punctuation_without_space
     assert take_clause("我明天早上，给你") == ("我明天早上，", "给你")
     assert take_clause("好，") == ("", "好，")  # too short to speak alone
     assert sentences("東京に行きます。明日の会議は三時からです。") == ["東京に行きます。", "明日の会議は三時からです。"]
+
+
+async def test_a_voice_that_writes_whole_pieces_speaks_the_first_words_of_a_turn_on_their_own() -> None:
+    """Kokoro writes a whole piece before any of it plays: the listener waits only for the first few words,
+    cut at a comma where there is one; later clauses go whole (they are written while the first plays)."""
+    from babelfish.pipeline.synthesize import first_piece, speak_clauses
+
+    class WholePieces:
+        name, first_piece_words = "whole-pieces", 4
+
+        def __init__(self) -> None:
+            self.said: list[str] = []
+
+        async def synthesize(self, text: str) -> tuple[np.ndarray, int]:
+            self.said.append(text)
+            return np.zeros(160, dtype=np.float32), 8000
+
+    voice = WholePieces()
+
+    class Library:
+        def get(self, language: str) -> WholePieces:
+            return voice
+
+    async def clauses() -> AsyncIterator[str]:
+        for clause in ("Entschuldigung, aber ich konnte die Person nicht finden,", "die Sie rufen möchten."):
+            yield clause
+
+    async for _ in speak_clauses(Library(), "de", clauses(), 8000):
+        pass
+    assert voice.said == ["Entschuldigung, aber ich konnte", "die Person nicht finden,", "die Sie rufen möchten."]
+    assert first_piece("Ja, das ist wirklich richtig so, wie du sagst.", 4) == ["Ja, das ist wirklich richtig so,",
+                                                                              "wie du sagst."]
+    assert first_piece("Das ist wirklich ganz genau richtig so.", 4) == ["Das ist wirklich ganz", "genau richtig so."]
+    assert first_piece("Well, I think we should go there now.", 4) == ["Well, I think", "we should go there now."]
+    assert first_piece("Die Konferenz wurde verlängert.", 4) == ["Die Konferenz wurde verlängert."]

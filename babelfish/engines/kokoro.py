@@ -123,6 +123,10 @@ class KokoroSynthesizer:
     """One language in one style: text -> 24 kHz samples, a long clause in pieces Kokoro accepts."""
 
     name = "kokoro"
+    # Kokoro writes a whole piece before any of it plays, at about 0.4x real time: the first words of what
+    # the listener waits for go as a piece of their own (pipeline/synthesize.first_piece), the rest is
+    # written while they play.
+    first_piece_words = 4
 
     def __init__(self, model: KokoroModel, language: str, style: str, speed: float = 1.0) -> None:
         if style not in model.styles:

@@ -39,11 +39,34 @@ def sentences(text: str) -> list[str]:
     return [p for p in parts if p]
 
 
-async def speak(synth: Synthesizer, text: str, rate: int, timeout_s: float | None = None) -> AsyncGenerator[bytes]:
+_BREAK = re.compile(r"(?<=[,;:、，；：])\s*")
+
+
+def first_piece(sentence: str, words: int) -> list[str]:
+    """A sentence's first words as a piece of their own, where a voice writes a whole piece before any of it
+    plays (Kokoro): the listener waits only for those. Cut after a comma within ``words + 2`` words, else
+    after ``words`` words; a sentence barely longer than that stays whole (its synthesis is short anyway)."""
+    parts = sentence.split()
+    if words <= 0 or len(parts) <= words + 2:
+        return [sentence]
+    for match in _BREAK.finditer(sentence):
+        head = sentence[: match.start()].strip()
+        if 2 <= len(head.split()) <= words + 2 and sentence[match.end():].strip():
+            return [head, sentence[match.end():].strip()]
+    return [" ".join(parts[:words]), " ".join(parts[words:])]
+
+
+async def speak(synth: Synthesizer, text: str, rate: int, timeout_s: float | None = None,
+                first: bool = True) -> AsyncGenerator[bytes]:
     """Yield the PCM of ``text`` at ``rate``, one sentence at a time, each cut into whole 20 ms frames. A
-    sentence whose synthesis takes longer than ``timeout_s`` raises :class:`EngineError`."""
+    sentence whose synthesis takes longer than ``timeout_s`` raises :class:`EngineError`. ``first``: this is
+    the start of what the listener waits for, so a voice with ``first_piece_words`` speaks the first words
+    on their own (:func:`first_piece`)."""
     native = rate in getattr(synth, "rates", ())
-    for sentence in sentences(text):
+    pieces = sentences(text)
+    if first and pieces:
+        pieces[:1] = first_piece(pieces[0], getattr(synth, "first_piece_words", 0))
+    for sentence in pieces:
         try:
             async with asyncio.timeout(timeout_s):
                 if native:
@@ -60,10 +83,12 @@ async def speak_clauses(voices: VoiceLibrary, language: str, clauses: AsyncItera
                         timeout_s: float | None = None) -> AsyncIterator[bytes]:
     """:func:`speak_in` for a translation still being written: each clause is spoken as soon as it comes."""
     voice = voices.get(language)
+    first = True
     async for clause in clauses:
-        async with contextlib.aclosing(speak(voice, clause, rate, timeout_s)) as pieces:
+        async with contextlib.aclosing(speak(voice, clause, rate, timeout_s, first)) as pieces:
             async for pcm in pieces:
                 yield pcm
+        first = False
 
 
 async def speak_in(voices: VoiceLibrary, language: str, text: str, rate: int,

@@ -32,6 +32,7 @@ import json
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -47,7 +48,7 @@ GAME = ("de", "es", "fr", "it", "nl", "pl", "ru", "sv", "cs")
 CHARACTERS = ("ja", "zh")  # no spaces between words: scored by characters
 DEV_SIZE = 50  # the dev half of every pool (fixed, so a --limit never moves a test item into it)
 SIZES = {"recognition": 40, "translation": 30, "voice": 15, "latency": 6}
-DEV_SIZES = {"recognition": 25, "translation": 15, "voice": 6}
+DEV_SIZES = {"recognition": 20, "translation": 12, "voice": 6}
 PHONE_RATE = 8000
 
 
@@ -302,7 +303,7 @@ class LanguageBench:
                 rec.beam_size, rec.window_by_language, rec.beam_by_language = saved
             out["recognizer_wer"] = grid
         if language != "en":
-            trans = self.translation(language, ("examples", "zero-shot", "one-line"))
+            trans = self.translation(language, ("examples", "zero-shot"))  # the reference is the test run's
             out["prompts"] = {k: v for k, v in trans.items() if isinstance(v, dict)}
             if language in EXAMPLES:
                 back = self._each(f"{language} examples back", EXAMPLES[language],
@@ -311,12 +312,16 @@ class LanguageBench:
                                         "translated": back}
         return out
 
-    def run(self) -> dict[str, Any]:
-        rows = {}
+    def run(self, each: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Every language's row; ``each`` is given the rows so far after each language (a long run keeps
+        what it measured should it be stopped)."""
+        rows: dict[str, Any] = {}
         for language in self.only:
             self.progress.note(f"{languages.name(language)} ({language}) ...")
             rows[language] = self.dev_choices(language) if self.dev else self.row(language)
             self.progress.note(json.dumps({language: _brief(rows[language])}, ensure_ascii=False))
+            if each is not None:
+                each(rows)
         return rows
 
 
@@ -380,17 +385,25 @@ def run(args: argparse.Namespace) -> int:
     engines = load_engines(settings)
     dev = bool(getattr(args, "dev", False))
     bench = LanguageBench(engines, settings, dev=dev, limit=limit, only=only, progress=progress)
-    rows = bench.run()
     command = "babelfish bench languages" + (" --dev" if dev else "") + (f" --limit {limit}" if limit else "") + (
         f" --only {','.join(only)}" if only else "")
-    result = {"bench": "languages", "half": "dev" if dev else "test", "command": command, "machine": machine(),
-              "recognizer": settings.recognizer.model, "translator": settings.translator.model,
-              "seconds": round(time.perf_counter() - t0, 1), "languages": rows}
+
+    def result_of(rows: dict[str, Any]) -> dict[str, Any]:
+        return {"bench": "languages", "half": "dev" if dev else "test", "command": command, "machine": machine(),
+                "recognizer": settings.recognizer.model, "translator": settings.translator.model,
+                "seconds": round(time.perf_counter() - t0, 1), "languages": rows}
+
+    def keep(rows: dict[str, Any]) -> None:
+        if getattr(args, "out", None):
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.out).write_text(json.dumps(result_of(rows), indent=1, ensure_ascii=False) + "\n")
+
+    result = result_of(bench.run(keep))
     if getattr(args, "save", False):
         if dev:
             raise ValueError("--save keeps a test run's verdicts; a --dev run chooses settings, it is not saved there")
         support.MEASURED.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         progress.note(f"verdicts saved to {support.MEASURED}")
-    emit(result, table(rows, dev), args)
+    emit(result, table(result["languages"], dev), args)
     return 0
 

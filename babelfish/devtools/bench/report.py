@@ -37,8 +37,11 @@ def with_setting(settings: Any, assignment: str) -> Any:
     section = getattr(settings, section_name, None) if sep and dot else None
     if section is None or key not in type(section).model_fields:
         raise SystemExit(f"--compare {assignment!r}: expected SECTION.KEY=VALUE with a known setting, "
-                         "e.g. translator.model=gemma-270m")
-    changed = type(section).model_validate({**section.model_dump(), key: value.strip()})
+                         "e.g. translator.model=gemma-270m or synthesizer.voices={\"de\": \"espeak:de\"}")
+    raw: Any = value.strip()
+    if raw[:1] in "{[":  # a table or a list, as JSON: synthesizer.voices={"de": "espeak:de"}
+        raw = json.loads(raw)
+    changed = type(section).model_validate({**section.model_dump(), key: raw})
     return settings.model_copy(update={section_name: changed})
 
 
