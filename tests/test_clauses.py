@@ -211,5 +211,5 @@ async def test_a_voice_that_writes_whole_pieces_speaks_the_first_words_of_a_turn
     assert first_piece("Ja, das ist wirklich richtig so, wie du sagst.", 4) == ["Ja, das ist wirklich richtig so,",
                                                                               "wie du sagst."]
     assert first_piece("Das ist wirklich ganz genau richtig so.", 4) == ["Das ist wirklich ganz", "genau richtig so."]
-    assert first_piece("Well, I think we should go there now.", 4) == ["Well, I think", "we should go there now."]
+    assert first_piece("Well, I think we should go there now.", 4) == ["Well, I think we", "should go there now."]
     assert first_piece("Die Konferenz wurde verlängert.", 4) == ["Die Konferenz wurde verlängert."]
