@@ -1,4 +1,5 @@
-"""Resident memory of the default engines, loaded and warmed up, with each packaged translator.
+"""Resident memory of the default engines, loaded and warmed up (a translation each way, a sentence from each
+default voice), with each packaged translator.
 
 Each translator is measured in a process of its own (so one model's pages do not count for the other),
 after one translation each way so that the weights' pages are actually resident:
@@ -28,6 +29,9 @@ def measure() -> dict[str, float | str]:
     async def warm() -> None:
         await engines.translator.translate("Where is the nearest train station?", "en", "de")
         await engines.translator.translate("Wo ist der nächste Bahnhof?", "de", "en")
+        for tag, text in (("de", "Wo ist der nächste Bahnhof?"), ("en", "Where is the nearest train station?"),
+                          ("fr", "Où est la gare la plus proche ?")):  # Kokoro (two languages) and Piper
+            await engines.voices.get(tag).synthesize(text)
 
     asyncio.run(warm())
     return {"translator": settings.translator.model, "rss_mb": round(rss_mb(), 1), "cpu": machine()["cpu"]}

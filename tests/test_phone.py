@@ -239,7 +239,8 @@ async def test_join_returns_the_answer_webhooks_ncco_and_room_codes_keep_strange
     async with background(settings, double_engines()) as url, httpx.AsyncClient(base_url=url) as http:
         assert "<title>babelfish phone</title>" in (await http.get("/phone")).text
         assert (await http.get("/static/audio-worklet.js")).status_code == 200
-        assert {"tag": "de-DE", "name": "German"} in (await http.get("/phone/languages")).json()["languages"]
+        assert {"tag": "de-DE", "name": "German", "offered": True} in (await http.get("/phone/languages")).json()[
+            "languages"]
         for body in ({"language": "xx"}, {"language": 3}, {"language": "de", "room": "no spaces"}, [1]):
             assert (await http.post("/phone/join", json=body)).status_code == 400
         assert (await http.post("/phone/join", content=b"{", headers={"Content-Type": "application/json"})

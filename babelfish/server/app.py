@@ -136,12 +136,18 @@ class Server:
         """One line for the languages offered, one for each left out or offered against its verdict, with why."""
         offered = [languages.primary(tag) for tag in self.settings.menu.options]
         log.info("languages offered in the menu: %s", ", ".join(offered) or "none (menu off)")
+        unmeasured = []
         for tag in languages.NAMES:
             verdict = support.verdict(tag, self.settings)
             if tag in offered and verdict.rating == "poor":
                 log.warning("menu.languages offers %s", verdict.summary())
+            elif tag not in offered and verdict.rating == "unmeasured":
+                unmeasured.append(tag)
             elif tag not in offered and verdict.rating != "good":
                 log.info("not offered: %s", verdict.summary())
+        if unmeasured:
+            log.info("not offered, not measured on these engines: %s (babelfish bench languages rates them)",
+                     ", ".join(unmeasured))
 
     async def stop(self) -> None:
         tasks = [t for t in (self._watchdog, *self._background) if t is not None]
