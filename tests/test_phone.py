@@ -25,10 +25,13 @@ import sacrebleu
 from babelfish.config.settings import Settings
 from babelfish.core import audio
 from babelfish.pipeline.protocols import Engines
+from babelfish.server.phone import STATIC
 from babelfish.server.serving import background
 
 from .cdp import browsers
 from .conftest import OPERATOR, asterisk, double_engines
+
+LABELS = json.loads((STATIC / "phone-labels.json").read_text(encoding="utf-8"))  # the page's words, per language
 
 GERMAN = "Guten Tag. Ich möchte bitte an der Konferenz teilnehmen."
 CALL_TIMEOUT_S = 180
@@ -140,19 +143,28 @@ def silent_microphone(tmp_path: Path) -> Path:
 
 @pytest.mark.e2e
 async def test_page_states_with_a_phone_partner(server: tuple[str, Engines], speech: tuple[np.ndarray, int],
-                                                silent_microphone: Path, tmp_path: Path) -> None:
+                                                silent_microphone: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Microphone denied, then allowed; waiting; a phone caller (the fake Vonage) joins the browser's room,
     speaks, and the page captions and plays it; the caller hangs up; the page hangs up. Test-double engines:
     the browser and the server's states are under test here, not the models."""
     from babelfish.devtools.fake_vonage import FakeVonage
 
     url, _ = server
+    from babelfish.engines import support
+
+    rated = {"languages": {"fr": {"recognition_wer": 10.0, "voice_wer": 20.0, "to_english_chrf": 50.0,
+                                  "from_english_chrf": 45.0}}}
+    monkeypatch.setattr(support, "measured", lambda: rated)  # French offered, whatever this machine measured
     async with browsers(tmp_path, [silent_microphone], False) as (browser,), FakeVonage(url) as vonage:
         page = await browser.page(f"{url}/phone?lang=fr-FR")
         await browser.send("Browser.setPermission", {"permission": {"name": "microphone"}, "setting": "denied"})
         await page.evaluate("document.getElementById('call').click()")
         await page.wait_for("window.babelfish.state === 'denied'", 20)
-        assert "denied" in await page.evaluate("document.getElementById('status').textContent")
+        # the page speaks the caller's language (phone-labels.json), and names languages in it
+        assert LABELS["fr"]["denied"] in await page.evaluate("document.getElementById('status').textContent"), \
+            browser.console
+        assert await page.evaluate("document.getElementById('call').textContent") == LABELS["fr"]["call"]
         await browser.send("Browser.setPermission", {"permission": {"name": "microphone"}, "setting": "granted"})
         await page.evaluate("document.getElementById('call').click()")
         await page.wait_for("window.babelfish.state === 'waiting'", 20)
@@ -164,7 +176,8 @@ async def test_page_states_with_a_phone_partner(server: tuple[str, Engines], spe
         await phone.say(*speech)
         caption = (await page.wait_for(f"{PARTNER_CAPTION}.length && {PARTNER_CAPTION}", 30))[0]
         assert caption["main"].startswith("[fr-FR] speech of") and caption["original"].startswith("speech of")
-        assert caption["who"] == "Partner (German)"
+        german = await page.evaluate("new Intl.DisplayNames(['fr'], {type: 'language'}).of('de')")
+        assert caption["who"] == LABELS["fr"]["partner"].format(name=german) == "Correspondant (allemand)"
         await page.wait_for("window.babelfish.framesPlayed > 10", 20)
         assert await page.evaluate("window.babelfish.badFrames") == 0
         assert phone.bad_frames == 0 and phone.closed is None  # the browser leg's frames are Vonage's size

@@ -6,6 +6,7 @@ notices everyone in a room hears when someone joins or leaves it."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,7 @@ from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.pipeline.stream import LegSession
 from babelfish.server import watchdog
 from babelfish.server.app import create_app
-from babelfish.server.phone import BROWSER_CALLER
+from babelfish.server.phone import BROWSER_CALLER, STATIC
 from babelfish.server.phonelinks import PhoneLinks, link_key
 from babelfish.server.serving import background, background_server
 from babelfish.telephony import wire
@@ -466,11 +467,13 @@ async def test_the_page_joins_with_its_link_opens_its_events_and_says_why_it_was
     async with background(settings, double_engines()) as url, browsers(tmp_path, [microphone]) as (browser,), \
             httpx.AsyncClient(base_url=url) as http:
         page = await browser.page(f"{url}/phone?lang=de-DE&room=4711")
-        assert "by invitation" in await page.evaluate("document.getElementById('status').textContent")
+        labels = json.loads((STATIC / "phone-labels.json").read_text(encoding="utf-8"))["de"]  # the page's language
+        assert labels["by_invitation"] in await page.evaluate("document.getElementById('status').textContent")
         await page.evaluate("document.getElementById('call').click()")
         await page.wait_for("window.babelfish.state === 'refused'", 20)
         assert await page.evaluate("window.babelfish.refused.status") == 403
-        assert "join link" in await page.evaluate("document.getElementById('status').textContent")
+        assert labels["link_refused"].split("{error}. ")[1] in await page.evaluate(
+            "document.getElementById('status').textContent")
         assert (await http.get("/rooms", headers=OPERATOR)).json()["legs"] == 0
 
         r = await http.post("/phone/links", json={"room": "4711", "language": "fr-FR"}, headers=OPERATOR)

@@ -33,6 +33,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.websockets import WebSocket
 
 from babelfish.core import languages, rooms
+from babelfish.engines import support
 from babelfish.server.http import error_response, read_json, subscribe
 from babelfish.server.operator import origin_allowed
 from babelfish.server.phonelinks import BROWSER_CALLER, ROOM_CODE, JoinLink, LegSecrets, LinkError, PhoneLinks
@@ -57,8 +58,6 @@ def _regional(primary: str) -> str:
 def language_choices(offered: list[str] | None = None, settings: Any = None) -> list[dict[str, Any]]:
     """Every language, each saying whether it is offered (the menu's languages, where given) and, if not,
     why (its measured verdict: :mod:`babelfish.engines.support`)."""
-    from babelfish.engines import support
-
     wanted = None if offered is None else {languages.primary(tag) for tag in offered}
     out = []
     for primary, name in languages.NAMES.items():
@@ -94,7 +93,8 @@ class Phone:
 
     async def choices(self, request: Request) -> JSONResponse:
         settings = self.server.settings
-        offered = settings.menu.options or settings.default_languages  # no menu: what callers get anyway
+        # the menu's languages; with the menu off, those measured to work and those callers get anyway
+        offered = settings.menu.options or [*support.offered(settings), *settings.default_languages]
         return JSONResponse({"languages": language_choices(offered, settings), "default": settings.default_languages,
                              "access": self.server.settings.phone_access})
 

@@ -223,6 +223,8 @@
 
   async function startCall() {
     if (call) return;
+    await bf.ready; // the languages and the page's words
+    if (call) return;
     if (!window.isSecureContext || !navigator.mediaDevices || !window.AudioWorkletNode) {
       setState("insecure");
       return;
