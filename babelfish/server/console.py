@@ -35,7 +35,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from babelfish.core import languages
+from babelfish.core import credentials, languages
 from babelfish.core.privacy import mask_number
 from babelfish.engines import support
 from babelfish.server.http import error_response, subscribe
@@ -63,6 +63,7 @@ class Sessions:
         self.key = (hmac.new(operator_token.encode(), b"babelfish console sessions", hashlib.sha256).digest()
                     if operator_token else None)
         self.ttl_s = ttl_s
+        self.revoked: dict[str, float] = {}  # nonce -> expiry, of sessions logged out
 
     def _mac(self, expires: int, nonce: str) -> str:
         assert self.key is not None
@@ -74,14 +75,21 @@ class Sessions:
         return f"{expires}.{nonce}.{self._mac(expires, nonce)}"
 
     def valid(self, value: str | None, now: float | None = None) -> bool:
-        if self.key is None or not value or len(value) > 200:
+        parts = credentials.fields(value, 3, max_length=200)
+        if self.key is None or parts is None or (expires := credentials.number(parts[0])) is None:
             return False
-        parts = value.split(".")
-        if len(parts) != 3 or not parts[0].isdigit():
+        nonce, mac = parts[1], parts[2]
+        if nonce in self.revoked:
             return False
-        expires, nonce, mac = int(parts[0]), parts[1], parts[2]
-        return hmac.compare_digest(mac, self._mac(expires, nonce)) and expires > (time.time() if now is None
-                                                                                   else now)
+        return credentials.same(mac, self._mac(expires, nonce)) and expires > (time.time() if now is None else now)
+
+    def revoke(self, value: str | None, now: float | None = None) -> None:
+        """End a session on the server (logout): its nonce is refused until the session would have expired."""
+        if self.valid(value, now):
+            parts = value.split(".")  # type: ignore[union-attr]
+            now = time.time() if now is None else now
+            self.revoked = {n: t for n, t in self.revoked.items() if t > now}  # forget what expired anyway
+            self.revoked[parts[1]] = float(parts[0])
 
 
 class Console:
@@ -132,6 +140,7 @@ class Console:
         return response
 
     async def logout(self, request: Request) -> Response:
+        self.sessions.revoke(request.cookies.get(COOKIE))
         response = RedirectResponse("/console", status_code=303)
         response.delete_cookie(COOKIE, path="/console")
         return response

@@ -9,7 +9,6 @@ that is not the server's own page is refused, so a page elsewhere cannot ride on
 
 from __future__ import annotations
 
-import hmac
 import json
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from pydantic import SecretStr
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse
 
+from babelfish.core import credentials
 from babelfish.telephony.signature import bearer
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def given_token(connection: HTTPConnection) -> str:
 
 
 def token_matches(given: str, expected: str) -> bool:
-    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+    return credentials.same(given, expected)
 
 
 def check_token(connection: HTTPConnection, expected: str | None, off: str) -> JSONResponse | None:

@@ -29,15 +29,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from babelfish.core import credentials
+
 if TYPE_CHECKING:
     from babelfish.config.settings import Settings
 
 log = logging.getLogger(__name__)
 
 BROWSER_CALLER = "browser"  # the caller of every browser leg
-ROOM_CODE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-LINK_ID = re.compile(r"^[0-9a-f]{16}$")
-LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
+ROOM_CODE = re.compile(r"[A-Za-z0-9_-]{1,32}\Z")  # \Z, not $: "4711\n" is not a room code
+LINK_ID = re.compile(r"[0-9a-f]{16}\Z")
+LANGUAGE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?\Z")
 MIN_TTL_S = 60.0
 MAX_TTL_S = 30 * 86400.0  # a link lives at most this long (and a revocation is kept no longer)
 MAX_REVOKED = 10_000
@@ -117,13 +119,13 @@ class PhoneLinks:
         """The link ``token`` stands for, if it admits now; else :class:`LinkError` saying why."""
         if self.key is None:
             raise LinkError("join links are off on this server (no link key)")
-        parts = token.split(".") if isinstance(token, str) and len(token) <= 256 else []
-        if len(parts) != 5 or not parts[2].isdigit() or not LINK_ID.match(parts[3]):
+        parts = credentials.fields(token, 5)
+        if parts is None or (expiry := credentials.number(parts[2])) is None or not LINK_ID.fullmatch(parts[3]):
             raise LinkError("malformed join link")
-        room, language, expiry, link_id, mac = parts
-        if not hmac.compare_digest(mac.encode(), self._mac(room, language, int(expiry), link_id).encode()):
+        room, language, _, link_id, mac = parts
+        if not credentials.same(mac, self._mac(room, language, expiry, link_id)):
             raise LinkError("invalid join link (tampered with, forged, or its key has changed)")
-        if int(expiry) <= (time.time() if now is None else now):
+        if expiry <= (time.time() if now is None else now):
             raise LinkError("this join link has expired: ask for a new one")
         self._load()
         if link_id in self._revoked:
@@ -206,4 +208,4 @@ class LegSecrets:
         return _b64(hmac.new(self._key, leg_id.encode(), hashlib.sha256).digest())
 
     def matches(self, leg_id: str, given: str) -> bool:
-        return bool(given) and hmac.compare_digest(given.encode(), self.issue(leg_id).encode())
+        return credentials.same(given, self.issue(leg_id))

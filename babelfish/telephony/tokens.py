@@ -14,6 +14,8 @@ import hmac
 import secrets
 import time
 
+from babelfish.core import credentials
+
 
 class TokenError(Exception):
     """A token that does not admit the socket; the reason goes into the close frame."""
@@ -68,11 +70,11 @@ class SocketTokens:
     def check(self, token: str, leg_id: str, now: float | None = None) -> tuple[str, int]:
         """Raise :class:`TokenError` unless ``token`` was issued for ``leg_id``, is unexpired and unused.
         Returns ``(nonce, expiry)`` for :meth:`consume` once the socket is admitted."""
-        parts = token.split(".")
-        if len(parts) != 3 or not parts[0].isdigit() or len(token) > 200:
+        parts = credentials.fields(token, 3, max_length=200)
+        if parts is None or (expires := credentials.number(parts[0])) is None:
             raise TokenError("malformed token")
-        expires, nonce, mac = int(parts[0]), parts[1], parts[2]
-        if not hmac.compare_digest(mac, self._mac(leg_id, expires, nonce)):
+        nonce, mac = parts[1], parts[2]
+        if not credentials.same(mac, self._mac(leg_id, expires, nonce)):
             raise TokenError("token is not valid for this leg")
         if (time.time() if now is None else now) > expires:
             raise TokenError("token expired")

@@ -16,7 +16,7 @@ from vonage_voice.models.connect_endpoints import WebsocketEndpoint
 from vonage_voice.models.input_types import Dtmf
 from vonage_voice.models.ncco import Connect, Input, Talk
 
-_PHONE = re.compile(r"^[1-9]\d{6,14}$")
+_PHONE = re.compile(r"[1-9]\d{6,14}\Z")  # \Z, not $: no trailing newline
 
 # Statuses Vonage documents for the event webhook; others are accepted and logged.
 KNOWN_STATUSES = frozenset(
