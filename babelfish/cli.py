@@ -1,4 +1,4 @@
-"""``babelfish serve | call | translate | models | bench | ray-serve | transcripts | phone``."""
+"""``babelfish serve | call | translate | models | bench | ray-serve | transcripts | phone | languages``."""
 
 from __future__ import annotations
 
@@ -186,8 +186,37 @@ def cmd_phone(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_languages(args: argparse.Namespace) -> int:
+    """What each offered language can do on the engines the settings choose, and what the menu offers."""
+    import json
+
+    from babelfish.engines import support
+
+    settings = _settings(args)
+    menu = settings.menu.languages if settings.menu.languages is not None else support.offered(settings)
+    rows = [{**row, "in_menu": row["language"] in {t.split("-")[0] for t in menu}} for row in support.table(settings)]
+    if args.json:
+        print(json.dumps({"menu": menu, "languages": rows}, ensure_ascii=False))
+        return 0
+    measured = support.measured()
+    print(f"menu: {', '.join(menu) or 'off'}  (verdicts: {measured.get('command', 'none saved')}, "
+          f"{measured.get('machine', {}).get('date', '-')})")
+    for row in rows:
+        why = "; ".join(row["reasons"])
+        print(f"  {row['language']:3} {row['name']:10} {row['rating']:10} {'menu' if row['in_menu'] else '    '} "
+              f"{row['voice']:16} {why}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("babelfish")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        installed = "unknown"
     parser = argparse.ArgumentParser(prog="babelfish", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"babelfish {installed}")
     parser.add_argument("--config", help="TOML settings file, or the original 2018 config.py (see README)")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -270,6 +299,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--language", help="link: the language of whoever joins with it (e.g. fr-FR)")
     p.add_argument("--ttl", type=float, help="link: seconds it is valid (default: phone.link_ttl_s)")
     p.set_defaults(func=cmd_phone)
+
+    p = sub.add_parser("languages", help="what each language can do here, and what the menu offers")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_languages)
+
+    # `babelfish serve --config FILE` as well as `babelfish --config FILE serve` (SUPPRESS: a subcommand
+    # without it keeps the one given before it)
+    for command in sub.choices.values():
+        command.add_argument("--config", default=argparse.SUPPRESS,
+                             help="TOML settings file, or the original 2018 config.py (see README)")
     return parser
 
 

@@ -159,3 +159,14 @@ def test_a_clause_in_a_language_that_had_no_example_turns_is_translated_spoken_a
     heard = engines.recognizer.transcribe_sync(audio.resample(samples, rate, 8000), 8000, "pl")
     wer, _ = word_errors([polish], [heard], "pl")
     assert wer < 60, (polish, heard)
+
+
+def test_babelfish_languages_lists_the_table_and_the_menu(measured: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    from babelfish import cli
+
+    assert cli.main(["languages", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    rows = {row["language"]: row for row in shown["languages"]}
+    assert shown["menu"] == [] and set(rows) == set(languages.NAMES)  # the tests' environment turns the menu off
+    assert rows["nl"]["rating"] == "poor" and "whisper-small" in rows["nl"]["reasons"][0]
+    assert rows["de"]["voice"].startswith("kokoro:") and rows["de"]["examples"]

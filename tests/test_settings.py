@@ -34,3 +34,16 @@ def test_openmp_threads_wait_passively_unless_the_environment_says_otherwise() -
     chosen = subprocess.run([sys.executable, "-c", script], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
                             capture_output=True, text=True, check=True)
     assert (unset.stdout.strip(), chosen.stdout.strip()) == ("PASSIVE", "ACTIVE")
+
+
+def test_the_cli_says_its_version_and_takes_config_after_the_command(tmp_path, capsys) -> None:
+    from babelfish import cli
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("babelfish ")
+    config = tmp_path / "babelfish.toml"
+    config.write_text("port = 8123\n")
+    for argv in (["serve", "--config", str(config)], ["--config", str(config), "serve"]):
+        assert cli.build_parser().parse_args(argv).config == str(config)
+    assert cli.build_parser().parse_args(["serve"]).config is None
