@@ -170,3 +170,13 @@ def test_babelfish_languages_lists_the_table_and_the_menu(measured: dict, capsys
     assert shown["menu"] == [] and set(rows) == set(languages.NAMES)  # the tests' environment turns the menu off
     assert rows["nl"]["rating"] == "poor" and "whisper-small" in rows["nl"]["reasons"][0]
     assert rows["de"]["voice"].startswith("kokoro:") and rows["de"]["examples"]
+
+
+def test_whisper_gets_each_languages_dev_chosen_decoding_under_the_operators_own() -> None:
+    from babelfish.config.pipeline import RecognizerSettings
+
+    windows, beams = support.tuning(RecognizerSettings())
+    assert beams == {lang: int(t["beam_size"]) for lang, t in support.RECOGNIZER_TUNING.items() if "beam_size" in t}
+    windows, beams = support.tuning(RecognizerSettings(beam_by_language={"fr": 2}, window_by_language={"nl": 30}))
+    assert beams["fr"] == 2 and windows["nl"] == 30
+    assert support.tuning(RecognizerSettings(model="small")) == ({}, {})  # measured on base only

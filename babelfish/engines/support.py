@@ -38,17 +38,19 @@ MIN_CHRF = 30.0  # translation that keeps less than this of the reference's char
 MENU_SIZE = 9  # keys 1-9
 
 # The Kokoro style that speaks each language (the packaged styles are Japanese speakers): the one whose
-# speech Whisper understood best on the dev sentences (``bench languages --dev``,
-# benchmarks/results/languages-dev.json). English keeps Piper's joe (better than any style: same file).
+# speech Whisper understood best on the dev sentences at 8 kHz (ties: jm_kumo), ``bench languages --dev``,
+# benchmarks/results/languages-dev.json. English keeps Piper's joe (bench languages compares the two).
 KOKORO_STYLES: dict[str, str] = {
-    "de": "jm_kumo", "fr": "jm_kumo", "es": "jm_kumo", "it": "jm_kumo", "nl": "jm_kumo", "pt": "jm_kumo",
-    "pl": "jm_kumo", "cs": "jm_kumo", "sv": "jm_kumo", "ru": "jm_kumo", "ja": "jf_alpha",
+    "de": "jf_gongitsune", "fr": "jm_kumo", "es": "jm_kumo", "it": "jm_kumo", "nl": "jm_kumo", "pt": "jm_kumo",
+    "pl": "jf_nezumi", "cs": "jm_kumo", "sv": "jf_gongitsune", "ru": "jm_kumo", "ja": "jf_gongitsune",
 }
 ENGLISH_VOICE = "piper:joe"
 
-# Whisper's decoding per language where the dev clips chose other than the defaults (recognizer.beam_size,
-# recognizer.min_window_s): ``bench languages --dev``. Settings of the operator's own win.
-RECOGNIZER_TUNING: dict[str, dict[str, float]] = {}
+# Whisper's decoding per language where the dev clips chose other than the defaults (beam 1, the 15 s
+# window), from the same dev run: among beam 1/5 and window 15/30 s, the cheapest within 1 point of the
+# lowest WER, and only where that is at least 2 points below the defaults' (fr 14.8 -> 10.6, nl 61.8 ->
+# 49.3). Settings of the operator's own win.
+RECOGNIZER_TUNING: dict[str, dict[str, float]] = {"fr": {"beam_size": 5}, "nl": {"beam_size": 5}}
 
 
 def tuning(recognizer: Any) -> tuple[dict[str, float], dict[str, int]]:
@@ -65,6 +67,7 @@ def tuning(recognizer: Any) -> tuple[dict[str, float], dict[str, int]]:
     windows.update({languages.primary(k): v for k, v in recognizer.window_by_language.items()})
     beams.update({languages.primary(k): v for k, v in recognizer.beam_by_language.items()})
     return windows, beams
+
 
 Rating = Literal["good", "usable", "poor", "unmeasured"]
 
