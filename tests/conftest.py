@@ -23,7 +23,7 @@ from babelfish.pipeline.segment import SileroDetector
 from babelfish.server.serving import background
 
 ASTERISK = Path("/usr/share/asterisk/sounds/en")
-OPERATOR_TOKEN = "test-operator-token"
+OPERATOR_TOKEN = "test-operator-token-of-24-chars"
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}  # headers for /rooms, /metrics, /phone/links
 # The fake Vonage streams faster than real time in plumbing tests (pace > 1), which a server refuses by
 # default (limits.audio_speed): tests that build their own LimitsSettings pass these.

@@ -25,7 +25,7 @@ from .conftest import OPERATOR, dial_pair, double_engines
 from .test_rest import APP_ID, keypair
 
 PACE = 4.0
-TOKEN = "s3cret-transcripts"
+TOKEN = "s3cret-transcripts-24-chars"
 
 
 @pytest.fixture

@@ -90,7 +90,7 @@ def test_login_keeps_the_token_out_of_urls_in_an_httponly_session_cookie(setting
 async def test_live_rooms_actions_and_join_links_through_the_api(tmp_path, speech) -> None:
     samples, rate = speech
     settings = Settings(models_dir=tmp_path, playback_lead_ms=200, menu={"languages": [], "room_codes": True},
-                        transcripts={"token": "transcripts"})
+                        transcripts={"token": "transcripts-token-24-chars"})
     async with background_server(settings, double_engines()) as (url, server), FakeVonage(url) as vonage, \
             httpx.AsyncClient(base_url=url, headers=OPERATOR) as http:
         a = await vonage.dial("447700900123", keys=["4711#"], pace=PACE)

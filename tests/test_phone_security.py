@@ -265,7 +265,7 @@ def test_a_new_link_key_revokes_every_link(tmp_path: Path) -> None:
     with TestClient(create_app(derived, double_engines())) as http:
         token = join_link(http.post("/phone/links", json={"room": "4711", "language": "de"}, headers=OPERATOR))
     new_token = derived.model_copy(update={"security": SecuritySettings(signature_secret=SIGNATURE_SECRET,
-                                                                        operator_token="a-new-operator-token")})
+                                                                        operator_token="a-new-operator-token-24-chars")})
     with TestClient(create_app(new_token, double_engines())) as http:
         assert http.post("/phone/join", json={"link": token}).status_code == 403
 

@@ -250,7 +250,7 @@ def test_deeply_nested_json_and_huge_offsets_are_400(tmp_path) -> None:
     nested = b"[" * 100_000 + b"]" * 100_000
     settings = Settings(models_dir=tmp_path, menu={"languages": []},
                         limits=LimitsSettings(**FAST_AUDIO, max_body_bytes=1024 * 1024),
-                        transcripts={"token": "transcripts-token"})
+                        transcripts={"token": "transcripts-token-24-chars"})
     with app_client(settings) as http:
         for path in ("/event", "/answer", "/input", "/phone/join"):
             r = http.post(path, content=nested, headers={"Content-Type": "application/json"})

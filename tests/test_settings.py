@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from babelfish.config.settings import load_settings
+from babelfish.config.settings import Settings, load_settings
 
 
 def test_settings_from_env_and_toml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,3 +47,12 @@ def test_the_cli_says_its_version_and_takes_config_after_the_command(tmp_path, c
     for argv in (["serve", "--config", str(config)], ["--config", str(config), "serve"]):
         assert cli.build_parser().parse_args(argv).config == str(config)
     assert cli.build_parser().parse_args(["serve"]).config is None
+
+
+@pytest.mark.parametrize("env", ["BABELFISH_SECURITY__OPERATOR_TOKEN", "BABELFISH_TRANSCRIPTS__TOKEN"])
+def test_a_guessable_token_is_refused_at_startup_with_the_command_that_makes_a_good_one(env, monkeypatch) -> None:
+    monkeypatch.setenv(env, "1234")
+    with pytest.raises(ValueError, match=r"is 4 characters: use 24 or more, e\.g\. the output of `openssl rand"):
+        Settings()
+    monkeypatch.setenv(env, "x" * 24)
+    Settings()

@@ -106,6 +106,11 @@ class TranscriptSettings(BaseModel):
     retention_days: float | None = Field(None, gt=0, description="delete transcripts older than this")
     mask_numbers: bool = Field(True, description="store phone numbers as 44*******123")
 
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: str | None) -> str | None:
+        return guessable("transcripts.token", value)
+
 
 class VonageSettings(BaseModel):
     """The Vonage application, for the REST calls the server makes (outbound calls, talk into a call)."""
@@ -120,6 +125,17 @@ class VonageSettings(BaseModel):
     talk_premium: bool = Field(False, description="'vonage-talk': Vonage's premium (neural) voices (billed extra)")
 
 
+MIN_TOKEN_LENGTH = 24
+
+
+def guessable(name: str, value: str | None) -> str | None:
+    """Refuse a bearer token short enough to guess by trying (a 4-digit one fell in 20 s)."""
+    if value is not None and len(value) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"{name} is {len(value)} characters: use {MIN_TOKEN_LENGTH} or more, e.g. the output of "
+                         "`openssl rand -hex 24` or `python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    return value
+
+
 class SecuritySettings(BaseModel):
     """Who may talk to the server: signed webhooks and authenticated audio sockets."""
 
@@ -130,6 +146,12 @@ class SecuritySettings(BaseModel):
         None, description="the operator's bearer token for /rooms, /captions, /metrics and /phone/links "
         "(unset: those are off, 403)")
     metrics_open: bool = Field(False, description="serve /metrics without the operator token (a private scraper)")
+
+    @field_validator("operator_token")
+    @classmethod
+    def _operator_token_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        guessable("security.operator_token", value.get_secret_value() if value is not None else None)
+        return value
     signature_max_age_s: float = Field(
         300.0, ge=5.0, le=86400.0, description="a signed webhook whose JWT was issued longer ago is refused")
     socket_token_secret: SecretStr | None = Field(
