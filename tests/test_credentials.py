@@ -100,3 +100,21 @@ def test_a_room_code_or_language_with_a_trailing_newline_is_not_one(client: Test
     for body in ({"room": "4711\n", "language": "fr-FR"}, {"room": "4711", "language": "fr-FR\n"}):
         assert client.post("/phone/links", json=body, headers=OPERATOR).status_code == 400, body
     assert client.post("/phone/links", json={"room": "4711", "language": "fr-FR"}, headers=OPERATOR).status_code == 201
+
+
+def test_guessing_the_token_on_any_route_is_slowed_to_a_try_every_few_seconds_and_logged(client: TestClient,
+                                                                                         caplog) -> None:
+    """Ten wrong tries pass as 401 (typos happen); then every route that takes the token answers 429 to that
+    address, the right token included, whether the guesses came as a bearer, a ?token= or the login form."""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="babelfish"):
+        codes = [client.get("/rooms", headers={"Authorization": f"Bearer guess-{i}"}).status_code for i in range(6)]
+        codes += [client.get("/calls", params={"token": f"guess-{i}"}).status_code for i in range(4)]
+        assert codes == [401] * 10
+        assert client.get("/metrics", params={"token": "guess-11"}).status_code == 429
+        assert client.get("/rooms", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}).status_code == 429
+        assert client.post("/console/login", data={"token": OPERATOR_TOKEN}).status_code == 429
+        refused = client.get("/calls", params={"token": "t" * 30})
+        assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert "wrong token from testclient for /rooms" in caplog.text

@@ -107,6 +107,28 @@ def test_a_legs_events_need_its_own_secret_from_its_own_origin(client: TestClien
     assert 'babelfish_errors_total{kind="phone_events_refused"} 4.0' in metrics
 
 
+def test_one_guest_cannot_fill_the_feeds_of_the_operator_or_of_other_guests(tmp_path: Path) -> None:
+    """A guest with one join opens feed after feed for their own leg: past ``feeds_per_leg`` they are refused
+    (1013), while another guest's feed and the operator's /captions still open."""
+    from babelfish.config.settings import LimitsSettings
+
+    settings = make_settings(tmp_path, limits=LimitsSettings(max_subscribers=4, feeds_per_leg=2,
+                                                             audio_speed=1000.0, audio_ahead_s=1e6))
+    with TestClient(create_app(settings, double_engines())) as client:
+        mine = client.post("/phone/join", json={"language": "de", "room": "tea"}).json()
+        other = client.post("/phone/join", json={"language": "en", "room": "tea"}).json()
+        feed = f"/phone/events?leg={mine['uuid']}&secret={mine['secret']}"
+        with client.websocket_connect(feed, headers=OWN) as a, client.websocket_connect(feed, headers=OWN) as b:
+            assert a.receive_json()["type"] == b.receive_json()["type"] == "state"
+            assert closed_with(client, feed, OWN) == (wire.CLOSE_TRY_AGAIN, "too many feeds for this leg")
+            theirs = f"/phone/events?leg={other['uuid']}&secret={other['secret']}"
+            with client.websocket_connect(theirs, headers=OWN) as c:
+                assert c.receive_json()["leg"] == other["uuid"]
+                with client.websocket_connect("/captions", headers=OPERATOR) as captions:
+                    client.post("/event", json={"uuid": other["uuid"], "status": "completed"})
+                    assert captions.receive_json()["type"]  # the operator's feed is open and carries events
+
+
 def test_a_secret_for_a_leg_that_has_ended_opens_nothing(client: TestClient) -> None:
     gone = client.post("/phone/join", json={"language": "de"}).json()
     client.post("/event", json={"uuid": gone["uuid"], "status": "completed"})

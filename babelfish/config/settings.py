@@ -169,7 +169,11 @@ class LimitsSettings(BaseModel):
 
     max_legs: int = Field(200, ge=1, description="concurrent legs; further callers hear that all lines are busy")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="longest request body; longer ones get 413")
-    max_subscribers: int = Field(50, ge=1, description="open /captions and /phone/events sockets at once")
+    max_subscribers: int = Field(
+        50, ge=1, description="open operator feeds (/captions, the console's) at once; as many again for the "
+        "browser phones' /phone/events")
+    feeds_per_leg: int = Field(3, ge=1, description="/phone/events sockets one browser leg may hold open")
+    feeds_per_address: int = Field(8, ge=1, description="/phone/events sockets one client address may hold open")
     subscriber_idle_s: float = Field(
         300.0, ge=1.0, description="a /captions or /phone/events socket with nothing to send this long is closed")
     audio_speed: float = Field(

@@ -47,6 +47,7 @@ from babelfish.pipeline.protocols import Engines
 from babelfish.server import console, transcripts
 from babelfish.server import phone as web
 from babelfish.server.audio_socket import AudioSocket
+from babelfish.server.http import FeedSlots
 from babelfish.server.limits import BodyLimit, RateLimiter
 from babelfish.server.metrics import Metrics
 from babelfish.server.operator import OperatorGuard
@@ -87,6 +88,7 @@ class Server:
                                      if settings.cluster.redis_url else LocalDirectory(self.switchboard, self.store))
         self.reception = Reception(self)
         self.hub = CaptionHub()
+        self.feeds = FeedSlots()  # who holds which caption feeds (server/http.py)
         self.started = time.time()
         security = settings.security
         secret = security.signature_secret.get_secret_value() if security.signature_secret else None

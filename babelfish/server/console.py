@@ -38,7 +38,7 @@ from starlette.websockets import WebSocket
 from babelfish.core import credentials, languages
 from babelfish.core.privacy import mask_number
 from babelfish.engines import support
-from babelfish.server.http import error_response, subscribe
+from babelfish.server.http import error_response, operator_feed, subscribe
 from babelfish.server.operator import origin_allowed, refusal_reason, token_matches
 from babelfish.server.phonelinks import BROWSER_CALLER
 from babelfish.server.transcripts import MAX_OFFSET
@@ -129,10 +129,14 @@ class Console:
             return self._login_page(403, "cross-origin request refused")
         if not self.token:
             return self._login_page(403, OFF)
+        guesses = self.server.operator.guesses
+        if guesses.locked_out(request) is not None:
+            return self._login_page(429, "Too many wrong tokens from this address: try again in a minute.")
         body = (await request.body()).decode("utf-8", "replace")
         given = (parse_qs(body).get("token") or [""])[0].strip()
         if not token_matches(given, self.token):
             self.server.metrics.error("console_login_refused")
+            guesses.failed(request)
             return self._login_page(401, "That is not the operator token.")
         response = RedirectResponse("/console", status_code=303)
         response.set_cookie(COOKIE, self.sessions.issue(), max_age=int(self.sessions.ttl_s), path="/console",
@@ -166,7 +170,9 @@ class Console:
             await ws.accept()
             await ws.close(code=wire.CLOSE_POLICY, reason=refusal_reason(refused))
             return
-        await subscribe(ws, self.server.hub, self.server.settings.limits, room=ws.query_params.get("room"))
+        limits = self.server.settings.limits
+        await subscribe(ws, self.server.hub, limits, self.server.feeds, operator_feed(limits),
+                        room=ws.query_params.get("room"))
 
     async def end_leg(self, request: Request) -> JSONResponse:
         if (refused := self.refusal(request)) is not None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -18,18 +19,66 @@ from babelfish.core.events import CaptionHub
 from babelfish.telephony import wire
 
 
-async def subscribe(ws: WebSocket, hub: CaptionHub, limits: LimitsSettings, *, room: str | None = None,
+class FeedSlots:
+    """The caption feeds each kind of subscriber holds. Every feed claims a slot in one or more pools, each
+    with its cap: the operator's feeds and the browser phones' are counted apart (guests cannot fill the
+    operator's), and one guest's leg and one client address hold a few each (one join link cannot fill the
+    guests' pool). (A counter per pool: nothing a library does for a websocket server.)"""
+
+    def __init__(self) -> None:
+        self.held: collections.Counter[str] = collections.Counter()
+
+    def take(self, claims: Sequence[tuple[str, int]]) -> str | None:
+        """Hold a slot in every pool of ``claims`` (pool, cap); the first full pool's name when one is full."""
+        for pool, cap in claims:
+            if self.held[pool] >= cap:
+                return pool
+        for pool, _ in claims:
+            self.held[pool] += 1
+        return None
+
+    def give_back(self, claims: Sequence[tuple[str, int]]) -> None:
+        for pool, _ in claims:
+            self.held[pool] -= 1
+            if self.held[pool] <= 0:
+                del self.held[pool]
+
+
+def operator_feed(limits: LimitsSettings) -> list[tuple[str, int]]:
+    return [("operator", limits.max_subscribers)]
+
+
+def guest_feed(limits: LimitsSettings, leg: str, address: str) -> list[tuple[str, int]]:
+    return [("guests", limits.max_subscribers), (f"leg {leg}", limits.feeds_per_leg),
+            (f"address {address}", limits.feeds_per_address)]
+
+
+async def subscribe(ws: WebSocket, hub: CaptionHub, limits: LimitsSettings, slots: FeedSlots,
+                    claims: Sequence[tuple[str, int]], *, room: str | None = None,
                     pick: Callable[[dict[str, Any]], bool] | None = None,
                     first: Callable[[], Awaitable[None]] | None = None,
                     tick: Callable[[], Awaitable[bool]] | None = None, tick_s: float = 1.0) -> None:
     """Serve one caption-feed websocket (``/captions``, ``/phone/events``) until the client leaves. Refused
-    with 1013 while ``limits.max_subscribers`` are open; closed once it had nothing to send for
+    with 1013 while a pool it claims is full (:class:`FeedSlots`); closed once it had nothing to send for
     ``limits.subscriber_idle_s`` (a bounded number of sockets, none held open forever by a silent client).
     ``pick`` filters the events sent; ``first`` sends what comes before them; ``tick``, called after each
     event and every ``tick_s``, may send more and ends the feed by returning False."""
-    if hub.subscribers >= limits.max_subscribers:
-        await ws.close(code=wire.CLOSE_TRY_AGAIN, reason="too many subscribers")
+    full = slots.take(claims)
+    if full is not None:
+        shared = full in ("operator", "guests")
+        reason = "too many subscribers" if shared else f"too many feeds for this {full.split()[0]}"
+        await ws.accept()  # then closed: a browser page reads the reason only from an accepted socket
+        await ws.close(code=wire.CLOSE_TRY_AGAIN, reason=reason)
         return
+    try:
+        await _feed(ws, hub, limits, room, pick, first, tick, tick_s)
+    finally:
+        slots.give_back(claims)
+
+
+async def _feed(ws: WebSocket, hub: CaptionHub, limits: LimitsSettings, room: str | None,
+                pick: Callable[[dict[str, Any]], bool] | None, first: Callable[[], Awaitable[None]] | None,
+                tick: Callable[[], Awaitable[bool]] | None, tick_s: float) -> None:
     queue = hub.subscribe(room)
     await ws.accept()
     receiver = asyncio.create_task(wait_closed(ws))

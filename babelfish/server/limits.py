@@ -37,6 +37,12 @@ class RateLimiter:
             self._buckets.popitem(last=False)
         return allowed
 
+    def left(self, key: str, now: float | None = None) -> float:
+        """The tokens in ``key``'s bucket now, without taking one."""
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.get(key, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - last) * self.rate)
+
     def retry_after(self, key: str) -> float:
         """Seconds until ``key`` may send again."""
         tokens, _ = self._buckets.get(key, (float(self.burst), 0.0))

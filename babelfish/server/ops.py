@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from babelfish.core.privacy import mask_number
-from babelfish.server.http import subscribe
+from babelfish.server.http import operator_feed, subscribe
 from babelfish.server.metrics import CONTENT_TYPE
 from babelfish.server.operator import refusal_reason
 from babelfish.telephony import wire
@@ -91,4 +91,5 @@ class Ops:
             server.metrics.error("captions_refused")
             await ws.close(code=wire.CLOSE_POLICY, reason=refusal_reason(refused))
             return
-        await subscribe(ws, server.hub, server.settings.limits, room=ws.query_params.get("room"))
+        limits = server.settings.limits
+        await subscribe(ws, server.hub, limits, server.feeds, operator_feed(limits), room=ws.query_params.get("room"))

@@ -34,7 +34,7 @@ from starlette.websockets import WebSocket
 
 from babelfish.core import languages, rooms
 from babelfish.engines import support
-from babelfish.server.http import error_response, read_json, subscribe
+from babelfish.server.http import error_response, guest_feed, read_json, subscribe
 from babelfish.server.operator import origin_allowed
 from babelfish.server.phonelinks import BROWSER_CALLER, ROOM_CODE, JoinLink, LegSecrets, LinkError, PhoneLinks
 from babelfish.telephony import wire
@@ -251,8 +251,10 @@ class Phone:
             went_on, fresh_event = fresh_event, False
             return state["active"] or went_on  # once gone, the events still queued are sent, then it ends
 
-        await subscribe(ws, self.server.hub, self.server.settings.limits, pick=pick, first=first, tick=tick,
-                        tick_s=STATE_POLL_S)
+        limits = self.server.settings.limits
+        address = ws.client.host if ws.client else "unknown"
+        await subscribe(ws, self.server.hub, limits, self.server.feeds, guest_feed(limits, leg_id, address), pick=pick,
+                        first=first, tick=tick, tick_s=STATE_POLL_S)
 
 
 def link_url(base: str, token: str) -> str:

@@ -27,7 +27,7 @@ class TranscriptApi:
 
     def _refused(self, request: Request) -> Response | None:
         return check_token(request, self.server.settings.transcripts.token,
-                           "the transcript API is off: set BABELFISH_TRANSCRIPTS__TOKEN")
+                           "the transcript API is off: set BABELFISH_TRANSCRIPTS__TOKEN", self.server.operator.guesses)
 
     async def list(self, request: Request) -> Response:
         if (refused := self._refused(request)) is not None:

@@ -92,8 +92,8 @@ def parallel(language: str, dev: bool) -> list[tuple[str, str]]:
         return halves(corpus.sentence_pairs("en", language), dev, None)
     if dev:
         return []
-    return [(texts["en"].format(name="English", digit=1), texts[language].format(digit=1))
-            for texts in languages.PROMPTS.values() if "en" in texts and language in texts]
+    return [(texts["en"], texts[language]) for key, texts in languages.PROMPTS.items()
+            if key != "menu_option" and "en" in texts and language in texts]  # each menu option names its own
 
 
 def voice_sentences(language: str, dev: bool, n: int) -> list[tuple[str, Any]]:
@@ -207,8 +207,10 @@ class LanguageBench:
         return out
 
     def translation(self, language: str, styles: Sequence[str]) -> dict[str, Any]:
+        if language == "en":
+            return {}
         chosen = parallel(language, self.dev)[: self.size("translation")]
-        if not chosen or language == "en":
+        if not chosen:
             return {}
         out: dict[str, Any] = {"translation_n": len(chosen),
                                "translation_material": "game lines" if language in GAME else "server sentences"}
