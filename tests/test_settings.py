@@ -56,3 +56,40 @@ def test_a_guessable_token_is_refused_at_startup_with_the_command_that_makes_a_g
         Settings()
     monkeypatch.setenv(env, "x" * 24)
     Settings()
+
+
+def test_a_misspelt_setting_or_section_is_an_error_naming_the_file_and_the_closest_setting(tmp_path, monkeypatch,
+                                                                                            capsys) -> None:
+    from babelfish import cli
+    from babelfish.config.settings import ConfigError
+
+    config = tmp_path / "babelfish.toml"
+    config.write_text('[segmenter]\nend_of_trun_ms = 450\n[translater]\nmodel = "gemma-270m"\n')
+    with pytest.raises(ConfigError, match=r"babelfish.toml: unknown setting 'segmenter.end_of_trun_ms' \(did you "
+                                          r"mean 'end_of_turn_ms'\?\) and 1 more: 'translater' \(did you mean "
+                                          r"'translator'\?\)"):
+        load_settings(config)
+    config.write_text("port = \n")
+    assert cli.main(["serve", "--config", str(config)]) == 2
+    said = capsys.readouterr().err
+    assert said.startswith(f"babelfish: {config}: not valid TOML") and said.count("\n") == 1
+    monkeypatch.setenv("BABELFISH_SEGMENTER__END_OF_TRUN_MS", "450")
+    with pytest.raises(ConfigError, match="BABELFISH_SEGMENTER__END_OF_TRUN_MS.*did you mean 'end_of_turn_ms'"):
+        load_settings()
+
+
+@pytest.mark.parametrize(("env", "value", "message"), [
+    ("BABELFISH_DEFAULT_LANGUAGES", '["klingon"]', "default_languages: 'klingon' is not a language babelfish offers"),
+    ("BABELFISH_NUMBERS", '{"447700900001": "xx-YY"}', "numbers: 'xx-YY' is not a language babelfish offers"),
+    ("BABELFISH_MENU__LANGUAGES", '["english"]', "menu.languages: 'english' is not a language babelfish offers"),
+    ("BABELFISH_PORT", "99999", "port: Input should be less than or equal to 65535"),
+])
+def test_languages_and_ports_are_checked_at_startup(env, value, message, monkeypatch) -> None:
+    from babelfish.config.settings import ConfigError
+
+    monkeypatch.setenv(env, value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings()
+    monkeypatch.delenv(env)
+    monkeypatch.setenv("BABELFISH_DEFAULT_LANGUAGES", '["de_DE", "en"]')  # underscores and bare tags are fine
+    assert load_settings().default_languages == ["de_DE", "en"]

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 
-class SegmenterSettings(BaseModel):
+class Section(BaseModel):
+    """One ``[section]`` of the settings: a key it does not know is an error, not silently ignored (a
+    misspelt ``end_of_trun_ms`` would otherwise leave the default in place without a word)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SegmenterSettings(Section):
     """Voice activity detection and end-of-turn detection."""
 
     vad_threshold: float = Field(0.5, ge=0.05, le=0.95, description="Silero speech probability threshold")
@@ -33,7 +40,7 @@ class SegmenterSettings(BaseModel):
 
 
 
-class InterpretationSettings(BaseModel):
+class InterpretationSettings(Section):
     """When a listener hears the translation: after the speaker's turn, or while they are still talking."""
 
     mode: Literal["consecutive", "simultaneous"] = Field(
@@ -55,7 +62,7 @@ class InterpretationSettings(BaseModel):
         return self.mode == "simultaneous"
 
 
-class TurnSettings(BaseModel):
+class TurnSettings(Section):
     """How the call behaves when people interrupt, overlap or use a speakerphone."""
 
     barge_in: bool = Field(True, description="a listener who starts speaking stops the translation they hear")
@@ -67,7 +74,7 @@ class TurnSettings(BaseModel):
 
 
 
-class RecognizerSettings(BaseModel):
+class RecognizerSettings(Section):
     engine: Literal["whisper", "azure"] = Field(
         "whisper", description="'whisper' (offline) or 'azure' (Azure speech translation; needs translator.engine "
         "'azure' too)")
@@ -90,7 +97,7 @@ class RecognizerSettings(BaseModel):
 
 
 
-class TranslatorSettings(BaseModel):
+class TranslatorSettings(Section):
     engine: Literal["llama", "ctranslate2", "azure"] = Field(
         "llama", description="'llama' (offline: translator.model through llama.cpp), 'ctranslate2' or 'azure' "
         "(with recognizer.engine 'azure'); 'gemma' is read as 'llama' with model 'gemma-270m'")
@@ -125,7 +132,7 @@ class TranslatorSettings(BaseModel):
 
 
 
-class SynthesizerSettings(BaseModel):
+class SynthesizerSettings(Section):
     engine: Literal["local", "azure", "vonage-talk"] = Field(
         "local", description="'local' (Piper / espeak-ng), 'azure' (Azure neural voices) or 'vonage-talk' (Vonage "
         "speaks the translation into the listener's call)")
@@ -135,7 +142,7 @@ class SynthesizerSettings(BaseModel):
 
 
 
-class AzureSettings(BaseModel):
+class AzureSettings(Section):
     """Azure AI Speech, for the Azure engines: a key (or an authorization token) and a region (or an endpoint)."""
 
     key: str | None = Field(None, repr=False, description="the Speech resource's key")
@@ -148,7 +155,7 @@ class AzureSettings(BaseModel):
 
 
 
-class DeploymentSettings(BaseModel):
+class DeploymentSettings(Section):
     """One stage's Ray Serve deployment."""
 
     num_replicas: int = Field(1, ge=1, description="replicas of the model (each loads its own copy)")
@@ -161,7 +168,7 @@ class DeploymentSettings(BaseModel):
 
 
 
-class RaySettings(BaseModel):
+class RaySettings(Section):
     """Model inference on Ray Serve: the stages listed run as deployments of one Serve application; every
     babelfish server calls them over the Ray cluster. Empty ``stages``: engines run in the process."""
 

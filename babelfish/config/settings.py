@@ -8,11 +8,13 @@ maps are JSON, e.g. ``BABELFISH_NUMBERS='{"447700900001": "de-DE"}'``. The origi
 
 from __future__ import annotations
 
+import difflib
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -25,6 +27,7 @@ from babelfish.config.pipeline import (
     InterpretationSettings,
     RaySettings,
     RecognizerSettings,
+    Section,
     SegmenterSettings,
     SynthesizerSettings,
     TranslatorSettings,
@@ -37,7 +40,18 @@ class ConfigError(ValueError):
     startup, never mid-call). The message names the setting to fix."""
 
 
-class MenuSettings(BaseModel):
+def offered_language(tag: str) -> str:
+    """``tag`` if babelfish offers its language (``de-DE``, ``de_DE`` and ``de`` alike), else a clear error at
+    startup (not an espeak-ng traceback in the middle of a call)."""
+    from babelfish.core import languages
+
+    if not isinstance(tag, str) or languages.primary(tag) not in languages.NAMES:
+        raise ValueError(f"{tag!r} is not a language babelfish offers (one of {', '.join(languages.NAMES)}; "
+                         "a tag such as de-DE)")
+    return tag
+
+
+class MenuSettings(Section):
     """The spoken DTMF menu at the start of a call."""
 
     languages: list[str] | None = Field(
@@ -55,18 +69,12 @@ class MenuSettings(BaseModel):
     @field_validator("languages")
     @classmethod
     def _offered_languages(cls, value: list[str] | None) -> list[str] | None:
-        from babelfish.core import languages
-
-        for tag in value or []:
-            if languages.primary(tag) not in languages.NAMES:
-                raise ValueError(f"menu.languages: {tag!r} is not a language babelfish offers (one of "
-                                 f"{', '.join(languages.NAMES)})")
-        return value
+        return None if value is None else [offered_language(tag) for tag in value]
     room_codes: bool = Field(False, description="ask callers for a room code after the language")
     timeout_s: int = Field(6, ge=1, le=10, description="seconds Vonage waits for a key press")
 
 
-class LanguageSettings(BaseModel):
+class LanguageSettings(Section):
     """Which language a caller speaks, heard from their speech (Whisper's language probabilities among the
     room's languages, in the recognition pass itself); see docs/languages.md."""
 
@@ -81,7 +89,7 @@ class LanguageSettings(BaseModel):
     min_speech_s: float = Field(0.8, ge=0.0, le=5.0, description="shorter utterances are not identified")
 
 
-class AccessSettings(BaseModel):
+class AccessSettings(Section):
     """Who may use the service."""
 
     allowed: list[str] = Field(
@@ -95,11 +103,11 @@ class AccessSettings(BaseModel):
     invites_per_hour: int = Field(3, ge=0, description="keypad invitations one caller may place per hour")
 
 
-class RoomSettings(BaseModel):
+class RoomSettings(Section):
     conference_size: int = Field(6, ge=2, le=16, description="most legs in a room joined by code")
 
 
-class TranscriptSettings(BaseModel):
+class TranscriptSettings(Section):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default: SQLite file transcripts.db in data_dir")
     token: str | None = Field(None, description="bearer token for the /calls API (unset: the API is off)")
@@ -112,7 +120,7 @@ class TranscriptSettings(BaseModel):
         return guessable("transcripts.token", value)
 
 
-class VonageSettings(BaseModel):
+class VonageSettings(Section):
     """The Vonage application, for the REST calls the server makes (outbound calls, talk into a call)."""
 
     application_id: str | None = Field(None, description="the Vonage application's id")
@@ -136,7 +144,7 @@ def guessable(name: str, value: str | None) -> str | None:
     return value
 
 
-class SecuritySettings(BaseModel):
+class SecuritySettings(Section):
     """Who may talk to the server: signed webhooks and authenticated audio sockets."""
 
     signature_secret: SecretStr | None = Field(
@@ -164,7 +172,7 @@ class SecuritySettings(BaseModel):
         "'vonage'); needs signature_secret")
 
 
-class LimitsSettings(BaseModel):
+class LimitsSettings(Section):
     """Bounds that keep one caller, a flood or a slow engine from taking the server down."""
 
     max_legs: int = Field(200, ge=1, description="concurrent legs; further callers hear that all lines are busy")
@@ -195,7 +203,7 @@ class LimitsSettings(BaseModel):
         "in-flight utterances to finish")
 
 
-class PhoneSettings(BaseModel):
+class PhoneSettings(Section):
     """The browser phone (``/phone``): who may join a room from a browser, and how many may at once."""
 
     access: Literal["open", "link", "off"] | None = Field(
@@ -209,7 +217,7 @@ class PhoneSettings(BaseModel):
     idle_s: float = Field(120.0, ge=5.0, description="a browser leg that sends no voice this long is ended")
 
 
-class NetworkSettings(BaseModel):
+class NetworkSettings(Section):
     """Where requests come from."""
 
     trusted_proxies: list[str] = Field(
@@ -217,7 +225,7 @@ class NetworkSettings(BaseModel):
         "client is the rightmost address not among them")
 
 
-class ClusterSettings(BaseModel):
+class ClusterSettings(Section):
     """Several servers behind one number (see docs/scaling.md): call state shared in Redis, each room kept
     on one server. Unset ``redis_url``: one server, all state in the process."""
 
@@ -239,7 +247,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BABELFISH_", env_nested_delimiter="__", extra="ignore")
 
     host: str = "127.0.0.1"
-    port: int = 8000
+    port: int = Field(8000, ge=1, le=65535)
     public_url: str | None = Field(
         None, description="public base URL Vonage reaches us on (https://...); default: the request's host"
     )
@@ -303,7 +311,12 @@ class Settings(BaseSettings):
     def _at_least_one(cls, value: list[str]) -> list[str]:
         if not value:
             raise ValueError("default_languages needs at least one language")
-        return value
+        return [offered_language(tag) for tag in value]
+
+    @field_validator("numbers")
+    @classmethod
+    def _numbers_speak_offered_languages(cls, value: dict[str, str]) -> dict[str, str]:
+        return {number: offered_language(tag) for number, tag in value.items()}
 
     @classmethod
     def settings_customise_sources(
@@ -329,13 +342,80 @@ class Settings(BaseSettings):
 _CONFIG_FILE: dict[str, Path | None] = {"path": None}
 
 
+def _known(model: type[BaseModel]) -> dict[str, Any]:
+    """Setting name -> its section's model (for a section) or None (a value), aliases included."""
+    known: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        section = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation,
+                                                                                        BaseModel) else None
+        aliases = getattr(field.validation_alias, "choices", None) or [field.validation_alias or name]
+        for alias in aliases:
+            known[str(alias)] = section
+    return known
+
+
+def _closest(name: str, candidates: list[str]) -> str:
+    match = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else f" (known: {', '.join(sorted(candidates))})"
+
+
+def unknown_keys(table: dict[str, Any], model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """Every key of a settings file that no setting has, each with the closest known name."""
+    known = _known(model or Settings)
+    found = []
+    for key, value in table.items():
+        if key not in known:
+            found.append(f"'{prefix}{key}'" + _closest(key, list(known)))
+        elif known[key] is not None and isinstance(value, dict):
+            found += unknown_keys(value, known[key], f"{prefix}{key}.")
+    return found
+
+
+def _check_file(path: Path) -> None:
+    """A TOML file that does not parse, or names a setting that does not exist, stops startup naming the
+    file, the line or the key, and the closest known key."""
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    unknown = unknown_keys(table)
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]}"
+                          + (f" and {len(unknown) - 1} more: {'; '.join(unknown[1:])}" if len(unknown) > 1 else ""))
+
+
+def _one_line(error: ValidationError, config: Path | None) -> str:
+    """pydantic's report as one line a user can act on: where each bad value came from and what is wrong."""
+    where = f"{config}: " if config is not None else ""
+    parts = []
+    for item in error.errors():
+        location = ".".join(str(p) for p in item["loc"])
+        if item["type"] == "extra_forbidden":  # a key of a section (unknown top-level names are ignored)
+            model: Any = Settings
+            for step in item["loc"][:-1]:
+                model = _known(model).get(str(step)) or model
+            env = "BABELFISH_" + location.upper().replace(".", "__")
+            parts.append(f"unknown setting '{location}' (environment variable {env}, or the file)"
+                         + _closest(str(item["loc"][-1]), list(_known(model))))
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            parts.append(f"{location}: {message}" if location else message)
+    return where + "; ".join(parts)
+
+
 def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
     """Settings from the environment, then the ``config`` file (TOML, or the original's ``config.py``);
-    keyword ``overrides`` win."""
+    keyword ``overrides`` win. Anything wrong is one :class:`ConfigError` line: the file, the setting, what
+    to do."""
     if config is not None and not Path(config).is_file():
         raise FileNotFoundError(f"config file not found: {config}")
-    _CONFIG_FILE["path"] = Path(config) if config is not None else None
+    path = Path(config) if config is not None else None
+    if path is not None and path.suffix != ".py":
+        _check_file(path)
+    _CONFIG_FILE["path"] = path
     try:
         return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, path)) from None
     finally:
         _CONFIG_FILE["path"] = None
