@@ -134,11 +134,15 @@ class TranslatorSettings(Section):
 
 class SynthesizerSettings(Section):
     engine: Literal["local", "azure", "vonage-talk"] = Field(
-        "local", description="'local' (Piper / espeak-ng), 'azure' (Azure neural voices) or 'vonage-talk' (Vonage "
-        "speaks the translation into the listener's call)")
-    # Voice per language (primary subtag): "piper:<path-or-name>" or "espeak:<voice>".
-    # Languages without an entry use Piper when a voice is installed for them, else espeak-ng.
-    voices: dict[str, str] = Field(default_factory=dict)
+        "local", description="'local' (Piper / Kokoro / espeak-ng), 'azure' (Azure neural voices) or 'vonage-talk' "
+        "(Vonage speaks the translation into the listener's call)")
+    voices: dict[str, str] = Field(
+        default_factory=dict, description="voice per language (primary subtag): 'kokoro:<style>', "
+        "'piper:<name-or-path>', 'espeak:<voice>' or 'mbrola:<voice>'; unset languages get the embedded default "
+        "(babelfish/engines/support.py)")
+    kokoro_threads: int = Field(
+        2, ge=1, le=64, description="threads Kokoro's ONNX session computes a piece with (it shares the cores with "
+        "the translator writing the rest of the turn)")
 
 
 

@@ -55,7 +55,8 @@ def load_local(stage: str, settings: Settings) -> Any:
         return load_translator(settings)
     from babelfish.engines.voices import Voices
 
-    return Voices(settings.synthesizer.voices, settings.models_dir)  # the replica loads the default voices as it warms
+    return Voices(settings.synthesizer.voices, settings.models_dir,  # the replica loads the default voices as it warms
+                  kokoro_threads=settings.synthesizer.kokoro_threads)
 
 
 # -- the replicas -----------------------------------------------------------------------------------------

@@ -31,7 +31,8 @@ def load_engines(settings: Settings) -> Engines:
         translator=None if combined else remote.get("translator") or load_translator(settings),
         voices=remote.get("synthesizer") or Voices(
             settings.synthesizer.voices, settings.models_dir,
-            azure=azure if settings.synthesizer.engine == "azure" else None),
+            azure=azure if settings.synthesizer.engine == "azure" else None,
+            kokoro_threads=settings.synthesizer.kokoro_threads),
         detector_factory=SileroDetector,
         vad_worker=Worker("vad"),
         speech_translator=combined,

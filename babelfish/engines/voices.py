@@ -35,8 +35,10 @@ class Voices:
     Kokoro voice shares one model (:class:`KokoroModel`).
     """
 
-    def __init__(self, voices: dict[str, str], models_dir: Path, azure: AzureSpeech | None = None) -> None:
+    def __init__(self, voices: dict[str, str], models_dir: Path, azure: AzureSpeech | None = None,
+                 kokoro_threads: int = 2) -> None:
         self.voices = {languages.primary(k): v for k, v in voices.items()}
+        self.kokoro_threads = kokoro_threads
         self.models_dir = models_dir
         self.azure = azure
         self._loaded: dict[tuple[str, str], Synthesizer] = {}
@@ -63,7 +65,7 @@ class Voices:
         if self._kokoro is None:
             from babelfish.engines.kokoro import KokoroModel
 
-            self._kokoro = KokoroModel(self.models_dir)
+            self._kokoro = KokoroModel(self.models_dir, threads=self.kokoro_threads)
         return self._kokoro
 
     def _load(self, spec: str, language: str = "") -> Synthesizer:
