@@ -213,3 +213,12 @@ async def test_a_voice_that_writes_whole_pieces_speaks_the_first_words_of_a_turn
     assert first_piece("Das ist wirklich ganz genau richtig so.", 4) == ["Das ist wirklich ganz", "genau richtig so."]
     assert first_piece("Well, I think we should go there now.", 4) == ["Well, I think we", "should go there now."]
     assert first_piece("Die Konferenz wurde verlängert.", 4) == ["Die Konferenz wurde verlängert."]
+
+
+def test_after_the_first_piece_a_long_sentence_goes_in_pieces_of_at_most_twice_its_words() -> None:
+    from babelfish.pipeline.synthesize import first_piece
+
+    sentence = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen"
+    pieces = first_piece(sentence, 4)
+    assert pieces[0] == "one two three four" and all(len(p.split()) <= 10 for p in pieces)
+    assert " ".join(pieces) == sentence

@@ -45,15 +45,26 @@ _BREAK = re.compile(r"(?<=[,;:、，；：])\s*")
 def first_piece(sentence: str, words: int) -> list[str]:
     """A sentence's first words as a piece of their own, where a voice writes a whole piece before any of it
     plays (Kokoro): the listener waits only for those. Cut after a comma within ``words + 2`` words, else
-    after ``words`` words; a sentence barely longer than that stays whole (its synthesis is short anyway)."""
+    after ``words`` words; a sentence barely longer than that stays whole (its synthesis is short anyway).
+    The rest follows in pieces of at most twice that, so each is written while the one before plays."""
     parts = sentence.split()
     if words <= 0 or len(parts) <= words + 2:
         return [sentence]
+    head, rest = " ".join(parts[:words]), " ".join(parts[words:])
     for match in _BREAK.finditer(sentence):
-        head = sentence[: match.start()].strip()
-        if 2 <= len(head.split()) <= words + 2 and sentence[match.end():].strip():
-            return [head, sentence[match.end():].strip()]
-    return [" ".join(parts[:words]), " ".join(parts[words:])]
+        before = sentence[: match.start()].strip()
+        if 2 <= len(before.split()) <= words + 2 and sentence[match.end():].strip():
+            head, rest = before, sentence[match.end():].strip()
+            break
+    return [head, *_pieces(rest, 2 * words)]
+
+
+def _pieces(text: str, words: int) -> list[str]:
+    """``text`` in pieces of at most ``words`` words (and no piece of a word or two left dangling)."""
+    parts = text.split()
+    if len(parts) <= words + 2:
+        return [text]
+    return [" ".join(parts[:words]), *_pieces(" ".join(parts[words:]), words)]
 
 
 async def speak(synth: Synthesizer, text: str, rate: int, timeout_s: float | None = None,
