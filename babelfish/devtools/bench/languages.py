@@ -125,11 +125,7 @@ class LanguageBench:
         return n if self.limit is None else min(n, self.limit)
 
     def _each(self, name: str, items: Sequence[T], fn: Callable[[T], Any]) -> list[Any]:
-        out = []
-        for i, item in enumerate(items, 1):
-            out.append(fn(item))
-            self.progress.step(name, i, len(items))
-        return out
+        return self.progress.each(name, items, fn)
 
     # -- the stages ------------------------------------------------------------------------------------
     def recognize(self, samples: np.ndarray, rate: int, language: str) -> str:

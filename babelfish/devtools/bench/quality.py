@@ -163,11 +163,7 @@ class QualityBench:
         return audio.resample(samples, rate, self.settings.sample_rate), self.settings.sample_rate
 
     def _loop(self, name: str, items: Sequence[T], fn: Callable[[T], Any]) -> list[Any]:
-        out = []
-        for i, item in enumerate(items, 1):
-            out.append(fn(item))
-            self.progress.step(name, i, len(items))
-        return out
+        return self.progress.each(name, items, fn)
 
     def _done(self, result: SetResult) -> None:
         self.results[result.name] = result

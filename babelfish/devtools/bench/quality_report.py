@@ -4,11 +4,14 @@ result and the readable table."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from babelfish.devtools.bench.quality import QualityBench
+
+T = TypeVar("T")
 
 WER_TARGET = 5.0
 
@@ -66,6 +69,14 @@ class Progress:
 
     def note(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
+
+    def each(self, name: str, items: Sequence[T], fn: Callable[[T], Any]) -> list[Any]:
+        """``fn`` of every item, in order, counting them off under ``name``."""
+        out = []
+        for i, item in enumerate(items, 1):
+            out.append(fn(item))
+            self.step(name, i, len(items))
+        return out
 
 
 def config(bench: QualityBench) -> dict[str, Any]:
