@@ -255,7 +255,7 @@ def test_deeply_nested_json_and_huge_offsets_are_400(tmp_path) -> None:
         for path in ("/event", "/answer", "/input", "/phone/join"):
             r = http.post(path, content=nested, headers={"Content-Type": "application/json"})
             assert r.status_code == 400, (path, r.status_code, r.text[:200])
-        calls = {"Authorization": "Bearer transcripts-token"}
+        calls = {"Authorization": "Bearer transcripts-token-24-chars"}
         assert http.get("/calls", params={"offset": str(10**30)}, headers=calls).status_code == 400
         assert http.get("/calls", params={"offset": "9" * 5000}, headers=calls).status_code == 400
         assert http.get("/calls", params={"offset": "5"}, headers=calls).status_code == 200

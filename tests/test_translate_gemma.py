@@ -84,8 +84,10 @@ def test_prompt_shape() -> None:
     assert prompt.count("German:") == gemma.PromptConfig().shots + 1
     assert prompt.endswith("\n\nGerman: Wie geht's?\nEnglish:")
     assert gemma.build_prefix("de", "en") in prompt  # the cached prefix is a true prefix
-    fallback = gemma.build_prompt("Cześć", "pl", "cs")
-    assert "Polish: Cześć\nCzech:" in fallback and "English:" in fallback
+    polish = gemma.build_prompt("Cześć", "pl", "cs")  # every offered language has examples of its own
+    assert polish.startswith("Polish: Halo, słyszysz mnie?\nCzech: Haló, slyšíš mě?") and "English:" not in polish
+    fallback = gemma.build_prompt("Annyeong", "ko", "cs")  # a language without: the format from English ones
+    assert "ko: Annyeong\nCzech:" in fallback and "English:" in fallback
 
 
 def test_helpers() -> None:
