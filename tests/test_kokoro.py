@@ -16,6 +16,8 @@ from babelfish.engines import kokoro, phonemes
 from babelfish.engines.packaged import PackagedParts
 from babelfish.engines.phonemes import Phonemizer, chunks, expand_abbreviations, to_vocabulary
 
+from .conftest import HEAVY
+
 VOCABULARY = set("abcdefhijklmnopqrstuvwxyzçðøŋœɐɑɒɔɕəɚɛɜɟɡɣɤɥɨɪɯɰɲɳɴɸɹɻɽɾʁʂʃʈʊʋʌʎʒʔʝβθχ"
                  "ʣʥʦʨʤʧAIOQSTWYᵊᵝˈˌːʰʲ;:,.!?—…\"()“” \u0303")
 
@@ -136,6 +138,7 @@ def test_an_altered_style_table_is_refused(tmp_path, monkeypatch) -> None:
 
 
 @pytest.mark.e2e
+@HEAVY
 def test_kokoro_german_is_understood_at_8_khz_and_pieces_stay_in_bounds(models_dir: Path) -> None:
     """Kokoro German over a narrowband line, recognized by Whisper base: espeak-ng scores about 80 % WER on
     such sentences, Kokoro about 30 % (bench languages); a bound of 50 fails on a broken phoneme mapping."""

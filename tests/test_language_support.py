@@ -19,7 +19,7 @@ from babelfish.engines import qwen, support
 from babelfish.server.phone import STATIC
 from babelfish.server.serving import background
 
-from .conftest import PACE, double_engines
+from .conftest import HEAVY, PACE, double_engines
 
 GOOD = {"recognition_wer": 12.0, "voice_wer": 20.0, "to_english_chrf": 50.0, "from_english_chrf": 45.0}
 
@@ -145,6 +145,7 @@ def test_the_phone_page_has_every_label_in_every_offered_language() -> None:
 
 
 @pytest.mark.e2e
+@HEAVY
 def test_a_clause_in_a_language_that_had_no_example_turns_is_translated_spoken_and_understood(engines) -> None:
     """Portuguese had no example turns before (its calls were prompted with German ones): now the clause comes
     out Portuguese, Kokoro speaks it, and Whisper, hearing it over an 8 kHz line, writes most of it back."""
