@@ -20,10 +20,8 @@ if TYPE_CHECKING:
 MBROLA_DIR = Path("/usr/share/mbrola")
 
 
-
 def mbrola_installed(voice: str) -> bool:
     return (MBROLA_DIR / voice / voice).is_file()
-
 
 
 class Voices:
