@@ -193,8 +193,8 @@ def cmd_languages(args: argparse.Namespace) -> int:
     from babelfish.engines import support
 
     settings = _settings(args)
-    menu = settings.menu.languages if settings.menu.languages is not None else support.offered(settings)
-    rows = [{**row, "in_menu": row["language"] in {t.split("-")[0] for t in menu}} for row in support.table(settings)]
+    menu = support.menu(settings)
+    rows = support.table(settings)
     if args.json:
         print(json.dumps({"menu": menu, "languages": rows}, ensure_ascii=False))
         return 0

@@ -176,12 +176,19 @@ def offered(settings: Any | None = None) -> list[str]:
     return [languages.regional(tag) for tag in chosen][:MENU_SIZE]
 
 
+def menu(settings: Any) -> list[str]:
+    """The menu's languages: ``menu.languages`` where set (``[]``: no menu), else :func:`offered`."""
+    return settings.menu.languages if settings.menu.languages is not None else offered(settings)
+
+
 def table(settings: Any | None = None) -> list[dict[str, Any]]:
-    """One row per offered language: what the console and ``babelfish languages`` show."""
+    """One row per offered language: what the console and ``babelfish languages`` show (``in_menu``: whether
+    the menu ``settings`` give offers it)."""
+    in_menu = {languages.primary(tag) for tag in menu(settings)} if settings is not None else set()
     rows = []
     for tag in languages.NAMES:
         v = verdict(tag, settings)
         rows.append({"language": tag, "name": languages.name(tag), "voice": default_voice(tag),
                      "examples": has_examples(tag), "recognizer": RECOGNIZER_TUNING.get(tag, {}),
-                     "rating": v.rating, "reasons": list(v.reasons), "offered": v.offered})
+                     "rating": v.rating, "reasons": list(v.reasons), "offered": v.offered, "in_menu": tag in in_menu})
     return rows

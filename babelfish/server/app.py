@@ -74,7 +74,7 @@ class Server:
 
     def __init__(self, settings: Settings, engines: Engines | None = None) -> None:
         if settings.menu.languages is None:  # unset: the languages measured to work on these engines
-            menu = settings.menu.model_copy(update={"languages": support.offered(settings)})
+            menu = settings.menu.model_copy(update={"languages": support.menu(settings)})
             settings = settings.model_copy(update={"menu": menu})
         self.settings = settings
         self.engines = engines

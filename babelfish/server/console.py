@@ -35,7 +35,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from babelfish.core import credentials, languages
+from babelfish.core import credentials
 from babelfish.core.privacy import mask_number
 from babelfish.engines import support
 from babelfish.server.http import error_response, operator_feed, subscribe
@@ -235,10 +235,8 @@ class Console:
         if (refused := self.refusal(request)) is not None:
             return refused
         ready = json.loads((await self.server.ops.ready(request)).body)
-        settings = self.server.settings
-        menu = {languages.primary(tag) for tag in settings.menu.options}
-        table = [{**row, "in_menu": row["language"] in menu} for row in support.table(settings)]
-        return JSONResponse({**self.server.metrics.recent.summary(), "ready": ready, "languages": table})
+        return JSONResponse({**self.server.metrics.recent.summary(), "ready": ready,
+                             "languages": support.table(self.server.settings)})
 
 
 def _escape(text: str) -> str:

@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from babelfish.core import audio, languages
-from babelfish.devtools.bench.quality_report import Progress
+from babelfish.devtools.bench.quality_report import Progress, only_of, prepare
 from babelfish.devtools.bench.scoring import bleu_chrf, word_errors
 from babelfish.pipeline.synthesize import first_piece, sentences
 
@@ -365,25 +365,14 @@ def table(rows: dict[str, Any], dev: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from babelfish.config.settings import load_settings
-    from babelfish.devtools import corpus
     from babelfish.devtools.bench.report import emit, machine
     from babelfish.engines import support
-    from babelfish.engines.registry import load_engines
 
-    limit = getattr(args, "limit", None)
-    if limit is not None and limit < 1:
-        raise ValueError("--limit must be at least 1")
-    only = [part.strip() for part in (getattr(args, "only", None) or "").split(",") if part.strip()]
-    unknown = [tag for tag in only if tag not in languages.NAMES]
+    unknown = [tag for tag in only_of(args) if tag not in languages.NAMES]  # before minutes of loading
     if unknown:
         raise ValueError(f"--only: not offered languages: {', '.join(unknown)} (one of {', '.join(languages.NAMES)})")
     t0 = time.perf_counter()
-    corpus.ensure_installed()
-    settings = load_settings(getattr(args, "config", None))
-    progress = Progress()
-    progress.note("loading engines ...")
-    engines = load_engines(settings)
+    limit, only, settings, engines, progress = prepare(args)
     dev = bool(getattr(args, "dev", False))
     bench = LanguageBench(engines, settings, dev=dev, limit=limit, only=only, progress=progress)
     command = "babelfish bench languages" + (" --dev" if dev else "") + (f" --limit {limit}" if limit else "") + (

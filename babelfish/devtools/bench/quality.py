@@ -385,21 +385,10 @@ class QualityBench:
         self.language_id = out
 
 def run(args: argparse.Namespace) -> int:
-    from babelfish.config.settings import load_settings
-    from babelfish.devtools import corpus
     from babelfish.devtools.bench.report import emit
-    from babelfish.engines.registry import load_engines
 
-    limit = getattr(args, "limit", None)
-    if limit is not None and limit < 1:
-        raise ValueError("--limit must be at least 1")
     t0 = time.perf_counter()
-    corpus.ensure_installed()
-    settings = load_settings(getattr(args, "config", None))
-    progress = Progress()
-    progress.note("loading engines ...")
-    engines = load_engines(settings)
-    only = [part.strip() for part in (getattr(args, "only", None) or "").split(",") if part.strip()]
+    limit, only, settings, engines, progress = quality_report.prepare(args)
     bench = QualityBench(engines, settings, limit, progress, only or None)
     bench.run()
     total = time.perf_counter() - t0

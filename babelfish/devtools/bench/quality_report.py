@@ -79,6 +79,29 @@ class Progress:
         return out
 
 
+def only_of(args: Any) -> list[str]:
+    """``--only a,b`` -> ``["a", "b"]`` (empty: everything)."""
+    return [part.strip() for part in (getattr(args, "only", None) or "").split(",") if part.strip()]
+
+
+def prepare(args: Any) -> tuple[int | None, list[str], Any, Any, Progress]:
+    """What ``bench quality`` and ``bench languages`` start with: ``--limit`` checked, ``--only`` split, the
+    corpus packages installed, the settings read and the engines loaded (progress on stderr)."""
+    from babelfish.config.settings import load_settings
+    from babelfish.devtools import corpus
+    from babelfish.engines.registry import load_engines
+
+    limit = getattr(args, "limit", None)
+    if limit is not None and limit < 1:
+        raise ValueError("--limit must be at least 1")
+    only = only_of(args)
+    corpus.ensure_installed()
+    settings = load_settings(getattr(args, "config", None))
+    progress = Progress()
+    progress.note("loading engines ...")
+    return limit, only, settings, load_engines(settings), progress
+
+
 def config(bench: QualityBench) -> dict[str, Any]:
     rec, tr = bench.engines.recognizer, bench.engines.translator
     cfg = bench.settings.recognizer
