@@ -21,7 +21,8 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     from babelfish.config import logs
     from babelfish.engines import choice
-    from babelfish.server.serving import serve
+    from babelfish.engines.registry import load_engines
+    from babelfish.server.serving import listener, serve
 
     overrides: dict[str, Any] = {}
     if args.host:
@@ -31,7 +32,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings(args, **overrides)
     choice.check(settings)  # a chosen engine without its credentials or package: one line, before any model loads
     logs.configure(settings.log_format, logging.getLogger().level)
-    serve(settings)
+    # the address first (a port in use is said at once, not after a minute of loading models), then the
+    # engines (a missing model is one line, not a failed startup's traceback), then the server
+    sock = listener(settings.host, settings.port)
+    engines = load_engines(settings)
+    serve(settings, engines, sock)
     return 0
 
 
@@ -43,8 +48,20 @@ def cmd_call(args: argparse.Namespace) -> int:
         print("babelfish call: give at least two --party LANG:FILE.wav", file=sys.stderr)
         return 2
     settings = _settings(args)
-    result = asyncio.run(run_call(parties, settings=settings, server=args.server, out=Path(args.out),
-                                  pace=args.pace, gap_s=args.gap))
+    if args.server and settings.security.operator_token is None:
+        raise ValueError("call --server reads the server's captions with its operator token: set "
+                         "BABELFISH_SECURITY__OPERATOR_TOKEN (or security.operator_token in --config) to the "
+                         "server's")
+    from websockets.exceptions import InvalidStatus
+
+    try:
+        result = asyncio.run(run_call(parties, settings=settings, server=args.server, out=Path(args.out),
+                                      pace=args.pace, gap_s=args.gap))
+    except InvalidStatus as exc:
+        raise ValueError(f"{args.server} refused the caption feed (HTTP {exc.response.status_code}): is "
+                         "BABELFISH_SECURITY__OPERATOR_TOKEN the server's operator token?") from None
+    except OSError as exc:
+        raise ValueError(f"cannot reach {args.server or 'the server'}: {exc}") from None
     return 0 if result.ok else 1
 
 
@@ -54,6 +71,8 @@ def cmd_translate(args: argparse.Namespace) -> int:
     from babelfish.pipeline.stream import one_shot
 
     settings = _settings(args, default_languages=[args.source, args.target])
+    if not Path(args.input).is_file():
+        raise FileNotFoundError(f"no such recording: {args.input} (give a WAV file)")
     samples, rate = audio.read_wav(args.input)
     engines = load_engines(settings)
     text, translation, out, timings = asyncio.run(one_shot(engines, samples, rate, args.source, args.target))
@@ -219,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"babelfish {installed}")
     parser.add_argument("--config", help="TOML settings file, or the original 2018 config.py (see README)")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the server Vonage calls")
@@ -314,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from babelfish.config import logs
+    from babelfish.core.worker import EngineError
 
     args = build_parser().parse_args(argv)
     logs.configure("text", logging.DEBUG if args.verbose else logging.INFO)
@@ -324,9 +345,18 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `babelfish transcripts list | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, EngineError, PermissionError) as exc:
+        # a mistake of the user's (a file, a setting, a model, a port): one line that says what to do
+        if args.debug:
+            raise
         print(f"babelfish: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"babelfish: unexpected {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -139,6 +139,48 @@ async def test_unsigned_tampered_stale_or_foreign_webhooks_get_401_and_are_logge
         assert unhashed.status_code == 401
 
 
+async def test_a_replayed_webhook_and_a_query_the_signature_does_not_cover_are_refused(signed_settings) -> None:
+    """A captured request sent again verbatim, and a GET signed over the empty body but carrying a query of
+    the attacker's choosing: both 401 (before, both were accepted)."""
+    body = event_body()
+    headers = {"Content-Type": "application/json",
+               "Authorization": f"Bearer {vonage_jwt(payload_hash=hashlib.sha256(body).hexdigest())}"}
+    params = {"to": "447700900000", "from": "447700900666", "uuid": "leg-7", "conversation_uuid": "CON-7"}
+    async with background(signed_settings, double_engines()) as url, httpx.AsyncClient() as http:
+        assert (await http.post(f"{url}/event", content=body, headers=headers)).status_code == 200
+        again = await http.post(f"{url}/event", content=body, headers=headers)
+        assert again.status_code == 401 and "used before" in again.json()["error"]
+        empty = hashlib.sha256(b"").hexdigest()
+        forged = await http.get(f"{url}/answer", params=params,
+                                headers={"Authorization": f"Bearer {vonage_jwt(payload_hash=empty)}"})
+        assert forged.status_code == 401, forged.text
+        assert (await http.get(f"{url}/rooms", headers=OPERATOR)).json()["legs"] == 0
+
+
+async def test_a_webhook_that_failed_on_our_side_may_be_retried_with_the_same_token() -> None:
+    """Vonage retries an answer webhook that got a 5xx; the retry is not a replay."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from babelfish.telephony.signature import WebhookVerifier, signed
+
+    verifier = WebhookVerifier(SECRET)
+    statuses = iter([503, 200, 200])
+
+    @signed(lambda: verifier)
+    async def handler(request: Request) -> Response:
+        return Response(status_code=next(statuses))
+
+    app = Starlette(routes=[Route("/event", handler, methods=["POST"])])
+    body = event_body()
+    headers = {"Authorization": f"Bearer {vonage_jwt(payload_hash=hashlib.sha256(body).hexdigest())}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        codes = [(await http.post("/event", content=body, headers=headers)).status_code for _ in range(3)]
+    assert codes == [503, 200, 401]  # failed, retried, then a replay of the accepted one
+
+
 async def test_the_freshness_window_is_a_setting(tmp_path) -> None:
     settings = Settings(models_dir=tmp_path, security=secured(signature_max_age_s=10))
     body = event_body()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +22,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings.exceptions import SettingsError
 
 from babelfish.config.pipeline import (
     AzureSettings,
@@ -177,6 +179,14 @@ class LimitsSettings(Section):
 
     max_legs: int = Field(200, ge=1, description="concurrent legs; further callers hear that all lines are busy")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="longest request body; longer ones get 413")
+    max_header_bytes: int = Field(
+        16 * 1024, ge=4096, le=1024 * 1024, description="longest request line plus headers; longer ones get 400")
+    request_timeout_s: float = Field(
+        10.0, gt=0, le=300.0, description="a client must send its whole request (headers and body) within this "
+        "long, or it is disconnected (slow clients: slowloris)")
+    waiting_connections: int | None = Field(
+        None, ge=1, description="connections that may wait for a request at once; a new one closes the oldest "
+        "(unset: a quarter of the process's open-file limit, at most 1024)")
     max_subscribers: int = Field(
         50, ge=1, description="open operator feeds (/captions, the console's) at once; as many again for the "
         "browser phones' /phone/events")
@@ -403,6 +413,17 @@ def _one_line(error: ValidationError, config: Path | None) -> str:
     return where + "; ".join(parts)
 
 
+def _env_error(exc: SettingsError) -> str:
+    """'error parsing value for field "limits" from source "EnvSettingsSource"' said in the user's terms:
+    the variable, that it must be JSON, and where JSON stopped making sense."""
+    field = re.search(r'field "([^"]+)"', str(exc))
+    variable = f"BABELFISH_{field.group(1).upper()}" if field else "a BABELFISH_* variable"
+    cause = exc.__cause__
+    return (f"environment variable {variable} is not valid JSON ({cause}): lists and tables are written as JSON "
+            f"there, e.g. '[\"en\", \"de\"]' or '{{\"max_legs\": 10}}'" if cause is not None
+            else f"environment variable {variable}: {exc}")
+
+
 def load_settings(config: str | Path | None = None, **overrides: Any) -> Settings:
     """Settings from the environment, then the ``config`` file (TOML, or the original's ``config.py``);
     keyword ``overrides`` win. Anything wrong is one :class:`ConfigError` line: the file, the setting, what
@@ -417,5 +438,7 @@ def load_settings(config: str | Path | None = None, **overrides: Any) -> Setting
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc, path)) from None
+    except SettingsError as exc:  # a complex setting (list, table) in the environment is not JSON
+        raise ConfigError(_env_error(exc)) from None
     finally:
         _CONFIG_FILE["path"] = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import socket
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ import uvicorn
 from babelfish.config.settings import Settings
 from babelfish.pipeline.protocols import Engines
 from babelfish.server.app import Server, create_app
+from babelfish.server.connections import GuardedH11Protocol, Waiting, waiting_cap
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 def uvicorn_config(settings: Settings, engines: Engines | None = None, *, port: int | None = None,
                    sock: socket.socket | None = None) -> uvicorn.Config:
     app = create_app(settings, engines)
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port if port is None else port,
@@ -38,7 +40,13 @@ def uvicorn_config(settings: Settings, engines: Engines | None = None, *, port: 
         # them as the client (the rate limit's key), so a forged header neither escapes nor drains a bucket
         proxy_headers=True,
         forwarded_allow_ips=list(settings.deployment.trusted_proxies),
+        # h11 (not httptools) bounds a request's head; the guarded protocol ends slow clients (connections.py)
+        http=GuardedH11Protocol,
+        h11_max_incomplete_event_size=settings.limits.max_header_bytes,
     )
+    limits = settings.limits
+    config.babelfish_limits = (limits.request_timeout_s, Waiting(waiting_cap(limits.waiting_connections)))  # type: ignore[attr-defined]
+    return config
 
 
 class DrainingServer(uvicorn.Server):
@@ -59,9 +67,34 @@ def babelfish_server(config: uvicorn.Config) -> Server | None:
     return getattr(state, "server", None)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, engines: Engines | None = None, sock: socket.socket | None = None) -> None:
+    """Serve in the foreground until SIGTERM or Ctrl-C; ``sock``: the address already taken (:func:`listener`)."""
     log.info("babelfish listening on http://%s:%d", settings.host, settings.port)
-    DrainingServer(uvicorn_config(settings)).run()
+    DrainingServer(uvicorn_config(settings, engines)).run(sockets=[sock] if sock is not None else None)
+
+
+class AddressInUse(ValueError):
+    """The host and port cannot be listened on (said in one line by the CLI)."""
+
+
+def listener(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (not yet listening: nothing queues before the server is ready),
+    or :class:`AddressInUse` saying what to do."""
+    try:
+        family, kind, proto, _name, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                                  proto=socket.IPPROTO_TCP)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise AddressInUse(f"cannot listen on {host}:{port}: {exc}; check `host`") from None
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        hint = ("another program (another babelfish?) listens there: stop it or choose another --port"
+                if exc.errno == errno.EADDRINUSE else "choose another --host or --port")
+        raise AddressInUse(f"cannot listen on {host}:{port}: {exc.strerror}; {hint}") from None
+    return sock
 
 
 def loopback_listener(port: int = 0) -> socket.socket:

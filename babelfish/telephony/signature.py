@@ -3,8 +3,9 @@
 With signed webhooks on, Vonage sends ``Authorization: Bearer <JWT>`` on every webhook: HS256 with the
 account's signature secret, claims ``iat, jti, iss="Vonage", api_key, application_id, payload_hash``. The
 ``payload_hash`` (required) is the SHA-256 hex of the body (POST) or of the query parameters serialised as compact JSON
-in the order received (GET). A request is genuine when the JWT verifies, is fresh and its hash matches what
-arrived: anyone can reach a public webhook, only Vonage knows the secret.
+in the order received (GET). A request is genuine when the JWT verifies, is fresh, its hash matches what
+arrived and its ``jti`` was not seen before: anyone can reach a public webhook, only Vonage knows the secret,
+and a captured request sent again is refused.
 
 :func:`signed` wraps any Starlette webhook handler with that check (answer, event, and menu input webhooks).
 """
@@ -22,6 +23,8 @@ from typing import Any
 import jwt
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from babelfish.telephony.tokens import ReplayGuard
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +86,13 @@ def query_hashes(items: list[tuple[str, str]]) -> set[str]:
 
 
 class WebhookVerifier:
-    """Checks that a webhook request was signed by Vonage for exactly what it carries."""
+    """Checks that a webhook request was signed by Vonage for exactly what it carries, and only once."""
 
     def __init__(self, secret: str, max_age_s: float = 300.0, application_id: str | None = None) -> None:
         self.secret = secret
         self.max_age_s = max_age_s
         self.application_id = application_id
+        self.seen = ReplayGuard()  # jti of the tokens accepted, until they would be too old anyway
 
     async def verify(self, request: Request) -> dict[str, Any]:
         token = bearer(request.headers)
@@ -101,11 +105,22 @@ class WebhookVerifier:
         if not isinstance(expected, str):
             raise SignatureError("payload_hash is not a string")
         body = await request.body()
-        actual = {hashlib.sha256(body).hexdigest()}
-        if request.method in ("GET", "HEAD", "DELETE"):  # parameters in the query (a body, if any, counts too)
-            actual |= query_hashes(request.query_params.multi_items())
+        query = request.query_params.multi_items()
+        if request.method in ("GET", "HEAD", "DELETE") and (query or not body):
+            # the parameters are in the query, and the hash must cover them: the empty body's hash would
+            # otherwise vouch for any query at all
+            actual = query_hashes(query) if query else {hashlib.sha256(b"").hexdigest(), *query_hashes([])}
+        else:
+            actual = {hashlib.sha256(body).hexdigest()}
         if expected.lower() not in actual:
             raise SignatureError("payload_hash does not match the request")
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not jti:
+            raise SignatureError("token has no jti")
+        if self.seen.seen(jti):
+            raise SignatureError("token was used before (a replayed request)")
+        iat = float(claims["iat"])
+        self.seen.use(jti, max(iat, time.time()) + self.max_age_s + CLOCK_SKEW_S)
         return claims
 
 
@@ -132,6 +147,15 @@ def signed(verifier: Callable[[], WebhookVerifier | None],
                                     client, exc.reason)
                     return JSONResponse({"error": f"unauthorized: {exc.reason}"}, status_code=401,
                                         headers={"WWW-Authenticate": "Bearer"})
+                jti = request.state.vonage_claims["jti"]
+                try:
+                    response = await handler(request)
+                except BaseException:
+                    current.seen.forget(jti)
+                    raise
+                if response.status_code >= 500:
+                    current.seen.forget(jti)  # Vonage retries a failed webhook; its retry must not be refused
+                return response
             return await handler(request)
 
         return checked

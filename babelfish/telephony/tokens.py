@@ -45,6 +45,10 @@ class ReplayGuard:
                 self._seen.pop(min(self._seen, key=self._seen.__getitem__))
         self._seen[key] = expires
 
+    def forget(self, key: str) -> None:
+        """Let ``key`` be used again (its first use failed on our side, and a retry may carry it)."""
+        self._seen.pop(key, None)
+
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
