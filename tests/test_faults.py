@@ -116,6 +116,33 @@ async def test_a_raising_translator_costs_one_utterance(tmp_path, speech) -> Non
     assert 'babelfish_errors_total{kind="translate_error"} 1.0' in metrics
 
 
+class HangingTranslator(TagTranslator):
+    released = False
+
+    async def translate(self, text: str, source: str, target: str, context: object = ()) -> str:
+        if not self.released:
+            await asyncio.sleep(3600)
+        return await super().translate(text, source, target)
+
+
+async def test_a_translation_that_times_out_is_shown_as_late_to_both_sides_and_counted(tmp_path, speech) -> None:
+    """Not "nobody heard this": the listener and the speaker are told the translation came too late, the
+    operator's metrics count it by reason, and the speaker's words are in the record."""
+    translator = HangingTranslator()
+    async with background(fast_timeouts(tmp_path), double_engines(translator=translator)) as url:
+        feed = CaptionFeed(url)
+        await feed.start()
+        metrics = await _one_bad_then_one_good(url, speech, "translator: timed out after 0.5 s", translator)
+        records = feed.utterances()
+        await feed.stop()
+    skipped = [e for e in feed.events if e["type"] == "skipped"]
+    assert len(skipped) == 1 and skipped[0]["reason"] == "late", skipped
+    assert skipped[0]["utterance"] == records[0]["id"] and skipped[0]["leg"] == records[0]["leg"]
+    assert skipped[0]["listener"] != records[0]["leg"] and skipped[0]["text"] == records[0]["source_text"] != ""
+    assert 'babelfish_translations_skipped_total{reason="late"} 1.0' in metrics
+    assert 'babelfish_errors_total{kind="translate_timeout"} 1.0' in metrics
+
+
 async def test_a_hanging_synthesizer_costs_one_utterance(tmp_path, speech) -> None:
     voice = HangingVoice()
     async with background(fast_timeouts(tmp_path), double_engines(voice=voice)) as url:
@@ -245,3 +272,14 @@ async def test_sigterm_drains_a_real_server_process(tmp_path) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+def test_why_a_listener_missed_a_translation_in_their_words() -> None:
+    from babelfish.core.utterance import Failure
+    from babelfish.pipeline.fanout import skip_reason
+    from babelfish.pipeline.playback import BACKLOG, STALE
+
+    assert skip_reason(Failure.TRANSLATE_TIMEOUT) == "late"
+    assert skip_reason(Failure.PLAYBACK_DROPPED, STALE) == "late"  # its turn to play came too late
+    assert skip_reason(Failure.PLAYBACK_DROPPED, BACKLOG) == "backlog"
+    assert skip_reason(Failure.TRANSLATE_ERROR) == "failed"

@@ -84,6 +84,20 @@ class Final(LegEvent):
 
 
 @dataclass(kw_only=True)
+class Skipped(LegEvent):
+    """A listener did not hear an utterance's translation, and why: ``late`` (the translation or its
+    playback came too late: timed out, or dropped as stale), ``backlog`` (too much was queued for them) or
+    ``failed`` (an engine failed). The speaker's words are in the transcript all the same."""
+
+    kind = "skipped"
+    text: str
+    utterance: str
+    target: str
+    listener: str
+    reason: str
+
+
+@dataclass(kw_only=True)
 class EngineFailed(LegEvent):
     kind = "error"
     text: str

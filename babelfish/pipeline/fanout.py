@@ -13,17 +13,28 @@ import time
 from collections.abc import Callable
 
 from babelfish.config.settings import Settings
-from babelfish.core.events import CaptionHub, Final, UtteranceDone
+from babelfish.core.events import CaptionHub, Final, Skipped, UtteranceDone
 from babelfish.core.languages import same_language
 from babelfish.core.rooms import Leg
-from babelfish.core.utterance import Fault, Utterance
-from babelfish.pipeline.playback import Item
+from babelfish.core.utterance import Failure, Fault, Utterance
+from babelfish.pipeline.playback import BACKLOG, STALE, Item
 from babelfish.pipeline.protocols import Engines
 from babelfish.pipeline.segment import Speech
 from babelfish.pipeline.synthesize import speak_clauses, speak_in
 from babelfish.pipeline.understand import Understood
 
 log = logging.getLogger(__name__)
+
+LATE = {Failure.TRANSLATE_TIMEOUT, Failure.SYNTHESIZE_TIMEOUT, Failure.RECOGNIZE_TIMEOUT}
+
+
+def skip_reason(failure: Failure | None, fault: Fault | None = None) -> str:
+    """Why a listener did not hear a translation, in the words the listener and the operator see."""
+    if fault is BACKLOG:
+        return "backlog"
+    if fault is STALE or failure in LATE:
+        return "late"
+    return "failed"
 
 
 class FanOut:
@@ -59,6 +70,7 @@ class FanOut:
         for listener in listeners:
             if listener.session is not None:
                 listener.session.playback.skip_notice()
+            self._skipped(record, listener, skip_reason(record.failure))
         self.finish(record)
 
     async def drain(self) -> None:
@@ -88,8 +100,10 @@ class FanOut:
                           confidence=record.language_confidence)
             heard_live = listener.session is not None and listener.session.hears_live
             if not translation or listener.session is None or (heard_live and listener.id in heard_directly):
-                if record.error and listener.session is not None:
-                    listener.session.playback.skip_notice()
+                if record.error and not translation:
+                    if listener.session is not None:
+                        listener.session.playback.skip_notice()
+                    self._skipped(record, listener, skip_reason(record.failure))
                 waiting.discard(listener.id)  # nothing to say, gone, or heard the speaker's own voice live
                 continue
             ready = time.monotonic()
@@ -98,7 +112,7 @@ class FanOut:
                                 self.synthesize_timeout_s),
                 label=f"utterance {record.id} for {listener.id}", text=translation, language=target,
                 on_first_frame=self._first_frame_callback(record, speech, ready),
-                on_done=self._done_callback(record, listener.id, waiting, understood),
+                on_done=self._done_callback(record, listener, waiting, understood),
                 deadline=speech.ended_at + self.settings.turns.stale_after_s,
             ))
         if not waiting:
@@ -117,8 +131,10 @@ class FanOut:
             self._publish(Final, text=record.source_text, translation=translation, target=target,
                           listener=listener.id, utterance=record.id, language=record.language,
                           confidence=record.language_confidence)
-            if not translation and clauses.error and listener.session is not None:
-                listener.session.playback.skip_notice()
+            if not translation and clauses.error:
+                if listener.session is not None:
+                    listener.session.playback.skip_notice()
+                self._skipped(record, listener, skip_reason(clauses.failure))
 
         task = asyncio.create_task(caption(), name=f"caption-{record.id}-{listener.id}")
         self._captions.add(task)
@@ -132,9 +148,14 @@ class FanOut:
                                  self.synthesize_timeout_s),
             label=f"utterance {record.id} for {listener.id}", text="", language=target,
             on_first_frame=self._first_frame_callback(record, speech, ready),
-            on_done=self._done_callback(record, listener.id, waiting, understood),
+            on_done=self._done_callback(record, listener, waiting, understood),
             deadline=speech.ended_at + self.settings.turns.stale_after_s,
         ))
+
+    def _skipped(self, record: Utterance, listener: Leg, reason: str) -> None:
+        """Tell the listener, the speaker and the operator that ``listener`` did not hear ``record``."""
+        self._publish(Skipped, text=record.source_text, utterance=record.id, target=listener.language,
+                      listener=listener.id, language=record.language, reason=reason)
 
     def _first_frame_callback(self, record: Utterance, speech: Speech, ready: float) -> Callable[[float], None]:
         def first_frame(at: float) -> None:
@@ -144,12 +165,14 @@ class FanOut:
                 record.latencies["first_frame"] = at - speech.ended_at
         return first_frame
 
-    def _done_callback(self, record: Utterance, listener: str, waiting: set[str],
+    def _done_callback(self, record: Utterance, listener: Leg, waiting: set[str],
                        understood: Understood) -> Callable[[int, Fault | None], None]:
         def done(frames: int, fault: Fault | None) -> None:
             if fault is not None:
-                record.fail(fault, where=f"playback to {listener}: ")
-            waiting.discard(listener)
+                record.fail(fault, where=f"playback to {listener.id}: ")
+                if fault.kind is Failure.PLAYBACK_DROPPED and not frames:
+                    self._skipped(record, listener, skip_reason(fault.kind, fault))
+            waiting.discard(listener.id)
             if not waiting:
                 self.finish(record, understood)
         return done

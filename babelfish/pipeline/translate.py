@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
+from babelfish.core.utterance import Failure
+
 Context = Sequence[tuple[str, str]]  # the room's earlier lines, each as (source-language, target-language)
 
 
@@ -30,6 +32,7 @@ class Clauses:
         self.parts: list[str] = []
         self.done = False
         self.error: str | None = None
+        self.failure: Failure | None = None
         self._changed = asyncio.Event()
 
     @property
@@ -40,8 +43,8 @@ class Clauses:
         self.parts.append(clause)
         self._changed.set()
 
-    def finish(self, error: str | None = None) -> None:
-        self.done, self.error = True, error
+    def finish(self, error: str | None = None, failure: Failure | None = None) -> None:
+        self.done, self.error, self.failure = True, error, failure
         self._changed.set()
 
     async def wait(self) -> str:

@@ -160,7 +160,7 @@ class Understanding:
                         if not clauses.parts:
                             result.latencies.setdefault("translate_first_clause", time.monotonic() - t0)
                         clauses.add(clause)
-            clauses.finish(faults[0].text if faults else None)
+            clauses.finish(faults[0].text if faults else None, faults[0].kind if faults else None)
             result.translations[target] = clauses.text
             if faults:
                 result.fail(faults[0].kind, faults[0].text)

@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-from babelfish.core.events import BargeIn, Event, UtteranceDone
+from babelfish.core.events import BargeIn, Event, Skipped, UtteranceDone
 from babelfish.core.utterance import Failure
 
 STAGES = ("end_of_turn", "recognize", "translate", "synthesize", "first_frame")
@@ -106,6 +106,9 @@ class Metrics:
         self.utterances = Counter("babelfish_utterances", "finished utterances", ["outcome"],
                                   registry=self.registry)
         self.errors = Counter("babelfish_errors", "errors by kind", ["kind"], registry=self.registry)
+        self.skipped = Counter("babelfish_translations_skipped", "translations a listener did not hear, by "
+                               "reason: late (timed out, or stale when its turn came), backlog, failed", ["reason"],
+                               registry=self.registry)
         self.barge_ins = Counter("babelfish_barge_ins", "times a listener spoke over their translation (its "
                                  "playback cleared)", registry=self.registry)
         self.webhooks = Counter("babelfish_webhooks", "webhook requests by route and status", ["path", "status"],
@@ -126,6 +129,8 @@ class Metrics:
             self.stage.labels(stage)
         for kind in ("webhook_rejected", "webhook_rate_limited", "socket_refused", *Failure):
             self.errors.labels(str(kind))
+        for reason in ("late", "backlog", "failed"):
+            self.skipped.labels(reason)
 
     def snapshot(self) -> None:
         """Read the live figures (legs, rooms, work dropped) from the server's state. Called on the event
@@ -142,6 +147,9 @@ class Metrics:
         """A caption-feed event: barge-ins are counted, utterance records feed the histograms and errors."""
         if isinstance(event, BargeIn):
             self.barge_ins.inc()
+        if isinstance(event, Skipped):  # one per listener who missed a translation (the record has one error)
+            self.skipped.labels(event.reason).inc()
+            self.recent.error(f"skipped_{event.reason}")
         if not isinstance(event, UtteranceDone):
             return
         record = event.record

@@ -107,15 +107,25 @@ function identified(confidence) {
 function captionItem(c) {
   return el("li", { class: c.final ? "final" : "partial" },
     el("div", { class: "who" }, `${c.leg.slice(0, 8)} · ${c.language}${identified(c.confidence)}${c.final ? "" : " · speaking"}`),
-    el("div", {}, c.text), c.translation ? el("div", { class: "translation" }, `→ ${c.target || ""} ${c.translation}`) : "");
+    el("div", {}, c.text), c.translation ? el("div", { class: "translation" }, `→ ${c.target || ""} ${c.translation}`) : "",
+    ...(c.skipped || []).map((s) => el("div", { class: "skipped bad" }, `${s.listener.slice(0, 8)} (${s.target}) did not hear it: ${SKIPPED[s.reason] || s.reason}`)));
 }
 
+const SKIPPED = { late: "too late (timed out or stale)", backlog: "too much was waiting", failed: "an engine failed" };
+
 function onCaption(event) {
+  if (event.type === "skipped" && event.room) { // a listener did not hear an utterance: marked on its caption
+    const list = state.captions[event.room] || [];
+    const item = list.findLast((c) => c.utterance === event.utterance) || list.findLast((c) => c.leg === event.leg);
+    if (item) (item.skipped = item.skipped || []).push({ listener: event.listener, target: event.target, reason: event.reason });
+    if (state.view === "live") renderRooms();
+    return;
+  }
   if (!["partial", "final"].includes(event.type) || !event.room) return;
   const list = state.captions[event.room] = state.captions[event.room] || [];
   const last = list.at(-1);
   const item = { leg: event.leg, language: event.language, confidence: event.confidence, text: event.text || "", final: event.type === "final",
-                 translation: event.translation || null, target: event.target || null };
+                 translation: event.translation || null, target: event.target || null, utterance: event.utterance || null };
   if (last && !last.final && last.leg === item.leg) list[list.length - 1] = item; else list.push(item);
   if (list.length > 50) list.splice(0, list.length - 50);
   if (state.view === "live") renderRooms();

@@ -193,14 +193,29 @@
         }
       }
       const translated = typeof event.translation === "string" && event.translation.length > 0;
+      const skipped = item.data.skipped; // a "skipped" for this utterance may have come first
       renderCaption(item, {
-        who: whoLabel(event, mine) + (!translated && mine ? " – " + t("nobody_heard") : ""),
+        who: whoLabel(event, mine) + (skipped ? " – " + t("skipped_" + skipped)
+          : !event.target && mine ? " – " + t("nobody_heard") : ""),
         main: translated ? event.translation : event.text,
         original: translated ? event.text : "",
         partial: false,
       });
       Object.assign(item.data, { leg: event.leg, language: event.language, target: event.target || null,
         text: event.text, translation: event.translation || null });
+    } else if (event.type === "skipped") {
+      // a listener did not hear it (too late, too much waiting, an engine failed): said on both sides
+      if (!mine && event.listener !== call.leg) return;
+      const key = "u-" + event.utterance;
+      const item = items.get(key) || captionItem(key, mine);
+      const data = item.data;
+      renderCaption(item, {
+        who: whoLabel(event, mine) + " – " + t("skipped_" + event.reason),
+        main: data.main || event.text,
+        original: data.original || "",
+        partial: false,
+      });
+      Object.assign(data, { leg: event.leg, language: event.language, text: event.text, skipped: event.reason });
     }
   }
 
