@@ -4,6 +4,7 @@ and how streamed output becomes clauses (the model's tokens come from a test dou
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,7 +77,8 @@ def test_the_gemma_prompt_takes_context_as_more_pairs() -> None:
     assert prompt.endswith("German: Wie geht's?\nEnglish: How are you?\n\nGerman: Und du?\nEnglish:")
 
 
-def test_settings_choose_the_model_and_read_the_old_engine_name() -> None:
+def test_settings_choose_the_model_and_read_the_old_engine_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})  # the default threads were measured on 2 cores
     assert TranslatorSettings().engine == "llama"
     old = Settings(translator={"engine": "gemma", "gemma_threads": 2})
     assert (old.translator.engine, old.translator.model, old.translator.llama_threads) == ("llama", "gemma-270m", 2)

@@ -7,6 +7,12 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
+from babelfish.config import hardware
+from babelfish.config.hardware import Device
+
+DEVICE = ("'auto': CUDA where {library} finds a GPU, else the CPU; 'cpu'; 'cuda' (an error at startup where there "
+          "is none). See docs/scaling.md (GPUs)")
+
 
 class Section(BaseModel):
     """One ``[section]`` of the settings: a key it does not know is an error, not silently ignored (a
@@ -80,8 +86,13 @@ class RecognizerSettings(Section):
         "'azure' too)")
     model: str = Field("base", description="'base' (packaged), a faster-whisper size name or a model dir")
     beam_size: int = Field(1, ge=1, le=10)
-    cpu_threads: int = Field(2, ge=1)
-    compute_type: str = "int8"
+    device: Device = Field("auto", description=DEVICE.format(library="CTranslate2"))
+    cpu_threads: int | None = Field(
+        None, ge=1, description="CTranslate2 threads; unset: half the cores this process may use, 2 to 8 (2 on two "
+        "cores: babelfish/config/hardware.py)")
+    compute_type: str | None = Field(
+        None, description="CTranslate2 weight type ('int8', 'float16', 'int8_float16', ...); unset: int8 on the "
+        "CPU, float16 on CUDA")
     min_window_s: float = Field(
         15.0, ge=1.0, le=30.0, description="shortest audio window Whisper encodes (30 = Whisper's own window)")
     window_by_language: dict[str, float] = Field(
@@ -94,6 +105,11 @@ class RecognizerSettings(Section):
     context_lines: int = Field(
         0, ge=0, le=6, description="the room's last lines in the speaker's language given to Whisper as its "
         "prompt (0: none); see benchmarks/README.md for what it does to WER")
+
+    @property
+    def whisper_threads(self) -> int:
+        """CTranslate2's threads: the setting, else derived from the cores (hardware.default_threads)."""
+        return hardware.threads("whisper", self.cpu_threads)
 
 
 
@@ -109,8 +125,14 @@ class TranslatorSettings(Section):
         "Qwen2.5 instruct model you downloaded); default: the packaged weights")
     threads: int | None = Field(
         None, ge=1, validation_alias=AliasChoices("threads", "gemma_threads"),
-        description="llama.cpp threads; default 2 for qwen2.5-1.5b, 1 for gemma-270m (which stays fast on one "
-        "while other stages share the cores)")
+        description="llama.cpp (or CTranslate2) threads; unset: half the cores this process may use, 2 to 8, and "
+        "for gemma-270m a quarter, 1 to 4 (it stays fast on one while other stages share the cores): 2 and 1 on "
+        "two cores (babelfish/config/hardware.py)")
+    device: Device = Field(
+        "auto", description=DEVICE.format(library="llama.cpp (a build that offloads layers) or CTranslate2"))
+    gpu_layers: int | None = Field(
+        None, ge=-1, description="llama.cpp layers put on the GPU where the device is cuda; unset: all (-1). "
+        "Fewer leave the rest on the CPU (a GPU too small for the model)")
     context_lines: int = Field(
         4, ge=0, le=12, description="the room's last lines (both speakers, source and translation) put before "
         "each sentence so pronouns, names and register carry over; 0: each sentence alone")
@@ -128,7 +150,8 @@ class TranslatorSettings(Section):
 
     @property
     def llama_threads(self) -> int:
-        return self.threads or (1 if self.model == "gemma-270m" else 2)
+        """llama.cpp's threads: the setting, else derived from the cores (hardware.default_threads)."""
+        return hardware.threads("gemma" if self.model == "gemma-270m" else "llama", self.threads)
 
 
 
@@ -140,9 +163,12 @@ class SynthesizerSettings(Section):
         default_factory=dict, description="voice per language (primary subtag): 'kokoro:<style>', "
         "'piper:<name-or-path>', 'espeak:<voice>' or 'mbrola:<voice>'; unset languages get the embedded default "
         "(babelfish/engines/support.py)")
-    kokoro_threads: int = Field(
-        2, ge=1, le=64, description="threads Kokoro's ONNX session computes a piece with (it shares the cores with "
-        "the translator writing the rest of the turn)")
+    kokoro_threads: int | None = Field(
+        None, ge=1, le=64, description="threads Kokoro's ONNX session computes a piece with (it shares the cores "
+        "with the translator writing the rest of the turn); unset: half the cores this process may use, 2 to 4 "
+        "(2 on two cores: babelfish/config/hardware.py). Voices run on the CPU")
+    piper_threads: int | None = Field(
+        None, ge=1, le=64, description="threads of a Piper voice's ONNX session; unset: as kokoro_threads")
 
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from babelfish.config import hardware
+from babelfish.config.hardware import Device
 from babelfish.core import languages
 from babelfish.core.worker import EngineError, Worker
 
@@ -170,17 +172,24 @@ class CTranslate2Translator:
 
     name = "ctranslate2"
 
-    def __init__(self, models: dict[str, str], models_dir: Path, *, threads: int = 2, beam_size: int = 2,
-                 compute_type: str = "int8", max_decoding_length: int = 256) -> None:
+    def __init__(self, models: dict[str, str], models_dir: Path, *, device: Device = "auto",
+                 threads: int | None = None, beam_size: int = 2, compute_type: str | None = None,
+                 max_decoding_length: int = 256) -> None:
         self.models = {k.strip().lower().replace("_", "-"): v for k, v in (models or {}).items()}
         self.models_dir = Path(models_dir)
-        self.threads = threads
+        self.device = hardware.ctranslate2_device(device, "translator.device")
+        self.threads = hardware.threads("ctranslate2", threads)
         self.beam_size = beam_size
-        self.compute_type = compute_type
+        self.compute_type = hardware.compute_type(compute_type, self.device)
         self.max_decoding_length = max_decoding_length
         self._loaded: dict[Path, LoadedModel] = {}
         self._lock = threading.Lock()
         self.worker = Worker("ctranslate2")
+
+    def describe(self) -> str:
+        """Models, device and threads, for the startup log (the models load on first use, per pair)."""
+        models = ", ".join(f"{pair}: {Path(path).name}" for pair, path in self.models.items()) or "fetched models"
+        return f"ctranslate2 ({models}) on {self.device} ({self.compute_type}), {hardware.say_threads(self.threads)}"
 
     def model_path(self, source: str, target: str) -> Path:
         """The model directory for a pair, or :class:`EngineError` saying how to fetch one."""
@@ -225,7 +234,7 @@ class CTranslate2Translator:
         config_file = layout.model_dir / "config.json"
         config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.exists() else {}
         try:
-            translator = ctranslate2.Translator(str(layout.model_dir), device="cpu",
+            translator = ctranslate2.Translator(str(layout.model_dir), device=self.device,
                                                 compute_type=self.compute_type, inter_threads=1,
                                                 intra_threads=self.threads)
             source_sp = sentencepiece.SentencePieceProcessor(model_file=str(layout.source_spm))

@@ -16,7 +16,7 @@ def load_recognizer(settings: Settings) -> Recognizer:
         from babelfish.engines.whisper import WhisperRecognizer
 
         windows, beams = tuning(cfg)
-        return WhisperRecognizer(cfg.model, settings.models_dir, cpu_threads=cfg.cpu_threads,
+        return WhisperRecognizer(cfg.model, settings.models_dir, device=cfg.device, cpu_threads=cfg.cpu_threads,
                                  compute_type=cfg.compute_type, beam_size=cfg.beam_size,
                                  min_window_s=cfg.min_window_s, window_by_language=windows, beam_by_language=beams)
     raise ValueError(f"unknown recognizer engine {cfg.engine!r}")
@@ -30,10 +30,11 @@ def load_translator(settings: Settings) -> Translator:
         from babelfish.engines.qwen import QwenTranslator
 
         llama = GemmaTranslator if cfg.model == "gemma-270m" else QwenTranslator
-        return llama(settings.models_dir, threads=cfg.llama_threads, max_tokens=cfg.max_tokens,
-                     model_path=cfg.model_path)
+        return llama(settings.models_dir, threads=cfg.llama_threads, device=cfg.device, gpu_layers=cfg.gpu_layers,
+                     max_tokens=cfg.max_tokens, model_path=cfg.model_path)
     if cfg.engine == "ctranslate2":
         from babelfish.engines.ctranslate2_mt import CTranslate2Translator
 
-        return CTranslate2Translator(cfg.ctranslate2_models, settings.models_dir)
+        return CTranslate2Translator(cfg.ctranslate2_models, settings.models_dir, device=cfg.device,
+                                     threads=cfg.threads)
     raise ValueError(f"unknown translator engine {cfg.engine!r}")

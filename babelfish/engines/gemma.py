@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from babelfish.config.hardware import Device
 from babelfish.core import languages
 from babelfish.core.worker import EngineError
 from babelfish.engines.llama import (  # noqa: F401 - the prompt helpers' old home, used by tests and tuning
@@ -248,12 +249,12 @@ class GemmaTranslator(LlamaTranslator):
     name = "gemma"
     keep_history = False  # sliding-window attention: see LlamaTranslator.keep_history
 
-    def __init__(self, models_dir: Path, *, threads: int = 2, max_tokens: int = 160,
-                 model_path: str | Path | None = None) -> None:
+    def __init__(self, models_dir: Path, *, threads: int | None = None, device: Device = "auto",
+                 gpu_layers: int | None = None, max_tokens: int = 160, model_path: str | Path | None = None) -> None:
         # swa_full: Gemma 3 uses sliding-window attention; a full-size SWA cache lets llama.cpp drop
         # the tail of the KV cache, which is what prefix reuse needs.
-        super().__init__(model_path or packaged_model_path(models_dir), threads=threads, max_tokens=max_tokens,
-                         swa_full=True)
+        super().__init__(model_path or packaged_model_path(models_dir), threads=threads, device=device,
+                         gpu_layers=gpu_layers, max_tokens=max_tokens, swa_full=True)
         self.config = PromptConfig()
 
     @property

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from babelfish.config import hardware
 from babelfish.core.worker import EngineError, Worker
 from babelfish.engines.packaged import PackagedParts
 from babelfish.engines.phonemes import ESPEAK_VOICES, Phonemizer, chunks
@@ -72,12 +73,14 @@ def trim_silence(samples: np.ndarray, threshold: float = 0.01, pad_s: float = 0.
 class KokoroModel:
     """The ONNX session, symbol table and styles, loaded once per process and shared by every voice."""
 
-    def __init__(self, models_dir: Path, *, threads: int = 2, model_path: Path | None = None) -> None:
+    def __init__(self, models_dir: Path, *, threads: int | None = None, model_path: Path | None = None) -> None:
         import onnxruntime as ort
 
         path = model_path or KOKORO_MODEL.assemble(Path(models_dir) / "kokoro")
+        self.model_name = Path(path).name
+        self.threads = hardware.threads("kokoro", threads)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         self.session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
         self.vocabulary: dict[str, int] = json.loads(data_file("vocab.json").read_text(encoding="utf-8"))["vocab"]
@@ -86,6 +89,10 @@ class KokoroModel:
         self.worker = Worker("kokoro")
         self._readers: dict[str, Callable[[str], str]] = {}
         self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        """Model, device and threads, for the startup log."""
+        return f"kokoro {self.model_name} on cpu, {hardware.say_threads(self.threads)}"
 
     def reader(self, language: str) -> Callable[[str], str]:
         """Text -> Kokoro symbols for ``language`` (created once per language)."""

@@ -19,6 +19,8 @@ import unicodedata
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
+from babelfish.config import hardware
+from babelfish.config.hardware import Device
 from babelfish.core import languages
 from babelfish.core.worker import EngineError, Worker
 
@@ -135,7 +137,8 @@ class LlamaTranslator:
     # the cells past the new prompt from their window cache cleanly, and the output changes.
     keep_history = True
 
-    def __init__(self, model_path: str | Path, *, threads: int = 2, max_tokens: int = 160, n_ctx: int = 1024,
+    def __init__(self, model_path: str | Path, *, threads: int | None = None, device: Device = "auto",
+                 gpu_layers: int | None = None, max_tokens: int = 160, n_ctx: int = 1024,
                  swa_full: bool = False) -> None:
         try:
             from llama_cpp import Llama
@@ -144,12 +147,21 @@ class LlamaTranslator:
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise EngineError(f"translator model {self.model_path} does not exist")
-        self.llm = Llama(model_path=str(self.model_path), n_ctx=n_ctx, n_threads=threads,
-                         n_threads_batch=threads, n_batch=256, swa_full=swa_full, verbose=False)
+        self.device = hardware.llama_device(device, "translator.device")
+        self.gpu_layers = hardware.gpu_layers(gpu_layers, self.device)
+        self.threads = hardware.threads("gemma" if self.name == "gemma" else "llama", threads)
+        self.llm = Llama(model_path=str(self.model_path), n_ctx=n_ctx, n_threads=self.threads,
+                         n_threads_batch=self.threads, n_gpu_layers=self.gpu_layers, n_batch=256, swa_full=swa_full,
+                         verbose=False)
         self.max_tokens = max_tokens
         self.worker = Worker(self.name)
         self._states: dict[tuple[str, str, object], tuple[list[int], bytes]] = {}  # tokens, KV cells
         self._current: tuple[str, str, object] | None = None
+
+    def describe(self) -> str:
+        """Model, device and threads, for the startup log."""
+        layers = f", {'all' if self.gpu_layers < 0 else self.gpu_layers} layers on the GPU" if self.gpu_layers else ""
+        return f"{self.name} {self.model_path.name} on {self.device}{layers}, {hardware.say_threads(self.threads)}"
 
     # -- the prompt (subclasses) ------------------------------------------------------------------------
     def prefix(self, source: str, target: str) -> str:

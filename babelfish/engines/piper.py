@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from babelfish.config import hardware
 from babelfish.core.worker import EngineError, Worker
 
 
@@ -36,15 +37,27 @@ def voice_files(voice: str, models_dir: Path) -> tuple[Path, Path]:
 class PiperSynthesizer:
     name = "piper"
 
-    def __init__(self, model: Path, config: Path) -> None:
+    def __init__(self, model: Path, config: Path, *, threads: int | None = None) -> None:
+        import onnxruntime as ort
         from piper_onnx import Piper
 
-        self.voice = Piper(str(model), str(config))
+        self.model_name = Path(model).name
+        self.threads = hardware.threads("piper", threads)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+        self.voice = Piper.__new__(Piper)  # Piper() makes a session with onnxruntime's own thread count
+        self.voice.setup(str(model), str(config), session=session)
         meta = json.loads(Path(config).read_text())
         self.rate = int(meta["audio"]["sample_rate"])
         # the espeak voice Piper phonemizes with, e.g. "en-us"; piper-onnx's phonemize defaults to en-us
         self.espeak_voice = meta.get("espeak", {}).get("voice", "en-us")
         self.worker = Worker("piper")
+
+    def describe(self) -> str:
+        """Model, device and threads, for the startup log."""
+        return f"piper {self.model_name} on cpu, {hardware.say_threads(self.threads)}"
 
     def synthesize_sync(self, text: str) -> tuple[np.ndarray, int]:
         from phonemizer import phonemize

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from babelfish.config.hardware import Device
 from babelfish.core import languages
 from babelfish.engines.gemma import example_pairs
 from babelfish.engines.llama import Context, LlamaTranslator, clean
@@ -84,10 +85,11 @@ class QwenTranslator(LlamaTranslator):
     stop_at = ("<|im_end|>", "<|endoftext|>", "\n")
     repeat_penalty = 1.0  # an instruction model does not loop like a base model; penalties bend names
 
-    def __init__(self, models_dir: Path, *, threads: int = 2, max_tokens: int = 160,
-                 model_path: str | Path | None = None) -> None:
+    def __init__(self, models_dir: Path, *, threads: int | None = None, device: Device = "auto",
+                 gpu_layers: int | None = None, max_tokens: int = 160, model_path: str | Path | None = None) -> None:
         path = model_path or QWEN_1_5B.assemble(Path(models_dir) / "qwen")
-        super().__init__(path, threads=threads, max_tokens=max_tokens, n_ctx=2048)
+        super().__init__(path, threads=threads, device=device, gpu_layers=gpu_layers, max_tokens=max_tokens,
+                         n_ctx=2048)
         self.style: Style | None = None  # None: each pair's own (prompt_style); benches set one for all
 
     def style_for(self, source: str, target: str) -> Style:

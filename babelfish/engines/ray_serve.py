@@ -56,7 +56,7 @@ def load_local(stage: str, settings: Settings) -> Any:
     from babelfish.engines.voices import Voices
 
     return Voices(settings.synthesizer.voices, settings.models_dir,  # the replica loads the default voices as it warms
-                  kokoro_threads=settings.synthesizer.kokoro_threads)
+                  kokoro_threads=settings.synthesizer.kokoro_threads, piper_threads=settings.synthesizer.piper_threads)
 
 
 # -- the replicas -----------------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ def load_engines(settings: Settings) -> Engines:
         voices=remote.get("synthesizer") or Voices(
             settings.synthesizer.voices, settings.models_dir,
             azure=azure if settings.synthesizer.engine == "azure" else None,
-            kokoro_threads=settings.synthesizer.kokoro_threads),
+            kokoro_threads=settings.synthesizer.kokoro_threads, piper_threads=settings.synthesizer.piper_threads),
         detector_factory=SileroDetector,
         vad_worker=Worker("vad"),
         speech_translator=combined,

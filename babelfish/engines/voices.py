@@ -34,13 +34,15 @@ class Voices:
     """
 
     def __init__(self, voices: dict[str, str], models_dir: Path, azure: AzureSpeech | None = None,
-                 kokoro_threads: int = 2) -> None:
+                 kokoro_threads: int | None = None, piper_threads: int | None = None) -> None:
         self.voices = {languages.primary(k): v for k, v in voices.items()}
-        self.kokoro_threads = kokoro_threads
+        self.kokoro_threads = kokoro_threads  # None: derived from the cores (config/hardware.py)
+        self.piper_threads = piper_threads
         self.models_dir = models_dir
         self.azure = azure
         self._loaded: dict[tuple[str, str], Synthesizer] = {}
         self._kokoro: KokoroModel | None = None
+        self._asked: set[str] = set()  # languages a voice was asked for (describe says which voice speaks them)
 
     def spec(self, language: str) -> str:
         lang = languages.primary(language)
@@ -54,6 +56,7 @@ class Voices:
         spec = self.spec(language)
         # a Kokoro style speaks whichever language it is given phonemes of: one synthesizer per language
         key = (spec, languages.primary(language) if spec.startswith("kokoro:") else "")
+        self._asked.add(languages.primary(language))
         if key not in self._loaded:
             self._loaded[key] = self._load(spec, languages.primary(language))
         return self._loaded[key]
@@ -66,6 +69,18 @@ class Voices:
             self._kokoro = KokoroModel(self.models_dir, threads=self.kokoro_threads)
         return self._kokoro
 
+    def describe(self) -> list[str]:
+        """One line per kind of voice loaded so far (for the startup log): its model, device and threads where
+        it has them, then each language it speaks with which voice."""
+        kinds: dict[str, list[str]] = {}
+        for (spec, language), synth in self._loaded.items():
+            kind = spec.partition(":")[0]
+            head = self._kokoro.describe() if kind == "kokoro" and self._kokoro is not None else \
+                getattr(synth, "describe", lambda kind=kind: kind)()
+            speaks = [language] if language else sorted(lang for lang in self._asked if self.spec(lang) == spec)
+            kinds.setdefault(head, []).extend(f"{lang or '?'} ({spec})" for lang in speaks or [""])
+        return [f"{head}: {', '.join(voices)}" for head, voices in kinds.items()]
+
     def _load(self, spec: str, language: str = "") -> Synthesizer:
         engine, _, voice = spec.partition(":")
         if engine == "kokoro":
@@ -75,7 +90,7 @@ class Voices:
         if engine == "piper":
             from babelfish.engines.piper import PiperSynthesizer, voice_files
 
-            return PiperSynthesizer(*voice_files(voice, self.models_dir))
+            return PiperSynthesizer(*voice_files(voice, self.models_dir), threads=self.piper_threads)
         if engine == "espeak":
             from babelfish.engines.espeak import EspeakSynthesizer
 

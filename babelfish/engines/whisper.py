@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from babelfish.config import hardware
+from babelfish.config.hardware import Device
 from babelfish.core import audio, languages
 from babelfish.core.worker import EngineError, Worker
 from babelfish.pipeline.recognize import Heard, among
@@ -116,15 +118,19 @@ class WhisperRecognizer:
 
     name = "whisper"
 
-    def __init__(self, model: str, models_dir: Path, *, cpu_threads: int = 2, compute_type: str = "int8",
-                 beam_size: int = 1, min_window_s: float = 15.0,
+    def __init__(self, model: str, models_dir: Path, *, device: Device = "auto", cpu_threads: int | None = None,
+                 compute_type: str | None = None, beam_size: int = 1, min_window_s: float = 15.0,
                  window_by_language: dict[str, float] | None = None,
                  beam_by_language: dict[str, int] | None = None) -> None:
         from faster_whisper import WhisperModel
 
+        self.model_name = model
         self.model_path = resolve_model(model, models_dir)
-        self.model = WhisperModel(self.model_path, device="cpu", compute_type=compute_type,
-                                  cpu_threads=cpu_threads)
+        self.device = hardware.ctranslate2_device(device, "recognizer.device")
+        self.compute_type = hardware.compute_type(compute_type, self.device)
+        self.threads = hardware.threads("whisper", cpu_threads)
+        self.model = WhisperModel(self.model_path, device=self.device, compute_type=self.compute_type,
+                                  cpu_threads=self.threads)
         self.beam_size = beam_size
         self.min_window_s = min_window_s
         self.window_by_language = {languages.primary(k): v for k, v in (window_by_language or {}).items()}
@@ -132,6 +138,10 @@ class WhisperRecognizer:
         self.uniform_prior = True  # False: Whisper's own language probabilities (bench quality compares)
         self.worker = Worker("whisper")
         self._tokenizers: dict[str, object] = {}
+
+    def describe(self) -> str:
+        """Model, device and threads, for the startup log."""
+        return f"whisper {self.model_name} on {self.device} ({self.compute_type}), {hardware.say_threads(self.threads)}"
 
     def _tokenizer(self, language: str):  # noqa: ANN202 - faster_whisper.tokenizer.Tokenizer
         from faster_whisper.tokenizer import Tokenizer

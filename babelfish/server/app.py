@@ -19,6 +19,7 @@ import contextlib
 import functools
 import logging
 import math
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
@@ -150,6 +151,29 @@ class Server:
         if unmeasured:
             log.info("not offered, not measured on these engines: %s (babelfish bench languages rates them)",
                      ", ".join(unmeasured))
+
+    def say_what_runs(self, port: int) -> None:
+        """Once the engines are loaded: a line per engine (model, device, threads: config/hardware.py says how
+        they were chosen) and one with the addresses of the browser phone and the operator console."""
+        engines = self.engines
+        if engines is not None:
+            if engines.speech_translator is not None:
+                log.info("recognizer and translator: %s", _describe(engines.speech_translator))
+            for stage, engine in (("recognizer", engines.recognizer), ("translator", engines.translator)):
+                if engine is not None:
+                    log.info("%s: %s", stage, _describe(engine))
+            if engines.talk is not None:
+                log.info("voices: Vonage speaks the translations into the call (synthesizer.engine 'vonage-talk')")
+            for line in getattr(engines.voices, "describe", list)():
+                log.info("voice: %s", line)
+        host = self.settings.host
+        if host in ("", "0.0.0.0", "::"):  # every interface: the machine's name is the one to try
+            host = socket.gethostname()
+        base = (self.settings.public_url or f"http://{f'[{host}]' if ':' in host else host}:{port}").rstrip("/")
+        phone = {"open": "open to anyone who reaches it", "link": "with a join link from the console",
+                 "off": "off: phone.access"}[self.settings.phone_access]
+        console_state = "" if self.settings.security.operator_token else " (off until security.operator_token is set)"
+        log.info("browser phone: %s/phone (%s); operator console: %s/console%s", base, phone, base, console_state)
 
     async def stop(self) -> None:
         tasks = [t for t in (self._watchdog, *self._background) if t is not None]
@@ -404,8 +428,15 @@ class Server:
             await asyncio.sleep(RETENTION_EVERY_S)
 
 
-def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
-    """The ASGI app. Without ``engines`` the real ones are loaded at startup (off the event loop)."""
+def _describe(engine: object) -> str:
+    """An engine's model, device and threads where it says them (``describe``), else its name."""
+    describe = getattr(engine, "describe", None)
+    return describe() if callable(describe) else str(getattr(engine, "name", type(engine).__name__))
+
+
+def create_app(settings: Settings, engines: Engines | None = None, *, port: int | None = None) -> Starlette:
+    """The ASGI app. Without ``engines`` the real ones are loaded at startup (off the event loop). ``port``:
+    the one it is served on, where that is not ``settings.port`` (for the addresses in the startup log)."""
     server = Server(settings, engines)
     phone = web.Phone(server)
     hooks = Webhooks(server)
@@ -415,6 +446,7 @@ def create_app(settings: Settings, engines: Engines | None = None) -> Starlette:
         server.start()
         if server.engines is None:
             server.engines = await asyncio.to_thread(load_engines, settings)
+        server.say_what_runs(settings.port if port is None else port)
         await server.directory.start()
         retention = asyncio.create_task(server.keep_retention())
         yield

@@ -27,11 +27,12 @@ log = logging.getLogger(__name__)
 
 def uvicorn_config(settings: Settings, engines: Engines | None = None, *, port: int | None = None,
                    sock: socket.socket | None = None) -> uvicorn.Config:
-    app = create_app(settings, engines)
+    port = settings.port if port is None else port
+    app = create_app(settings, engines, port=port)
     config = uvicorn.Config(
         app,
         host=settings.host,
-        port=settings.port if port is None else port,
+        port=port,
         ws_max_size=settings.max_message_bytes,  # uvicorn closes oversized messages with 1009
         ws_ping_interval=None,  # Vonage does not answer pings reliably; a dead call ends by event webhook
         log_level="warning",

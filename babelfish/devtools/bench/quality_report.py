@@ -108,7 +108,8 @@ def config(bench: QualityBench) -> dict[str, Any]:
     recognizer = {"engine": getattr(rec, "name", cfg.engine), "model": cfg.model,
                   "model_path": str(getattr(rec, "model_path", "")), "min_window_s": getattr(
                       rec, "min_window_s", cfg.min_window_s), "beam_size": cfg.beam_size,
-                  "compute_type": cfg.compute_type, "cpu_threads": cfg.cpu_threads}
+                  "compute_type": getattr(rec, "compute_type", cfg.compute_type),
+                  "cpu_threads": getattr(rec, "threads", cfg.whisper_threads), "device": getattr(rec, "device", None)}
     translator: dict[str, Any] = {"engine": getattr(tr, "name", bench.settings.translator.engine)}
     if getattr(tr, "config", None) is not None:
         translator["prompt"] = repr(tr.config)
