@@ -54,6 +54,32 @@ def test_echo_canceller_removes_a_delayed_copy_and_keeps_double_talk() -> None:
 
 
 
+def test_echo_canceller_mutes_the_first_echo_of_a_playback_before_it_has_located_it() -> None:
+    """Just after playback begins, most of the canceller's reference window is the silence before it: the
+    echo's level is judged against what played, not that window, or the first half second of a
+    speakerphone's echo passes as the listener's speech (it did, on a busy machine)."""
+    rate = 16000
+    far, _ = audio.read_wav(asterisk("conf-muted"), rate)
+    silence = np.zeros(2 * rate, dtype=np.float32)
+    played = np.concatenate([silence, far])
+    # the far end's timing wobbles by tens of milliseconds from frame to frame (a busy machine): the echo
+    # cannot be located, let alone subtracted, in the first moments
+    step = rate // 50
+    wobble = np.random.default_rng(7).integers(int(0.08 * rate), int(0.16 * rate), played.size // step + 1)
+    echo = np.zeros(played.size, dtype=np.float32)
+    for n, i in enumerate(range(0, played.size, step)):
+        lo = max(0, i - wobble[n])
+        echo[i : i + step] = 0.35 * played[lo : lo + step][: echo[i : i + step].size] if i >= wobble[n] else 0
+    canceller = EchoCanceller(rate)
+    out = []
+    for i in range(0, played.size - step + 1, step):
+        t = 10.0 + (i + step) / rate
+        canceller.played(played[i : i + step], t - step / rate)
+        out.append(canceller.clean(echo[i : i + step].astype(np.float32), t))
+    first = slice(silence.size, silence.size + rate // 2)  # the first half second of playback
+    assert audio.rms_dbfs(np.concatenate(out)[first]) < audio.rms_dbfs(echo[first]) - 20
+
+
 @pytest.mark.parametrize("batch_ms", [20, 1000])
 def test_echo_canceller_follows_a_playout_shift_within_a_quarter_second(batch_ms: int) -> None:
     """The far end's playout moves by 8 ms halfway (it buffered a late frame), with inbound audio in 20 ms
@@ -187,8 +213,6 @@ def long_turn(gap_s: float = 0.3) -> tuple[np.ndarray, int]:
 
 
 @HEAVY
-@pytest.mark.xfail(strict=False, reason="OPEN DEFECT (issue 26 session): in 3 of 4 fresh-clone runs the listener's "
-                   "echo came back as speech of theirs; passes alone; cause not found before the session ended")
 async def test_simultaneous_a_long_turn_is_heard_clause_by_clause_while_it_is_said_and_echo_is_not_back(
         tmp_path: Path) -> None:
     """Through the fake Vonage in real time: the listener (on a speakerphone) hears the first clause of a

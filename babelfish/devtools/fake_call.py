@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+CATCH_UP_S = 1.0  # a sender further behind than this skips ahead rather than bursting it all
+
 
 ANSWER_RETRIES = 2
 
@@ -255,8 +257,13 @@ class FakeCall:
                 delay = next_at - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
+                elif delay < -CATCH_UP_S:
+                    next_at = time.monotonic()  # that much was lost on the way: go on from now
                 else:
-                    next_at = time.monotonic()  # we fell behind; do not burst to catch up
+                    # We fell behind (a busy machine): the microphone kept recording, so its frames go out late,
+                    # at once, as a network delivers delayed packets. Pausing instead would stop the caller's
+                    # sample clock while the speakerphone's echo (mixed in by wall time) went on.
+                    await asyncio.sleep(0)
         except ConnectionClosed:
             pass
         finally:

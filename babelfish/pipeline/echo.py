@@ -131,7 +131,7 @@ class EchoCanceller:
         # Playback began moments ago and its echo is not reliably located yet: during that convergence time,
         # inbound audio quieter than what we play is taken for echo. Later, an echo we cannot locate means
         # there is none (a headset) or the caller talks over it: nothing is muted.
-        if end - self._active_since < self.converge and _rms(candidate) < _rms(reference) * 0.5:
+        if end - self._active_since < self.converge and _rms(candidate) < _played_level(reference) * 0.5:
             return np.zeros_like(samples)
         return candidate
 
@@ -186,6 +186,14 @@ class EchoCanceller:
             return 1.0
         gain = max(0.0, float(np.dot(heard, echo)) / power)
         return _rms(heard - gain * echo) / (_rms(heard) + 1e-9)
+
+
+def _played_level(reference: np.ndarray, block: int = 160) -> float:
+    """The loudest 10-20 ms of what played in ``reference``: an echo is never louder than that times the
+    echo's gain. (The window's RMS would not do: just after playback began, most of the window is the
+    silence before it, and the echo's louder syllables are above any average.)"""
+    blocks = reference[: reference.size // block * block].reshape(-1, block)
+    return float(np.sqrt(np.max(np.mean(blocks * blocks, axis=1)))) if blocks.size else 0.0
 
 
 def _rms(x: np.ndarray) -> float:
