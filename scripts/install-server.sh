@@ -10,8 +10,8 @@
 #   - /etc/babelfish/babelfish.toml (from deploy/babelfish.example.toml) and /etc/babelfish/babelfish.env
 #     (generated operator token and socket token key), each only if absent: a re-run keeps them;
 #   - the systemd unit (deploy/babelfish.service), enabled but not started: set the secrets first;
-#   - with --nginx, deploy/nginx/babelfish.conf as /etc/nginx/sites-available/babelfish (not enabled: it
-#     needs the TLS certificate first).
+#   - with --nginx, deploy/nginx/babelfish.conf as /etc/nginx/sites-available/babelfish if absent (not
+#     enabled: it needs the TLS certificate first).
 # Re-running it from a newer checkout upgrades the package (stop the service first: docs/deploy.md).
 #
 # Usage: sudo bash scripts/install-server.sh [--nginx] [--domain HOST] [--dry-run]
@@ -131,9 +131,13 @@ else
 fi
 
 if [ "$nginx" = 1 ]; then
-  echo "== nginx site (not enabled yet: it needs the certificate)"
-  sed -e "$server_name" "$here/deploy/nginx/babelfish.conf" \
-    | write /etc/nginx/sites-available/babelfish 0644 root
+  echo "== nginx site"
+  if [ ! -e /etc/nginx/sites-available/babelfish ]; then
+    sed -e "$server_name" "$here/deploy/nginx/babelfish.conf" | write /etc/nginx/sites-available/babelfish 0644 root
+    echo "/etc/nginx/sites-available/babelfish: not enabled yet (it needs the TLS certificate first)"
+  else
+    echo "/etc/nginx/sites-available/babelfish exists: kept (compare it with deploy/nginx/babelfish.conf)"
+  fi
 fi
 
 cat <<EOF

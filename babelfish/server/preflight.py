@@ -156,10 +156,10 @@ def check(settings: Settings) -> Report:
     except ConfigError as exc:
         report.errors.append(str(exc))
     security = settings.security
-    if security.operator_token is None:
+    if not security.operator_token:
         report.errors.append("security.operator_token is not set: the console and /rooms, /captions, /metrics are "
                              "off (set BABELFISH_SECURITY__OPERATOR_TOKEN in the environment file)")
-    if security.signature_secret is None:
+    if not security.signature_secret:  # empty, as the install script leaves it, is unset too
         report.errors.append("security.signature_secret is not set: anyone could post webhooks (set "
                              "BABELFISH_SECURITY__SIGNATURE_SECRET to the Vonage account's signature secret)")
     if not (settings.public_url or "").startswith("https://"):
