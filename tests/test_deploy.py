@@ -379,12 +379,14 @@ def test_check_config_names_a_missing_model(tmp_path: Path, capsys: pytest.Captu
     monkeypatch.setenv("BABELFISH_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("BABELFISH_SECURITY__SIGNATURE_SECRET", SECRET)
     config = tmp_path / "voices.toml"
-    config.write_text(EXAMPLE.read_text() + '\n[recognizer]\nmodel = "small"\n'
+    config.write_text(EXAMPLE.read_text() + '\n[recognizer]\nmodel = "small"\n[translator]\nengine = "ctranslate2"\n'
                       '[synthesizer.voices]\nde = "piper:de_DE-thorsten-medium"\n')
     assert cli.main(["check-config", "--config", str(config)]) == 2
-    err = capsys.readouterr().err
-    assert "babelfish models fetch whisper-small" in err
-    assert "babelfish models fetch piper-de_DE-thorsten-medium" in err
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 3, lines
+    assert "babelfish models fetch whisper-small" in lines[0]
+    assert "'ctranslate2' has no model for de-en, en-de: babelfish models fetch opus-mt-de-en" in lines[1]
+    assert "babelfish models fetch piper-de_DE-thorsten-medium" in lines[2]
 
 
 def test_the_secrets_file_reads_as_systemd_does(tmp_path: Path) -> None:

@@ -79,8 +79,9 @@ def missing_models(settings: Settings, languages: list[str]) -> list[str]:
         if model is None or not model.installed(models_dir):
             missing.append(f"{setting}: the packaged model {name} is not installed (pip install babelfish again)")
 
+    served = set(settings.ray.stages)  # those stages' models live on the Ray cluster, not here
     recognizer = settings.recognizer
-    if recognizer.engine == "whisper":
+    if recognizer.engine == "whisper" and "recognizer" not in served:
         if recognizer.model == "base":
             packaged("whisper-base", "recognizer.model")
         elif not Path(recognizer.model).is_dir() and not (models_dir / f"whisper-{recognizer.model}" /
@@ -88,7 +89,8 @@ def missing_models(settings: Settings, languages: list[str]) -> list[str]:
             missing.append(f"recognizer.model {recognizer.model!r} is not in {models_dir}: "
                            f"babelfish models fetch whisper-{recognizer.model}")
     translator = settings.translator
-    if translator.engine == "llama":
+    local_translator = "translator" not in served
+    if translator.engine == "llama" and local_translator:
         if not _have("llama_cpp"):
             missing.append("translator.engine 'llama' needs llama-cpp-python (scripts/install-llama.sh)")
         if translator.model_path is not None:
@@ -96,17 +98,20 @@ def missing_models(settings: Settings, languages: list[str]) -> list[str]:
                 missing.append(f"translator.model_path: no file {translator.model_path}")
         else:
             packaged("gemma-3-270m" if translator.model == "gemma-270m" else translator.model, "translator.model")
-    elif translator.engine == "ctranslate2":
+    elif translator.engine == "ctranslate2" and local_translator:
         from babelfish.engines.ctranslate2_mt import CTranslate2Translator
 
         ct2 = CTranslate2Translator(translator.ctranslate2_models, models_dir)
-        pairs = itertools.permutations(sorted({primary(tag) for tag in languages}), 2)
-        for source, target in pairs:
+        lacking = []
+        for source, target in itertools.permutations(sorted({primary(tag) for tag in languages}), 2):
             try:
                 ct2.model_path(source, target)
-            except EngineError as exc:
-                missing.append(str(exc))
-    if settings.synthesizer.engine == "local":
+            except EngineError:
+                lacking.append(f"{source}-{target}")
+        if lacking:
+            missing.append(f"translator.engine 'ctranslate2' has no model for {', '.join(lacking)}: babelfish models "
+                           f"fetch opus-mt-{lacking[0]} (or argos-{lacking[0]}), or set translator.ctranslate2_models")
+    if settings.synthesizer.engine == "local" and "synthesizer" not in served:
         missing += _missing_voices(settings, languages)
     return missing
 
