@@ -1,4 +1,5 @@
-"""``babelfish serve | call | translate | models | bench | ray-serve | transcripts | phone | languages``."""
+"""``babelfish serve | check-config | call | translate | models | bench | ray-serve | transcripts | phone |
+languages``."""
 
 from __future__ import annotations
 
@@ -37,6 +38,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sock = listener(settings.host, settings.port)
     engines = load_engines(settings)
     serve(settings, engines, sock)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Whether the settings are ready to serve a public number: one line per problem and exit 2, else a
+    short summary (babelfish/server/preflight.py)."""
+    from babelfish.server import preflight
+
+    if args.env_file:
+        os.environ.update(preflight.read_env_file(args.env_file))
+    settings = _settings(args)  # a bad file, key or value: one line from main(), exit 2
+    report = preflight.check(settings)
+    for error in report.errors:
+        print(f"babelfish: {error}", file=sys.stderr)
+    if not report.ok:
+        return 2
+    print(f"babelfish: configuration OK ({getattr(args, 'config', None) or 'environment only'})")
+    print("\n".join(f"  {line}" for line in report.summary))
     return 0
 
 
@@ -245,6 +264,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("check-config", help="check that the settings, secrets and models are ready to serve")
+    p.add_argument("--env-file", metavar="FILE", help="read KEY=VALUE secrets from FILE first (the systemd "
+                   "unit's EnvironmentFile)")
+    p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("call", help="simulate a call through the fake Vonage")
     p.add_argument("--party", action="append", required=True, metavar="LANG:FILE[,FILE...]",

@@ -216,7 +216,8 @@ class FakeCall:
             headers = self.vonage.signed()
         elif authorization.get("type") == "custom" and authorization.get("value"):
             headers = {"Authorization": str(authorization["value"])}
-        self.ws = await connect(endpoint["uri"], max_size=2**20, open_timeout=10, additional_headers=headers)
+        self.ws = await connect(endpoint["uri"], max_size=2**20, open_timeout=10, additional_headers=headers,
+                                **self.vonage.socket_options(endpoint["uri"]))
         await self.ws.send(wire.connected_message(content_type, self.headers))
         self.started_at = time.monotonic()
         self.playout.start(self.started_at)

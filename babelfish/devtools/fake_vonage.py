@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import ssl
 import time
 import uuid as uuidlib
 from dataclasses import dataclass
@@ -43,18 +44,29 @@ class FakeVonage:
     verifies with ``public_key`` and names ``application_id``, as Vonage requires; every request is kept
     in ``api_requests``. An outbound call is rung, answered through the ``answer_url`` it names and
     connected like an inbound one; the test picks it up with ``next_outbound()``.
+
+    ``ssl_context``: whom webhooks over ``https`` and sockets over ``wss`` trust (a test's own CA, in front
+    of a reverse proxy); ``local_address``: the address they come from (a loopback alias such as
+    ``127.0.0.2``, so that a server behind a proxy can be seen to know the client from the proxy's own).
     """
 
     def __init__(self, server: str, number: str = "447700900000", *, application_id: str | None = None,
                  public_key: str | None = None, signature_secret: str | None = None,
-                 api_key: str = "fakekey1") -> None:
+                 api_key: str = "fakekey1", ssl_context: ssl.SSLContext | None = None,
+                 local_address: str | None = None) -> None:
         self.server = server.rstrip("/")
         self.signature_secret = signature_secret
         self.api_key = api_key
         self.number = number
         # idle connections are dropped before uvicorn's 5 s keep-alive ends them: with equal timeouts a
         # webhook could go out on a connection the server is closing at that moment (httpx.ReadError)
-        self.http = httpx.AsyncClient(timeout=30, limits=httpx.Limits(keepalive_expiry=2.0))
+        limits = httpx.Limits(keepalive_expiry=2.0)
+        if ssl_context is None and local_address is None:
+            self.http = httpx.AsyncClient(timeout=30, limits=limits)
+        else:
+            self.http = httpx.AsyncClient(timeout=30, transport=httpx.AsyncHTTPTransport(
+                verify=ssl_context or True, local_address=local_address, limits=limits))
+        self.ssl_context, self.local_address = ssl_context, local_address
         self.calls: list[FakeCall] = []
         self.application_id = application_id
         self.public_key = public_key
@@ -131,6 +143,15 @@ class FakeVonage:
         content = json.dumps(body).encode()
         headers = {"Content-Type": "application/json", **self.signed(body=content)}
         return await self.http.request(method, url, content=content, headers=headers)
+
+    def socket_options(self, uri: str) -> dict[str, Any]:
+        """Keyword arguments for ``websockets``' ``connect`` to ``uri``: the TLS context and source address."""
+        options: dict[str, Any] = {}
+        if self.ssl_context is not None and uri.startswith("wss:"):
+            options["ssl"] = self.ssl_context
+        if self.local_address is not None:
+            options["local_addr"] = (self.local_address, 0)
+        return options
 
     def find(self, uuid: str) -> FakeCall | None:
         return next((c for c in self.calls if c.uuid == uuid), None)
