@@ -294,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("bench", help="latency, quality, load, end-of-turn and engine-overlap benchmarks")
-    p.add_argument("kind", choices=["latency", "quality", "load", "turns", "threads", "languages"])
+    p.add_argument("kind", choices=["latency", "quality", "load", "turns", "threads", "languages", "doubletalk"])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--limit", type=int, default=None, help="fewer items, for a quick run (threads: sentences)")
@@ -310,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "and the choices made on it (voice style, prompt, decoding per language)")
     p.add_argument("--save", action="store_true", help="languages: keep the verdicts where the server reads "
                    "them (babelfish/engines/measured_languages.json)")
+    p.add_argument("--direction", choices=["both", "en-de"], default="both",
+                   help="latency: en -> de (recorded English prompts) and de -> en (held-out German lines in "
+                   "the German voice), or en -> de only")
     p.add_argument("--mode", choices=["both", "simultaneous", "consecutive"], default="both",
                    help="latency: the interpretation modes measured (both: side by side, simultaneous first)")
     p.add_argument("--dev-sweep", action="store_true", help="turns: Smart Turn's settings on the dev split "

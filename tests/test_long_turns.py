@@ -75,3 +75,26 @@ def test_the_latency_bench_reports_both_modes_side_by_side_with_the_issue_s_keys
     assert long["start_offset_s"]["p50"] == 2.0
     assert long["chrf_consecutive"] > long["chrf"]  # the consecutive translation was the whole reference
     assert "consecutive" in mode_table(simultaneous) and "StartOffset" in mode_table(simultaneous)
+
+
+def test_the_latency_bench_shows_both_directions_and_the_first_clause_step_by_step() -> None:
+    from babelfish.devtools.bench.latency import breakdown_table, compare_table, compared
+
+    def run(p50: float, first_token: float) -> dict:
+        stages = {"recognize": 0.5, "translate_prompt_tokens": 12.0, "translate_first_token": first_token,
+                  "translate_first_clause": first_token + 0.4}
+        return {"n": 3, "missed": 0, "p50_s": p50, "p90_s": p50 * 1.2, "stages": stages,
+                "config": {"translator": "qwen2.5-1.5b (2 threads)"}, "utterances": []}
+
+    result = run(2.0, 0.6)
+    result["de_en"] = run(2.2, 0.7)
+    variant = run(1.0, 0.1)
+    variant["de_en"] = run(1.1, 0.2)
+    entry = compared(result, variant, "translator.model=gemma-270m")
+    entry["de_en"] = compared(result["de_en"], variant["de_en"], "translator.model=gemma-270m")
+    result["compare"] = [entry]
+    table = compare_table(result)
+    assert "de->en base: qwen2.5-1.5b" in table and "de->en translator.model=gemma-270m" in table
+    assert entry["de_en"]["ratio_p50"] == 0.5  # each direction against its own base
+    steps = breakdown_table(result)
+    assert "prompt tokens evaluated" in steps and "12.000" in steps and steps.count("de->en") == 2

@@ -93,7 +93,9 @@ async def test_calls_are_translated_by_ray_serve_replicas_and_translations_batch
             german = await vonage.dial("4915100000002", pace=PACE)
             turn = await english.say(*speech)
             assert await german.wait_heard(turn.ended, quiet_s=0.8, timeout=30)
-            [record] = await feed.wait_utterances(1, timeout=10)
+            records = await feed.wait_utterances(1, timeout=10)
+            assert len(records) == 1, [(r["source_text"], r["started_at"], r["ended_at"]) for r in feed.utterances()]
+            [record] = records
             await feed.stop()
             assert record["source_text"].startswith("speech of 5.")
             translation = record["translations"]["de-DE"]

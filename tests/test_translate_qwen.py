@@ -68,3 +68,31 @@ def test_a_conversation_with_context_and_streamed_clauses(translator: qwen.QwenT
     assert len(parts) >= 2, parts  # a long answer is handed on in pieces
     assert "Anna" in room.lines[1].translations["en"]
     assert "fünf" in " ".join(parts) or "5" in " ".join(parts)
+
+
+def test_a_prepared_context_leaves_only_the_sentence_to_evaluate(translator: qwen.QwenTranslator) -> None:
+    """After a line is remembered, preparing the reply's direction evaluates the room's lines into the KV
+    cache while nobody speaks: the reply's prompt then evaluates only its own words (and the turn's end),
+    and the translation is the same as without the preparation."""
+    room = Room(id="prep")
+    room.remember("en", "Hello, this is Anna from the bakery.", {"de": "Hallo, hier ist Anna von der Bäckerei."})
+    reply = "Hallo Anna, was kann ich für Sie tun?"
+    context = room.context("de", "en", 4)
+    translator.translate_sync("Where is the train station?", "en", "de")  # the model's state: another pair
+    unprepared = translator.translate_sync(reply, "de", "en", context)
+    cold = translator.profile["evaluated_tokens"]
+    translator.translate_sync("Where is the train station?", "en", "de")
+    room.remember("de", reply, {"en": unprepared})
+    room.remember("en", "My cake, is it ready?", {"de": "Mein Kuchen, ist er fertig?"})
+    context = room.context("de", "en", 4)
+    assert translator.prepare_sync("de", "en", context) > 0
+    sentence = "Ja, er ist fertig."
+    prepared = translator.translate_sync(sentence, "de", "en", context)
+    own = len(translator.llm.tokenize(f"{sentence}<|im_end|>\n<|im_start|>assistant\n".encode(), add_bos=False,
+                                      special=True))
+    assert translator.profile["evaluated_tokens"] <= own + 1 < cold
+    # the same translation as a cold start on the same prompt
+    translator.translate_sync("Where is the train station?", "en", "de")
+    translator._states.clear()
+    translator._current = None
+    assert translator.translate_sync(sentence, "de", "en", context) == prepared

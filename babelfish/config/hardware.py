@@ -79,7 +79,7 @@ def _resolve(device: Device, has_gpu: bool, setting: str, missing: str) -> Resol
     if device == "auto":
         return "cuda" if has_gpu else "cpu"
     if device == "cuda" and not has_gpu:
-        from babelfish.config.settings import ConfigError
+        from babelfish.config.errors import ConfigError
 
         raise ConfigError(f"{setting} is 'cuda' but {missing}: set it to 'auto' or 'cpu', or see docs/scaling.md "
                           "(GPUs)")

@@ -136,6 +136,9 @@ class TranslatorSettings(Section):
     context_lines: int = Field(
         4, ge=0, le=12, description="the room's last lines (both speakers, source and translation) put before "
         "each sentence so pronouns, names and register carry over; 0: each sentence alone")
+    prepare_context: bool = Field(
+        True, description="after each utterance, while nobody speaks, evaluate the room's lines into the "
+        "translator's cache for the next one (llama.cpp: the next prompt then costs only its own sentence)")
     max_tokens: int = Field(160, ge=8)
     # CTranslate2 (opus-mt / Argos / NLLB) models per language pair, e.g. {"de-en": "models/opus-mt-de-en"}.
     ctranslate2_models: dict[str, str] = Field(default_factory=dict)

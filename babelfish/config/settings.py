@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 from pydantic_settings.exceptions import SettingsError
 
+from babelfish.config.errors import ConfigError
 from babelfish.config.pipeline import (
     AzureSettings,
     InterpretationSettings,
@@ -35,11 +36,6 @@ from babelfish.config.pipeline import (
     TranslatorSettings,
     TurnSettings,
 )
-
-
-class ConfigError(ValueError):
-    """Settings that cannot work: credentials or a package a chosen engine needs are missing (raised at
-    startup, never mid-call). The message names the setting to fix."""
 
 
 def offered_language(tag: str) -> str:

@@ -15,9 +15,11 @@ import ctypes
 import logging
 import re
 import threading
+import time
 import unicodedata
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from babelfish.config import hardware
 from babelfish.config.hardware import Device
@@ -25,6 +27,8 @@ from babelfish.core import languages
 from babelfish.core.worker import EngineError, Worker
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Context = Sequence[tuple[str, str]]  # earlier lines of the room, each as (source-language, target-language)
 
@@ -157,6 +161,10 @@ class LlamaTranslator:
         self.worker = Worker(self.name)
         self._states: dict[tuple[str, str, object], tuple[list[int], bytes]] = {}  # tokens, KV cells
         self._current: tuple[str, str, object] | None = None
+        # the last translation's first clause, step by step (bench latency's breakdown; see clauses_sync)
+        self.profile: dict[str, float] = {}
+        self._waiting = 0  # translations queued behind a preparation: it stops at its next chunk
+        self._waiting_lock = threading.Lock()
 
     def describe(self) -> str:
         """Model, device and threads, for the startup log."""
@@ -171,6 +179,11 @@ class LlamaTranslator:
     def rest(self, text: str, source: str, target: str, context: Context) -> str:
         """The context lines and the sentence, ending where the model writes the translation."""
         raise NotImplementedError
+
+    def rest_head(self, source: str, target: str, context: Context) -> str | None:
+        """The start of :meth:`rest` that does not depend on the sentence (the context lines and the opening
+        of the sentence's turn), or None where the format has none worth preparing."""
+        return None
 
     def prompt(self, text: str, source: str, target: str, context: Context = ()) -> str:
         return self.prefix(source, target) + self.rest(clean(text), source, target, context)
@@ -285,10 +298,20 @@ class LlamaTranslator:
         if context and self.keep_history:
             self._slide_window(prompt, source, target)
         budget = self._budget(prompt, n_source)
+        profile, started = self.profile, time.monotonic()
+        if "prompt_tokens" not in profile:  # the first sentence of the line: what its prompt costs
+            tokens = self.llm.tokenize(prompt.encode(), add_bos=True, special=True)
+            cached = _common(self.llm.input_ids[: self.llm.n_tokens].tolist(), tokens)
+            profile["prompt_tokens"] = float(len(tokens))
+            profile["evaluated_tokens"] = float(len(tokens) - min(cached, len(tokens) - 1))
         written, handed = "", 0  # what the model wrote; how much of it has been handed on
         for piece in self._pieces(prompt, budget, self.repeat_penalty):
             if stop is not None and stop.is_set():
                 return  # nobody listens any more (the speaker went on talking): free the model now
+            if "first_token_s" not in profile:  # the prompt evaluated and one token sampled
+                profile["first_token_s"] = time.monotonic() - started
+                profile["first_token_at"] = time.monotonic()
+            profile["tokens"] = profile.get("tokens", 0.0) + 1
             written += piece
             if "\n" in written.lstrip() or (self.guard and trim_runaway(written.strip()) != written.strip()):
                 break  # past the line, or looping: stop paying for it
@@ -332,25 +355,85 @@ class LlamaTranslator:
         if languages.primary(source) == languages.primary(target):
             yield text
             return
+        started = time.monotonic()
+        self.profile = profile = {}
         self._warm_prefix(source, target)
+        profile["restore_s"] = time.monotonic() - started
         self._first = True  # the translation's first words are handed on soonest (see take_clause)
         held: list[str] = []  # a sentence too short to speak alone ("Good morning."): a gap would follow it
+
+        def handed(clause: str) -> str:
+            if "first_clause_s" not in profile:
+                now = time.monotonic()
+                profile["first_clause_s"] = now - started
+                profile["first_clause_tokens"] = profile.get("tokens", 0.0)
+                profile["to_first_clause_s"] = now - profile.get("first_token_at", now)
+            return clause
+
         for part in split_sentences(text) if self.split else [text]:
             if stop is not None and stop.is_set():
                 return
             for piece in self._line_clauses(part, source, target, context, stop):
                 held.append(piece)
                 if word_count(" ".join(held)) >= MIN_CLAUSE_WORDS:
-                    yield " ".join(held)
+                    yield handed(" ".join(held))
                     held, self._first = [], False
         if held:
-            yield " ".join(held)
+            yield handed(" ".join(held))
+
+    def prepare_sync(self, source: str, target: str, context: Context = (), chunk: int = 32) -> int:
+        """Evaluate this pair's prompt up to where the next sentence will go (instructions, examples, the
+        room's lines and the opening of the sentence's turn) into the KV cache, so the next translation
+        evaluates only its sentence. Run while nobody waits: a translation queued behind it stops it at the
+        next ``chunk`` of tokens (what was evaluated stays useful). Returns the tokens evaluated."""
+        head = self.rest_head(source, target, context) if self.keep_history else None
+        if head is None or languages.primary(source) == languages.primary(target):
+            return 0
+        self._warm_prefix(source, target)
+        prompt = self.prefix(source, target) + head
+        if context:
+            self._slide_window(prompt, source, target)
+        tokens = self.llm.tokenize(prompt.encode(), add_bos=True, special=True)
+        cached = _common(self.llm.input_ids[: self.llm.n_tokens].tolist(), tokens)
+        self.llm.n_tokens = cached  # eval() drops the cells past it (another sentence, its translation)
+        for start in range(cached, len(tokens), chunk):
+            if self._waiting:
+                break
+            self.llm.eval(tokens[start : start + chunk])
+        return self.llm.n_tokens - cached
+
+    async def prepare(self, source: str, target: str, context: Context = ()) -> int:
+        """:meth:`prepare_sync` on the model's thread, only when it is idle (a translation running or queued
+        comes first: then nothing is prepared)."""
+        if self.worker.busy:
+            return 0
+        return await self.worker.run(self.prepare_sync, source, target, list(context))
 
     def translate_sync(self, text: str, source: str, target: str, context: Context = ()) -> str:
         return " ".join(self.clauses_sync(text, source, target, context))
 
     async def translate(self, text: str, source: str, target: str, context: Context = ()) -> str:
-        return await self.worker.run(self.translate_sync, text, source, target, context)
+        return await self._run(self.translate_sync, text, source, target, context)
+
+    async def _run(self, fn: Callable[..., T], *args: object) -> T:
+        """A translation on the model's thread; while it waits for the thread, a preparation running there
+        stops at its next chunk (:meth:`prepare_sync`)."""
+        state = {"started": False}
+
+        def run() -> T:
+            with self._waiting_lock:
+                self._waiting -= 1
+                state["started"] = True
+            return fn(*args)
+
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            return await self.worker.run(run)
+        finally:
+            with self._waiting_lock:
+                if not state["started"]:  # cancelled before it ran
+                    self._waiting -= 1
 
     async def stream(self, text: str, source: str, target: str, context: Context = ()) -> AsyncIterator[str]:
         """:meth:`clauses_sync` as one job on the worker thread, each clause delivered as soon as it is
@@ -369,7 +452,7 @@ class LlamaTranslator:
             finally:
                 loop.call_soon_threadsafe(clauses.put_nowait, None)
 
-        job = asyncio.ensure_future(self.worker.run(produce))
+        job = asyncio.ensure_future(self._run(produce))
         try:
             while (clause := await clauses.get()) is not None:
                 yield clause

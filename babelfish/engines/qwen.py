@@ -72,12 +72,16 @@ def build_prefix(source: str, target: str, shots: int = SHOTS, style: Style = "e
     return text
 
 
+def build_rest_head(context: Context = ()) -> str:
+    """The room's recent lines as earlier turns, and the opening of the sentence's turn."""
+    return "".join(_turn("user", clean(a)) + _turn("assistant", clean(b)) for a, b in context) + "<|im_start|>user\n"
+
+
 def build_rest(text: str, context: Context = (), style: Style = "examples") -> str:
     """The room's recent lines as earlier turns, then the sentence; the model writes the next turn."""
     if style == "one-line":
         return f"\n\n{clean(text)}<|im_end|>\n<|im_start|>assistant\n"
-    turns = "".join(_turn("user", clean(a)) + _turn("assistant", clean(b)) for a, b in context)
-    return turns + f"<|im_start|>user\n{clean(text)}<|im_end|>\n<|im_start|>assistant\n"
+    return build_rest_head(context) + f"{clean(text)}<|im_end|>\n<|im_start|>assistant\n"
 
 
 class QwenTranslator(LlamaTranslator):
@@ -103,3 +107,6 @@ class QwenTranslator(LlamaTranslator):
 
     def rest(self, text: str, source: str, target: str, context: Context) -> str:
         return build_rest(text, context, self.style_for(source, target))
+
+    def rest_head(self, source: str, target: str, context: Context) -> str | None:
+        return None if self.style_for(source, target) == "one-line" else build_rest_head(context)

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
+# How closely inbound audio must match what played to be muted as echo before the echo is located: an echo
+# matches at about 1; another voice of the same timbre (telephone prompts by one speaker) reached 0.5-0.7
+ECHO_LIKE = 0.8
+
 
 class EchoCanceller:
     def __init__(self, rate: int, *, max_delay_s: float = 0.8, history_s: float = 4.0,
@@ -132,7 +136,11 @@ class EchoCanceller:
         # inbound audio quieter than what we play is taken for echo. Later, an echo we cannot locate means
         # there is none (a headset) or the caller talks over it: nothing is muted.
         if end - self._active_since < self.converge and _rms(candidate) < _played_level(reference) * 0.5:
-            return np.zeros_like(samples)
+            span = self.rate // 6  # long enough that a caller's own voice does not match by chance
+            heard = self._read(self._in, self._in_written, end - span, end)
+            played = self._read(self._ref, self._ref_written, end - span - self.max_delay, end)
+            if _echo_like(heard, played, ECHO_LIKE):
+                return np.zeros_like(samples)
         return candidate
 
     def _cancel(self, samples: np.ndarray, start: int, end: int) -> tuple[np.ndarray, bool]:
@@ -164,7 +172,9 @@ class EchoCanceller:
         # costs span times more, and this runs every quarter second of every leg that hears playback)
         running = np.concatenate([[0.0], np.cumsum(ref.astype(np.float64) ** 2)])
         energies = np.maximum(running[span : span + self.max_delay + 1] - running[: self.max_delay + 1], 0.0)
-        windows = np.sqrt(energies) + 1e-9
+        # a window reaching into the silence before playback has almost no energy: without a floor (an echo is
+        # at most twice as loud as what played) its tiny correlation divided by it would win
+        windows = np.maximum(np.sqrt(energies), 0.5 * energy) + 1e-9
         normalized = corr / (windows * energy + 1e-9)
         k = int(np.argmax(normalized))
         if normalized[k] < self.min_correlation:
@@ -188,12 +198,27 @@ class EchoCanceller:
         return _rms(heard - gain * echo) / (_rms(heard) + 1e-9)
 
 
-def _played_level(reference: np.ndarray, block: int = 160) -> float:
-    """The loudest 10-20 ms of what played in ``reference``: an echo is never louder than that times the
-    echo's gain. (The window's RMS would not do: just after playback began, most of the window is the
-    silence before it, and the echo's louder syllables are above any average.)"""
-    blocks = reference[: reference.size // block * block].reshape(-1, block)
-    return float(np.sqrt(np.max(np.mean(blocks * blocks, axis=1)))) if blocks.size else 0.0
+def _played_level(reference: np.ndarray) -> float:
+    """The RMS of what played in ``reference``, without the silence before playback began or after it ended:
+    just after it began, most of the window is that silence, and its RMS would make the echo look loud."""
+    sounding = np.flatnonzero(reference)
+    return _rms(reference[sounding[0] : sounding[-1] + 1]) if sounding.size else 0.0
+
+
+def _echo_like(heard: np.ndarray, reference: np.ndarray, threshold: float) -> bool:
+    """Whether ``heard`` matches some stretch of ``reference`` (normalised cross-correlation at its best lag):
+    echo does, the caller's own voice does not. Used while the echo's delay is not yet known, so that a
+    caller who talks as playback begins is not muted for being quieter than it."""
+    if heard.size == 0 or reference.size < heard.size or not np.any(heard):
+        return False
+    n = 1 << int(np.ceil(np.log2(reference.size + heard.size)))
+    lags = reference.size - heard.size + 1
+    corr = np.fft.irfft(np.fft.rfft(reference, n) * np.conj(np.fft.rfft(heard, n)), n)[:lags]
+    running = np.concatenate([[0.0], np.cumsum(reference.astype(np.float64) ** 2)])
+    norm = float(np.sqrt(np.dot(heard, heard)))
+    windows = np.maximum(np.sqrt(np.maximum(running[heard.size : heard.size + lags] - running[:lags], 0.0)),
+                         0.5 * norm) + 1e-9  # (the floor: see EchoCanceller._estimate_delay)
+    return float(np.max(corr / (windows * norm + 1e-9))) >= threshold
 
 
 def _rms(x: np.ndarray) -> float:

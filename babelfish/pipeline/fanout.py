@@ -15,7 +15,7 @@ from collections.abc import Callable
 from babelfish.config.settings import Settings
 from babelfish.core.events import CaptionHub, Final, Skipped, UtteranceDone
 from babelfish.core.languages import same_language
-from babelfish.core.rooms import Leg
+from babelfish.core.rooms import Leg, Room
 from babelfish.core.utterance import Failure, Fault, Utterance
 from babelfish.pipeline.playback import BACKLOG, STALE, Item
 from babelfish.pipeline.protocols import Engines
@@ -51,6 +51,7 @@ class FanOut:
         self.synthesize_timeout_s = settings.limits.synthesize_timeout_s
         self._captions: set[asyncio.Task[None]] = set()  # captions and records waiting for a translation
         self._remembered: set[str] = set()  # records already in the room's context (simultaneous mode)
+        self._preparing: set[asyncio.Task[None]] = set()  # the translator preparing the next prompts
 
     def live_listeners(self) -> list[Leg]:
         """The listeners who hear the speaker's own voice, live: those of the same language whose output
@@ -205,6 +206,30 @@ class FanOut:
         if understood is not None:
             translations.update({t: c.text for t, c in understood.clauses.items() if c.text})
         room.remember(record.language, record.source_text, translations)
+        self._prepare(room, record.language)
+
+    def _prepare(self, room: Room, spoken: str) -> None:
+        """While nobody speaks, let the translator evaluate the room's lines, new line included, for the
+        next utterance: the reply's direction first, then the speaker's own (translator.prepare_context)."""
+        translator = self.engines.translator
+        prepare = getattr(translator, "prepare", None)
+        n = self.settings.translator.context_lines
+        if prepare is None or not self.settings.translator.prepare_context or not n:
+            return
+        heard = [leg.language for leg in room.legs if not same_language(leg.language, spoken)]
+        pairs = [*((t, spoken) for t in dict.fromkeys(heard)), *((spoken, t) for t in dict.fromkeys(heard))]
+
+        async def run() -> None:
+            for source, target in pairs:
+                try:
+                    await prepare(source, target, room.context(source, target, n))
+                except Exception:  # noqa: BLE001 - an optimisation: the next translation evaluates it all
+                    log.exception("preparing the %s->%s context failed", source, target)
+                    return
+
+        task = asyncio.create_task(run(), name=f"prepare-{room.id}")
+        self._preparing.add(task)
+        task.add_done_callback(self._preparing.discard)
 
     def _remember_when_written(self, record: Utterance, understood: Understood) -> None:
         """Simultaneous mode: the next clause is translated while this one still plays, with this one as

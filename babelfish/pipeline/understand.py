@@ -26,6 +26,20 @@ from babelfish.pipeline.translate import Clauses
 log = logging.getLogger(__name__)
 
 
+class TranslationLate(Exception):
+    """A translation whose first words did not come within turns.stale_after_s."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self.seconds = seconds
+
+# a llama.cpp translator's profile of an utterance's first clause -> the record's latencies (seconds, except
+# the two token counts)
+PROFILE = {"restore_s": "translate_restore", "first_token_s": "translate_first_token",
+           "to_first_clause_s": "translate_to_first_clause", "evaluated_tokens": "translate_prompt_tokens",
+           "first_clause_tokens": "translate_first_clause_tokens"}
+
+
 @dataclass
 class Understood:
     """What was said in an utterance and its translations, with how long each took."""
@@ -132,6 +146,7 @@ class Understanding:
                 assert self.engines.translator is not None
                 result.translations[target] = await self.engines.translator.translate(
                     result.text, source, target, self._context(source, target))
+                self._profile(result)
             if faults:
                 result.fail(faults[0].kind, faults[0].text)
                 result.translations[target] = ""
@@ -150,21 +165,43 @@ class Understanding:
             await asyncio.wait([previous])  # however it ended; our own cancellation still raises
             await asyncio.sleep(0)  # the fan-out's callback remembers it first
         source = result.language or self.leg.language
+        stale_s = self.settings.turns.stale_after_s
         for target, clauses in result.clauses.items():
             faults: list[Fault] = []
             async with self._guarded(target, faults):
                 stream = self.engines.translator.stream(  # type: ignore[union-attr]
                     result.text, source, target, self._context(source, target))
                 async with contextlib.aclosing(stream):
-                    async for clause in stream:
-                        if not clauses.parts:
-                            result.latencies.setdefault("translate_first_clause", time.monotonic() - t0)
-                        clauses.add(clause)
+                    # Bounded under load: a translation whose first clause is not out within
+                    # turns.stale_after_s (waiting behind other legs' translations on the model) is given up
+                    # and shown as late; once it speaks, translate_timeout_s bounds the rest.
+                    try:
+                        async with asyncio.timeout(stale_s) as first_clause:
+                            async for clause in stream:
+                                if not clauses.parts:
+                                    result.latencies.setdefault("translate_first_clause", time.monotonic() - t0)
+                                    self._profile(result)
+                                    first_clause.reschedule(None)
+                                clauses.add(clause)
+                    except TimeoutError:
+                        if clauses.parts:
+                            raise
+                        raise TranslationLate(stale_s) from None
             clauses.finish(faults[0].text if faults else None, faults[0].kind if faults else None)
             result.translations[target] = clauses.text
             if faults:
                 result.fail(faults[0].kind, faults[0].text)
         result.latencies["translate"] = time.monotonic() - t0
+
+    def _profile(self, result: Understood) -> None:
+        """The translator's own account of its first clause (llama.cpp translators: restoring the pair's
+        state, evaluating the prompt, the first token, the tokens to the first clause), once per utterance."""
+        profile = getattr(self.engines.translator, "profile", None)
+        if not isinstance(profile, dict) or "translate_first_token" in result.latencies:
+            return
+        for key, name in PROFILE.items():
+            if key in profile:
+                result.latencies[name] = float(profile[key])
 
     @contextlib.asynccontextmanager
     async def _guarded(self, target: str, faults: list[Fault]) -> AsyncIterator[None]:
@@ -174,6 +211,11 @@ class Understanding:
         try:
             async with asyncio.timeout(limit):
                 yield
+        except TranslationLate as late:
+            log.warning("leg %s: translation to %s not begun within %g s (the translator is busy): skipped",
+                        self.leg.id, target, late.seconds)
+            faults.append(Fault(Failure.TRANSLATE_TIMEOUT, f"translator: no first words within {late.seconds:g} s "
+                                "(busy): skipped as too late"))
         except TimeoutError:
             log.warning("leg %s: translation to %s timed out after %g s", self.leg.id, target, limit)
             faults.append(Fault(Failure.TRANSLATE_TIMEOUT, f"translator: timed out after {limit:g} s"))

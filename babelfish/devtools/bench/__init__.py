@@ -1,4 +1,4 @@
-"""``babelfish bench latency|quality|load|turns|threads|languages``: each prints a readable table, or one
+"""``babelfish bench latency|quality|load|turns|threads|languages|doubletalk``: each prints a readable table, or one
 JSON object with --json.
 
 Every benchmark runs offline on real recorded speech (Debian packages it installs if missing, see
@@ -18,6 +18,8 @@ def main(args: argparse.Namespace) -> int:
         from babelfish.devtools.bench.turns import run
     elif args.kind == "languages":
         from babelfish.devtools.bench.languages import run
+    elif args.kind == "doubletalk":
+        from babelfish.devtools.bench.doubletalk import run
     elif args.kind == "threads":
         from babelfish.devtools.bench.threads import run
     elif getattr(args, "replicas", None):  # the engines on Ray Serve, per replica count

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from babelfish.config.settings import Settings, load_settings
 from babelfish.core import audio
 from babelfish.core.utterance import Failure
@@ -97,8 +99,37 @@ def attach_long(heard: list[LongHeard], feed: CaptionFeed, leg: str) -> None:
                            key=lambda r: r["started_at"])
 
 
-async def measure(settings: Settings, engines: Engines, clips: list[corpus.Clip],
-                  long: Sequence[LongTurn] = ()) -> tuple[list[Measured], list[LongHeard]]:
+@dataclass
+class Said:
+    """One short turn: its audio and its text."""
+
+    samples: np.ndarray
+    rate: int
+    text: str
+
+
+def english_turns(clips: list[corpus.Clip]) -> list[Said]:
+    return [Said(*audio.read_wav(c.path), c.text) for c in clips]
+
+
+def german_turns(settings: Settings, n: int) -> list[Said]:
+    """Short German turns for the other direction: no recorded German sentences ship in a registry package,
+    so held-out German game lines (the test half of the quality bench's pairs, 5-20 words) are spoken by the
+    German voice the settings give (Kokoro by default), once for every variant of the run."""
+    _dev, test = corpus.dev_test_split(corpus.sentence_pairs("de", "en"))
+    lines = [de for de, _en in test if 5 <= len(de.split()) <= 20][:n]
+    voice = Voices(settings.synthesizer.voices, settings.models_dir).get("de-DE")
+    progress(f"de -> en: speaking {len(lines)} German lines with {type(voice).__name__}")
+    turns = []
+    for line in lines:
+        samples, rate = voice.synthesize_sync(line)  # type: ignore[attr-defined]
+        pad = np.zeros(int(0.3 * rate), dtype=np.float32)  # a breath before and after, as a caller's line
+        turns.append(Said(np.concatenate([pad, samples.astype(np.float32), pad]), rate, line))
+    return turns
+
+
+async def measure(settings: Settings, engines: Engines, turns: list[Said],
+                  long: Sequence[LongTurn] = (), direction: str = "en-de") -> tuple[list[Measured], list[LongHeard]]:
     settings = settings.model_copy(update={"numbers": {"447700900001": "en-GB", "4915100000002": "de-DE"}})
     measured: list[Measured] = []
     heard: list[LongHeard] = []
@@ -112,13 +143,14 @@ async def measure(settings: Settings, engines: Engines, clips: list[corpus.Clip]
             german = await vonage.dial("4915100000002")
             await english.wait_heard(after=0, quiet_s=0.5, timeout=15)  # "someone has joined" plays out
             await asyncio.sleep(1.0)
-            for i, clip in enumerate(clips, 1):
-                samples, rate = audio.read_wav(clip.path)
-                m = await speak_and_wait(english, german, samples, rate, clip.text, while_speaking=simultaneous)
+            speaker, listener = (german, english) if direction == "de-en" else (english, german)
+            for i, said in enumerate(turns, 1):
+                m = await speak_and_wait(speaker, listener, said.samples, said.rate, said.text,
+                                         while_speaking=simultaneous)
                 measured.append(m)
                 lat = f"{m.latency:.2f} s" if m.latency is not None else "nothing heard"
-                progress(f"latency {i}/{len(clips)}: {lat}  {clip.text[:60]}")
-            await feed.wait_utterances(len(clips), timeout=30)
+                progress(f"latency {direction} {i}/{len(turns)}: {lat}  {said.text[:60]}")
+            await feed.wait_utterances(len(turns), timeout=30)
             attach_records(measured, feed)
             for i, turn in enumerate(long, 1):
                 h = await speak_long(english, german, turn)
@@ -132,13 +164,14 @@ async def measure(settings: Settings, engines: Engines, clips: list[corpus.Clip]
     return measured, heard
 
 
-def stage_rtf(engines: Engines, settings: Settings, clips: list[corpus.Clip], measured: list[Measured]) -> dict:
+def stage_rtf(engines: Engines, settings: Settings, turns: list[Said], measured: list[Measured],
+              listener: str = "de-DE") -> dict:
     """Real-time factor of each stage: processing seconds per second of audio it handled."""
     rtf: dict[str, float] = {}
     total_audio = 0.0
     vad_time = 0.0
-    for clip in clips[:10]:
-        samples, rate = audio.read_wav(clip.path)
+    for turn in turns[:10]:
+        samples, rate = turn.samples, turn.rate
         seg = Segmenter(SileroDetector(rate), rate, settings.segmenter)
         t0 = time.perf_counter()
         step = audio.frame_bytes(rate) // 2
@@ -148,10 +181,9 @@ def stage_rtf(engines: Engines, settings: Settings, clips: list[corpus.Clip], me
         total_audio += samples.size / rate
     rtf["segment"] = vad_time / total_audio
     durations = []
-    for m, clip in zip(measured, clips, strict=False):
+    for m, turn in zip(measured, turns, strict=False):
         if m.record.get("latencies", {}).get("recognize"):
-            samples, rate = audio.read_wav(clip.path)
-            durations.append((m.record["latencies"]["recognize"], samples.size / rate))
+            durations.append((m.record["latencies"]["recognize"], turn.samples.size / turn.rate))
     if durations:
         rtf["recognize"] = sum(t for t, _ in durations) / sum(d for _, d in durations)
     translate = [(m.record["latencies"].get("translate", 0.0), m.record) for m in measured if m.record]
@@ -159,7 +191,7 @@ def stage_rtf(engines: Engines, settings: Settings, clips: list[corpus.Clip], me
         # translation has no audio of its own: seconds per second of the speech it translated
         spoken = sum(r["ended_at"] - r["started_at"] for _, r in translate)
         rtf["translate"] = sum(t for t, _ in translate) / max(spoken, 1e-6)
-    voice = engines.voices.get("de-DE")
+    voice = engines.voices.get(listener)
     texts = [t for m in measured for t in m.record.get("translations", {}).values() if t][:10]
     synth_time = synth_audio = 0.0
     for text in texts:
@@ -179,8 +211,13 @@ def translator_label(settings: Settings) -> str:
     return f"{cfg.model} ({cfg.llama_threads} thread{'s' if cfg.llama_threads > 1 else ''})"
 
 
-def summarize(measured: list[Measured], settings: Settings, rtf: dict[str, float]) -> dict[str, Any]:
-    voice = Voices(settings.synthesizer.voices, settings.models_dir).spec("de-DE")
+def summarize(measured: list[Measured], settings: Settings, rtf: dict[str, float],
+              direction: str = "en-de") -> dict[str, Any]:
+    listener = "en-GB" if direction == "de-en" else "de-DE"
+    voices = Voices(settings.synthesizer.voices, settings.models_dir)
+    voice = voices.spec(listener)
+    said = (f"de-DE (held-out game lines, {voices.spec('de-DE')} voice) -> en-GB ({voice})" if direction == "de-en"
+            else f"en-GB (recorded 8 kHz prompts) -> de-DE ({voice})")
     latencies = [m.latency for m in measured if m.latency is not None]
     server = [m.record["latencies"]["first_frame"] for m in measured
               if m.record.get("latencies", {}).get("first_frame") is not None]
@@ -198,7 +235,7 @@ def summarize(measured: list[Measured], settings: Settings, rtf: dict[str, float
         "config": {"end_of_turn_ms": settings.segmenter.end_of_turn_ms,
                    "min_window_s": settings.recognizer.min_window_s,
                    "recognizer": settings.recognizer.model, "translator": translator_label(settings),
-                   "direction": f"en-GB (recorded 8 kHz prompts) -> de-DE ({voice})",
+                   "direction": said,
                    "playback_lead_ms": settings.playback_lead_ms},
         "utterances": [{"text": m.text, "latency_s": None if m.latency is None else round(m.latency, 3),
                         "stages": m.record.get("latencies", {}),
@@ -206,6 +243,32 @@ def summarize(measured: list[Measured], settings: Settings, rtf: dict[str, float
                         "translation": next(iter(m.record.get("translations", {}).values()), None)}
                        for m in measured],
     }
+
+
+BREAKDOWN = (("end_of_turn", "end of turn"), ("recognize", "recognize"),
+             ("translate_restore", "pair's state restored"), ("translate_prompt_tokens", "prompt tokens evaluated"),
+             ("translate_first_token", "prompt + first token"), ("translate_first_clause_tokens",
+                                                                  "tokens to the first clause"),
+             ("translate_to_first_clause", "first token -> first clause"),
+             ("translate_first_clause", "first clause translated"), ("synthesize", "first piece synthesized"),
+             ("first_frame", "end of speech -> first frame (server)"))
+
+
+def breakdown_table(result: dict[str, Any]) -> str:
+    """The first clause of each utterance, step by step (medians): each direction, and each variant."""
+    runs = [("en->de", result.get("config", {}).get("translator", ""), result["stages"])]
+    if "de_en" in result:
+        runs.append(("de->en", result["config"]["translator"], result["de_en"]["stages"]))
+    for c in result.get("compare", []):
+        runs.append(("en->de", c["setting"], c["stages"]))
+        if "de_en" in c:
+            runs.append(("de->en", c["setting"], c["de_en"]["stages"]))
+    lines = ["", "  the first clause, step by step (medians; s, or tokens):",
+             "    " + f"{'step':<38}" + "".join(f"{d + ' ' + v[:18]:>28}" for d, v, _ in runs)]
+    for key, label in BREAKDOWN:
+        cells = "".join(f"{s[key]:>28.3f}" if key in s else f"{'-':>28}" for _, _, s in runs)
+        lines.append(f"    {label:<38}{cells}")
+    return "\n".join(lines)
 
 
 def table(result: dict[str, Any]) -> str:
@@ -243,10 +306,19 @@ def compare_table(result: dict[str, Any]) -> str:
              f"    {'variant':<34} {'p50 s':>7} {'p90 s':>7} {'ratio p50':>10} {'ratio p90':>10} {'recognize':>10}",
              f"    {base:<34} {result['p50_s']:>7.2f} {result['p90_s']:>7.2f} {'':>10} {'':>10} "
              f"{recognize(result['stages']):>10}"]
+    if "de_en" in result:
+        lines[-1] = lines[-1].replace(f"    {base:<34}", f"    {'en->de ' + base:<34}")
+        back = result["de_en"]
+        lines.append(f"    {'de->en ' + base:<34} {back['p50_s']:>7.2f} {back['p90_s']:>7.2f} {'':>10} {'':>10} "
+                     f"{recognize(back['stages']):>10}")
     for c in result["compare"]:
-        r50, r90 = (f"{r:.2f}" if r else "-" for r in (c["ratio_p50"], c["ratio_p90"]))
-        lines.append(f"    {c['setting']:<34} {c['p50_s']:>7.2f} {c['p90_s']:>7.2f} {r50:>10} {r90:>10} "
-                     f"{recognize(c['stages']):>10}")
+        for label, row in (("en->de ", c), ("de->en ", c.get("de_en"))):
+            if row is None:
+                continue
+            r50, r90 = (f"{r:.2f}" if r else "-" for r in (row["ratio_p50"], row["ratio_p90"]))
+            name = (label if "de_en" in c else "") + c["setting"]
+            lines.append(f"    {name:<34} {row['p50_s']:>7.2f} {row['p90_s']:>7.2f} {r50:>10} {r90:>10} "
+                         f"{recognize(row['stages']):>10}")
         if "long_turns" in c:
             lt = c["long_turns"]
             lines.append(f"      long turns: StartOffset p50 {lt['start_offset_s']['p50']} s, EndOffset p50 "
@@ -255,16 +327,21 @@ def compare_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def measure_with(settings: Settings, clips: list[corpus.Clip], label: str,
-                 long: Sequence[LongTurn] = ()) -> dict[str, Any]:
-    progress(f"{label}: loading engines; {len(clips)} utterances and {len(long)} long turns at real-time pace")
+def measure_with(settings: Settings, turns: list[Said], label: str, long: Sequence[LongTurn] = (),
+                 other: list[Said] | None = None) -> dict[str, Any]:
+    """One variant: the English turns (and ``long``) en -> de, then, with ``other``, German turns de -> en on
+    the same engines (``result["de_en"]``)."""
+    progress(f"{label}: loading engines; {len(turns)} utterances and {len(long)} long turns at real-time pace")
     engines = load_engines(settings)
-    measured, heard = asyncio.run(measure(settings, engines, clips, long))
-    result = summarize(measured, settings, stage_rtf(engines, settings, clips, measured))
+    measured, heard = asyncio.run(measure(settings, engines, turns, long))
+    result = summarize(measured, settings, stage_rtf(engines, settings, turns, measured))
     result["mode"] = settings.interpretation.mode
     if long:
         references = asyncio.run(reference_translations(engines, long))
         result["long_turns"] = long_summary(heard, references)
+    if other:
+        back, _ = asyncio.run(measure(settings, engines, other, direction="de-en"))
+        result["de_en"] = summarize(back, settings, stage_rtf(engines, settings, other, back, "en-GB"), "de-en")
     return result
 
 
@@ -335,17 +412,26 @@ def run(args: argparse.Namespace) -> int:
     mode = getattr(args, "mode", "both")
     modes = ["simultaneous", "consecutive"] if mode == "both" else [mode]
     in_mode = [with_setting(settings, f"interpretation.mode={m}") for m in modes]
-    result = measure_with(in_mode[0], clips, modes[0], long)
+    turns = english_turns(clips)
+    both = getattr(args, "direction", "both") == "both"
+    other = german_turns(settings, len(clips)) if both else None
+    result = measure_with(in_mode[0], turns, modes[0], long, other)
     result["long_turns_split"] = split
     if len(modes) == 2:
-        side_by_side(result, measure_with(in_mode[1], clips, modes[1], long))
+        side_by_side(result, measure_with(in_mode[1], turns, modes[1], long))
     variants = [(assignment, with_setting(in_mode[0], assignment)) for assignment in getattr(args, "compare", [])]
     if variants:
-        result["compare"] = [compared(result, measure_with(changed, clips, assignment, long), assignment)
-                             for assignment, changed in variants]
+        result["compare"] = []
+        for assignment, changed in variants:
+            variant = measure_with(changed, turns, assignment, long, other)
+            entry = compared(result, variant, assignment)
+            if "de_en" in result and "de_en" in variant:
+                entry["de_en"] = compared(result["de_en"], variant["de_en"], assignment)
+            result["compare"].append(entry)
     progress("false cut-offs: bench turns' test split")
     result["false_cutoffs"] = run_split()["false_cutoffs"]
-    emit(result, table(result) + mode_table(result) + (compare_table(result) if variants else ""), args)
+    emit(result, table(result) + breakdown_table(result) + mode_table(result)
+         + (compare_table(result) if variants else ""), args)
     return 0 if result["n"] else 1
 
 

@@ -164,6 +164,10 @@
 
   const speaking = new Map(); // leg -> turns begun ("speaking") and not yet final
 
+  function skippedLabel(reason) { // why a translation was not heard, in the page's language
+    return reason === "late" ? t("skipped_late") : reason === "backlog" ? t("skipped_backlog") : t("skipped_failed");
+  }
+
   function onCaption(event) {
     if (!call || !event.leg) return;
     const mine = event.leg === call.leg;
@@ -195,7 +199,7 @@
       const translated = typeof event.translation === "string" && event.translation.length > 0;
       const skipped = item.data.skipped; // a "skipped" for this utterance may have come first
       renderCaption(item, {
-        who: whoLabel(event, mine) + (skipped ? " – " + t("skipped_" + skipped)
+        who: whoLabel(event, mine) + (skipped ? " – " + skippedLabel(skipped)
           : !event.target && mine ? " – " + t("nobody_heard") : ""),
         main: translated ? event.translation : event.text,
         original: translated ? event.text : "",
@@ -210,7 +214,7 @@
       const item = items.get(key) || captionItem(key, mine);
       const data = item.data;
       renderCaption(item, {
-        who: whoLabel(event, mine) + " – " + t("skipped_" + event.reason),
+        who: whoLabel(event, mine) + " – " + skippedLabel(event.reason),
         main: data.main || event.text,
         original: data.original || "",
         partial: false,
