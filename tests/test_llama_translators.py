@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from babelfish.config.pipeline import TranslatorSettings
@@ -100,6 +101,13 @@ def test_a_clause_is_taken_at_punctuation_once_it_has_three_words() -> None:
 
 
 class FakeLlm:
+    """What the translator reads of llama-cpp-python's ``Llama``: tokens, the context size, and the tokens
+    in the KV cache (none: every prompt is evaluated whole)."""
+
+    def __init__(self) -> None:
+        self.input_ids = np.zeros(1024, dtype=np.intc)
+        self.n_tokens = 0
+
     def tokenize(self, text: bytes, add_bos: bool = False, special: bool = False) -> list[int]:
         return list(range(len(text.split())))
 
