@@ -123,8 +123,9 @@ def german_turns(settings: Settings, n: int) -> list[Said]:
     turns = []
     for line in lines:
         samples, rate = voice.synthesize_sync(line)  # type: ignore[attr-defined]
-        pad = np.zeros(int(0.3 * rate), dtype=np.float32)  # a breath before and after, as a caller's line
-        turns.append(Said(np.concatenate([pad, samples.astype(np.float32), pad]), rate, line))
+        samples = audio.resample(samples.astype(np.float32), rate, 16000)  # a wideband line, as a browser's
+        pad = np.zeros(int(0.3 * 16000), dtype=np.float32)  # a breath before and after, as a caller's line
+        turns.append(Said(np.concatenate([pad, samples, pad]), 16000, line))
     return turns
 
 
