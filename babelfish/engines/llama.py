@@ -280,8 +280,8 @@ class LlamaTranslator:
     def _complete(self, prompt: str, n_tokens: int, repeat_penalty: float) -> str:
         return clean("".join(self._pieces(prompt, n_tokens, repeat_penalty)))
 
-    def _budget(self, prompt: str, n_source: int) -> int:
-        room = self.llm.n_ctx() - len(self.llm.tokenize(prompt.encode(), add_bos=True, special=True)) - 1
+    def _budget(self, n_prompt: int, n_source: int) -> int:
+        room = self.llm.n_ctx() - n_prompt - 1
         return max(1, min(self.max_tokens, int(self.max_ratio * n_source) + 8, room))
 
     def _line_clauses(self, text: str, source: str, target: str, context: Context,
@@ -297,10 +297,10 @@ class LlamaTranslator:
         prompt = self.prompt(text, source, target, context)
         if context and self.keep_history:
             self._slide_window(prompt, source, target)
-        budget = self._budget(prompt, n_source)
+        tokens = self.llm.tokenize(prompt.encode(), add_bos=True, special=True)
+        budget = self._budget(len(tokens), n_source)
         profile, started = self.profile, time.monotonic()
         if "prompt_tokens" not in profile:  # the first sentence of the line: what its prompt costs
-            tokens = self.llm.tokenize(prompt.encode(), add_bos=True, special=True)
             cached = _common(self.llm.input_ids[: self.llm.n_tokens].tolist(), tokens)
             profile["prompt_tokens"] = float(len(tokens))
             profile["evaluated_tokens"] = float(len(tokens) - min(cached, len(tokens) - 1))

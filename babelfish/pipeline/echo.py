@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 # How closely inbound audio must match what played to be muted as echo before the echo is located: an echo
-# matches at about 1; another voice of the same timbre (telephone prompts by one speaker) reached 0.5-0.7
+# matches at about 1; at 0.5 another voice of the same timbre (telephone prompts by one speaker) was muted
+# in places (tests/test_turns.py, the quiet caller)
 ECHO_LIKE = 0.8
 
 
@@ -133,8 +134,8 @@ class EchoCanceller:
                 return candidate  # cancelled by 10 dB or more
             self._last_estimate = -(10**9)  # still in doubt: estimate again with the next audio
         # Playback began moments ago and its echo is not reliably located yet: during that convergence time,
-        # inbound audio quieter than what we play is taken for echo. Later, an echo we cannot locate means
-        # there is none (a headset) or the caller talks over it: nothing is muted.
+        # inbound audio quieter than what we play and matching it is taken for echo. Later, an echo we cannot
+        # locate means there is none (a headset) or the caller talks over it: nothing is muted.
         if end - self._active_since < self.converge and _rms(candidate) < _played_level(reference) * 0.5:
             span = self.rate // 6  # long enough that a caller's own voice does not match by chance
             heard = self._read(self._in, self._in_written, end - span, end)
@@ -164,18 +165,7 @@ class EchoCanceller:
         ref = self._read(self._ref, self._ref_written, end - span - self.max_delay, end)
         if not np.any(ref) or not np.any(heard):
             return
-        n = 1 << int(np.ceil(np.log2(ref.size + heard.size)))
-        corr = np.fft.irfft(np.fft.rfft(ref, n) * np.conj(np.fft.rfft(heard, n)), n)[: self.max_delay + 1]
-        # corr[k] pairs heard[i] with ref[i + k], i.e. a delay of max_delay - k samples
-        energy = np.sqrt(np.dot(heard, heard))
-        # the energy of each span-long window of ref, by a running sum (a convolution with a span-long kernel
-        # costs span times more, and this runs every quarter second of every leg that hears playback)
-        running = np.concatenate([[0.0], np.cumsum(ref.astype(np.float64) ** 2)])
-        energies = np.maximum(running[span : span + self.max_delay + 1] - running[: self.max_delay + 1], 0.0)
-        # a window reaching into the silence before playback has almost no energy: without a floor (an echo is
-        # at most twice as loud as what played) its tiny correlation divided by it would win
-        windows = np.maximum(np.sqrt(energies), 0.5 * energy) + 1e-9
-        normalized = corr / (windows * energy + 1e-9)
+        normalized = _matches(heard, ref)  # [k]: heard against ref[k:], a delay of max_delay - k samples
         k = int(np.argmax(normalized))
         if normalized[k] < self.min_correlation:
             return
@@ -205,20 +195,30 @@ def _played_level(reference: np.ndarray) -> float:
     return _rms(reference[sounding[0] : sounding[-1] + 1]) if sounding.size else 0.0
 
 
+def _matches(heard: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Normalised cross-correlation of ``heard`` with every stretch of ``reference`` as long as it: [k] pairs
+    heard[i] with reference[i + k]. 1 where ``heard`` is a scaled copy of that stretch."""
+    lags = reference.size - heard.size + 1
+    n = 1 << int(np.ceil(np.log2(reference.size + heard.size)))
+    corr = np.fft.irfft(np.fft.rfft(reference, n) * np.conj(np.fft.rfft(heard, n)), n)[:lags]
+    norm = float(np.sqrt(np.dot(heard, heard)))
+    # the energy of each stretch by a running sum (a convolution with a heard-long kernel costs that many times
+    # more, and this runs every quarter second of every leg that hears playback)
+    running = np.concatenate([[0.0], np.cumsum(reference.astype(np.float64) ** 2)])
+    energies = np.maximum(running[heard.size : heard.size + lags] - running[:lags], 0.0)
+    # a stretch reaching into the silence before playback has almost no energy: without a floor (an echo is
+    # at most twice as loud as what played) its tiny correlation divided by it would win
+    windows = np.maximum(np.sqrt(energies), 0.5 * norm) + 1e-9
+    return corr / (windows * norm + 1e-9)
+
+
 def _echo_like(heard: np.ndarray, reference: np.ndarray, threshold: float) -> bool:
-    """Whether ``heard`` matches some stretch of ``reference`` (normalised cross-correlation at its best lag):
-    echo does, the caller's own voice does not. Used while the echo's delay is not yet known, so that a
-    caller who talks as playback begins is not muted for being quieter than it."""
+    """Whether ``heard`` matches some stretch of ``reference``: echo does, the caller's own voice does not.
+    Used while the echo's delay is not yet known, so that a caller who talks as playback begins is not
+    muted for being quieter than it."""
     if heard.size == 0 or reference.size < heard.size or not np.any(heard):
         return False
-    n = 1 << int(np.ceil(np.log2(reference.size + heard.size)))
-    lags = reference.size - heard.size + 1
-    corr = np.fft.irfft(np.fft.rfft(reference, n) * np.conj(np.fft.rfft(heard, n)), n)[:lags]
-    running = np.concatenate([[0.0], np.cumsum(reference.astype(np.float64) ** 2)])
-    norm = float(np.sqrt(np.dot(heard, heard)))
-    windows = np.maximum(np.sqrt(np.maximum(running[heard.size : heard.size + lags] - running[:lags], 0.0)),
-                         0.5 * norm) + 1e-9  # (the floor: see EchoCanceller._estimate_delay)
-    return float(np.max(corr / (windows * norm + 1e-9))) >= threshold
+    return float(np.max(_matches(heard, reference))) >= threshold
 
 
 def _rms(x: np.ndarray) -> float:
