@@ -136,8 +136,9 @@ class Scripted(LlamaTranslator):
     def prefix(self, source: str, target: str) -> str:
         return f"{source}->{target}\n"
 
-    def rest(self, text: str, source: str, target: str, context) -> str:
-        return "".join(f"{a}={b}\n" for a, b in context) + text + "="
+    def rest(self, text: str, source: str, target: str, context, terms=()) -> str:
+        glossary = "".join(f"[{t.said}:{t.required}]" for t in terms)
+        return "".join(f"{a}={b}\n" for a, b in context) + glossary + text + "="
 
     def _pieces(self, prompt: str, n_tokens: int, repeat_penalty: float) -> Iterator[str]:
         self.prompts.append(prompt)

@@ -158,6 +158,21 @@ class TranslatorSettings(Section):
 
 
 
+class GlossarySettings(Section):
+    """How the operator's glossary (docs/glossary.md) reaches the stages."""
+
+    translator: Literal["prompt", "inline", "both", "off"] = Field(
+        "both", description="how the translator is told a sentence's glossary terms: 'prompt' (a glossary line "
+        "in the prompt: llama.cpp translators), 'inline' (the term written in its required rendering in the "
+        "sentence it translates: any translator), 'both', or 'off'; chosen on the dev split of "
+        "bench glossary (docs/glossary.md)")
+    recognizer: bool = Field(
+        True, description="bias the recognizer towards the glossary's spellings (Whisper's prompt) and write a "
+        "near miss in what was recognized as the glossary has it")
+    repair: bool = Field(
+        True, description="a term the translator left as it was said is replaced by its required rendering")
+
+
 class SynthesizerSettings(Section):
     engine: Literal["local", "azure", "vonage-talk"] = Field(
         "local", description="'local' (Piper / Kokoro / espeak-ng), 'azure' (Azure neural voices) or 'vonage-talk' "

@@ -27,6 +27,7 @@ from pydantic_settings.exceptions import SettingsError
 from babelfish.config.errors import ConfigError
 from babelfish.config.pipeline import (
     AzureSettings,
+    GlossarySettings,
     InterpretationSettings,
     RaySettings,
     RecognizerSettings,
@@ -275,6 +276,7 @@ class Settings(BaseSettings):
     interpretation: InterpretationSettings = Field(default_factory=InterpretationSettings)
     recognizer: RecognizerSettings = Field(default_factory=RecognizerSettings)
     translator: TranslatorSettings = Field(default_factory=TranslatorSettings)
+    glossary: GlossarySettings = Field(default_factory=GlossarySettings)
     synthesizer: SynthesizerSettings = Field(default_factory=SynthesizerSettings)
     vonage: VonageSettings = Field(default_factory=VonageSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)

@@ -51,6 +51,10 @@ class Utterance:
     error: str | None = None  # in words
     failure: Failure | None = None  # its kind
     language_confidence: float | None = None  # the identified language's share among the candidates
+    # the glossary: how many required renderings the translations were checked for, and those they lacked
+    # ("de: Zuzahlung")
+    terms_checked: int = 0
+    terms_missed: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -20,6 +20,7 @@ from babelfish.core.worker import EngineError
 from babelfish.engines.llama import (  # noqa: F401 - the prompt helpers' old home, used by tests and tuning
     Context,
     LlamaTranslator,
+    Terms,
     clean,
     is_copy,
     split_sentences,
@@ -273,5 +274,7 @@ class GemmaTranslator(LlamaTranslator):
     def prefix(self, source: str, target: str) -> str:
         return build_prefix(source, target, self.config)
 
-    def rest(self, text: str, source: str, target: str, context: Context) -> str:
+    takes_terms = False  # a phrase list has no place for instructions: the pipeline writes terms inline
+
+    def rest(self, text: str, source: str, target: str, context: Context, terms: Terms = ()) -> str:
         return build_rest(text, source, target, context, self.config)

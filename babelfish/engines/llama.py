@@ -23,7 +23,8 @@ from typing import TypeVar
 
 from babelfish.config import hardware
 from babelfish.config.hardware import Device
-from babelfish.core import languages
+from babelfish.core import glossary, languages
+from babelfish.core.glossary import Rendering
 from babelfish.core.worker import EngineError, Worker
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 Context = Sequence[tuple[str, str]]  # earlier lines of the room, each as (source-language, target-language)
+Terms = Sequence[Rendering]  # the glossary entries a sentence contains (babelfish.core.glossary)
 
 MAX_SOURCE_TOKENS = 240  # longer lines are cut in halves: the prompt has to fit n_ctx with the prefix
 
@@ -176,8 +178,9 @@ class LlamaTranslator:
         """Instructions and examples: identical for every sentence of one pair (cached)."""
         raise NotImplementedError
 
-    def rest(self, text: str, source: str, target: str, context: Context) -> str:
-        """The context lines and the sentence, ending where the model writes the translation."""
+    def rest(self, text: str, source: str, target: str, context: Context, terms: Terms = ()) -> str:
+        """The context lines and the sentence, ending where the model writes the translation; ``terms``:
+        the glossary's renderings this sentence needs (formats without a place for them ignore them)."""
         raise NotImplementedError
 
     def rest_head(self, source: str, target: str, context: Context) -> str | None:
@@ -185,8 +188,8 @@ class LlamaTranslator:
         of the sentence's turn), or None where the format has none worth preparing."""
         return None
 
-    def prompt(self, text: str, source: str, target: str, context: Context = ()) -> str:
-        return self.prefix(source, target) + self.rest(clean(text), source, target, context)
+    def prompt(self, text: str, source: str, target: str, context: Context = (), terms: Terms = ()) -> str:
+        return self.prefix(source, target) + self.rest(clean(text), source, target, context, terms)
 
     def _prefix_key(self, source: str, target: str) -> tuple[str, str, object]:
         return languages.primary(source), languages.primary(target), None
@@ -285,16 +288,16 @@ class LlamaTranslator:
         return max(1, min(self.max_tokens, int(self.max_ratio * n_source) + 8, room))
 
     def _line_clauses(self, text: str, source: str, target: str, context: Context,
-                      stop: threading.Event | None = None) -> Iterator[str]:
+                      stop: threading.Event | None = None, terms: Terms = ()) -> Iterator[str]:
         """One sentence's translation, clause by clause as the model finishes them."""
         n_source = len(self.llm.tokenize(text.encode(), add_bos=False))
         words = text.split()
         if n_source > MAX_SOURCE_TOKENS and len(words) > 1:  # a run-on line: halves, so the context fits
             half = len(words) // 2
             for part in (words[:half], words[half:]):
-                yield from self._line_clauses(" ".join(part), source, target, context, stop)
+                yield from self._line_clauses(" ".join(part), source, target, context, stop, terms)
             return
-        prompt = self.prompt(text, source, target, context)
+        prompt = self.prompt(text, source, target, context, terms)
         if context and self.keep_history:
             self._slide_window(prompt, source, target)
         tokens = self.llm.tokenize(prompt.encode(), add_bos=True, special=True)
@@ -346,9 +349,10 @@ class LlamaTranslator:
         yield result
 
     def clauses_sync(self, text: str, source: str, target: str, context: Context = (),
-                     stop: threading.Event | None = None) -> Iterator[str]:
+                     stop: threading.Event | None = None, terms: Terms = ()) -> Iterator[str]:
         """The translation of ``text``, clause by clause; ``context``: the room's earlier lines; ``stop``:
-        set it to end the generation at the next token."""
+        set it to end the generation at the next token; ``terms``: the glossary's renderings it needs
+        (each sentence of the line is given those it contains)."""
         text = clean(text)
         if not text:
             return
@@ -373,7 +377,8 @@ class LlamaTranslator:
         for part in split_sentences(text) if self.split else [text]:
             if stop is not None and stop.is_set():
                 return
-            for piece in self._line_clauses(part, source, target, context, stop):
+            needed = [t for t in terms if glossary.contains(part, t.said)]
+            for piece in self._line_clauses(part, source, target, context, stop, needed):
                 held.append(piece)
                 if word_count(" ".join(held)) >= MIN_CLAUSE_WORDS:
                     yield handed(" ".join(held))
@@ -409,11 +414,16 @@ class LlamaTranslator:
             return 0
         return await self.worker.run(self.prepare_sync, source, target, list(context))
 
-    def translate_sync(self, text: str, source: str, target: str, context: Context = ()) -> str:
-        return " ".join(self.clauses_sync(text, source, target, context))
+    # the glossary's renderings go into the prompt (see rest); the pipeline passes them only to translators
+    # that say so
+    takes_terms = True
 
-    async def translate(self, text: str, source: str, target: str, context: Context = ()) -> str:
-        return await self._run(self.translate_sync, text, source, target, context)
+    def translate_sync(self, text: str, source: str, target: str, context: Context = (), terms: Terms = ()) -> str:
+        return " ".join(self.clauses_sync(text, source, target, context, terms=terms))
+
+    async def translate(self, text: str, source: str, target: str, context: Context = (),
+                        terms: Terms = ()) -> str:
+        return await self._run(self.translate_sync, text, source, target, context, list(terms))
 
     async def _run(self, fn: Callable[..., T], *args: object) -> T:
         """A translation on the model's thread; while it waits for the thread, a preparation running there
@@ -435,7 +445,8 @@ class LlamaTranslator:
                 if not state["started"]:  # cancelled before it ran
                     self._waiting -= 1
 
-    async def stream(self, text: str, source: str, target: str, context: Context = ()) -> AsyncIterator[str]:
+    async def stream(self, text: str, source: str, target: str, context: Context = (),
+                     terms: Terms = ()) -> AsyncIterator[str]:
         """:meth:`clauses_sync` as one job on the worker thread, each clause delivered as soon as it is
         written. (One job, not one per clause: another translation must not run between two clauses of
         this one, it would take over the model's KV cache.) Stopping early (closing this iterator, or
@@ -447,7 +458,7 @@ class LlamaTranslator:
 
         def produce() -> None:
             try:
-                for clause in self.clauses_sync(text, source, target, context, stop):
+                for clause in self.clauses_sync(text, source, target, context, stop, list(terms)):
                     loop.call_soon_threadsafe(clauses.put_nowait, clause)
             finally:
                 loop.call_soon_threadsafe(clauses.put_nowait, None)

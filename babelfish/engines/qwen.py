@@ -18,7 +18,7 @@ from typing import Literal
 from babelfish.config.hardware import Device
 from babelfish.core import languages
 from babelfish.engines.gemma import example_pairs
-from babelfish.engines.llama import Context, LlamaTranslator, clean
+from babelfish.engines.llama import Context, LlamaTranslator, Terms, clean
 from babelfish.engines.packaged import PackagedParts
 
 QWEN_1_5B = PackagedParts(
@@ -77,11 +77,25 @@ def build_rest_head(context: Context = ()) -> str:
     return "".join(_turn("user", clean(a)) + _turn("assistant", clean(b)) for a, b in context) + "<|im_start|>user\n"
 
 
-def build_rest(text: str, context: Context = (), style: Style = "examples") -> str:
-    """The room's recent lines as earlier turns, then the sentence; the model writes the next turn."""
+def glossary_turn(terms: Terms) -> str:
+    """The glossary's renderings the sentence needs, as a system turn after it (after, so that the room's
+    lines and the opening of the sentence's turn stay a prepared prefix: translator.prepare_context)."""
+    if not terms:
+        return ""
+    renderings = [f'"{t.said}" as "{t.required}"' for t in terms if t.kind == "term"]
+    names = [f'"{t.said}"' for t in terms if t.kind == "name"]
+    parts = [f"translate {', '.join(renderings)}"] if renderings else []
+    if names:
+        parts.append(f"keep {', '.join(names)} exactly as written (a name)")
+    return _turn("system", "Glossary: " + "; ".join(parts) + ".")
+
+
+def build_rest(text: str, context: Context = (), style: Style = "examples", terms: Terms = ()) -> str:
+    """The room's recent lines as earlier turns, then the sentence (and the glossary's renderings it needs);
+    the model writes the next turn."""
     if style == "one-line":
-        return f"\n\n{clean(text)}<|im_end|>\n<|im_start|>assistant\n"
-    return build_rest_head(context) + f"{clean(text)}<|im_end|>\n<|im_start|>assistant\n"
+        return f"\n\n{clean(text)}<|im_end|>\n{glossary_turn(terms)}<|im_start|>assistant\n"
+    return build_rest_head(context) + f"{clean(text)}<|im_end|>\n{glossary_turn(terms)}<|im_start|>assistant\n"
 
 
 class QwenTranslator(LlamaTranslator):
@@ -105,8 +119,8 @@ class QwenTranslator(LlamaTranslator):
     def prefix(self, source: str, target: str) -> str:
         return build_prefix(source, target, style=self.style_for(source, target))
 
-    def rest(self, text: str, source: str, target: str, context: Context) -> str:
-        return build_rest(text, context, self.style_for(source, target))
+    def rest(self, text: str, source: str, target: str, context: Context, terms: Terms = ()) -> str:
+        return build_rest(text, context, self.style_for(source, target), terms)
 
     def rest_head(self, source: str, target: str, context: Context) -> str | None:
         return None if self.style_for(source, target) == "one-line" else build_rest_head(context)

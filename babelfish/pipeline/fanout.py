@@ -190,6 +190,7 @@ class FanOut:
             for target, clauses in understood.clauses.items():
                 record.translations[target] = clauses.text
             record.latencies.update({k: v for k, v in understood.latencies.items() if k not in record.latencies})
+            record.terms_checked, record.terms_missed = understood.terms_checked, list(understood.terms_missed)
             if understood.fault is not None:
                 record.fail(understood.fault)
         if record.id in self._remembered:

@@ -27,6 +27,7 @@ import numpy as np
 from babelfish.config.settings import ConfigError, Settings
 from babelfish.core import audio, languages
 from babelfish.core.events import BargeIn, CaptionHub, LanguageSwitched, LegEvent, Speaking
+from babelfish.core.glossary import GlossaryBook
 from babelfish.core.languages import same_language
 from babelfish.core.utterance import Utterance
 from babelfish.pipeline.echo import EchoCanceller
@@ -59,12 +60,13 @@ class LegSession:
 
     def __init__(self, leg: Leg, engines: Engines, hub: CaptionHub, settings: Settings, rate: int,
                  playback: Playback, on_record: Callable[[Leg, Utterance], None] | None = None,
-                 on_language: Callable[[Leg, str], None] | None = None, language_decided: bool = True) -> None:
+                 on_language: Callable[[Leg, str], None] | None = None, language_decided: bool = True,
+                 glossary: GlossaryBook | None = None) -> None:
         self.leg = leg
         self.on_record = on_record  # every finished utterance, for the transcript
         self.on_language = on_language  # the leg switched to the language it is heard speaking
         self.follower = LanguageFollower(settings.languages, decided=language_decided)
-        self.understand = Understanding(leg, engines, settings, self.follower)
+        self.understand = Understanding(leg, engines, settings, self.follower, glossary)
         self.fanout = FanOut(leg, engines, settings, hub, self._publish, on_record)
         self.engines = engines
         self.hub = hub
@@ -318,6 +320,7 @@ class LegSession:
                 targets = [*targets, *moved]
         record.translations = {t: understood.translations.get(t, "") for t in targets} if understood.text else {}
         record.latencies.update(understood.latencies)
+        record.terms_checked, record.terms_missed = understood.terms_checked, list(understood.terms_missed)
         if understood.fault is not None:
             record.fail(understood.fault)
         if record.error and not record.source_text:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from babelfish.config.settings import Settings
+from babelfish.core.glossary import Glossary, GlossaryBook, Rendering
 from babelfish.core.languages import same_language
 from babelfish.core.rooms import Leg
 from babelfish.core.utterance import Failure, Fault
@@ -41,6 +42,33 @@ PROFILE = {"restore_s": "translate_restore", "first_token_s": "translate_first_t
 
 
 @dataclass
+class Asked:
+    """One translation as the translator is asked for it, with the glossary's renderings it must contain."""
+
+    text: str
+    glossary: Glossary
+    renderings: list[Rendering]
+    kwargs: dict[str, object]  # {"terms": renderings} for a translator that takes them in its prompt
+    repair: bool
+
+    def repaired(self, translation: str) -> str:
+        """A clause with a term the translator left as it was said written in its rendering (glossary.repair)."""
+        return self.glossary.repair(translation, self.renderings) if self.repair and self.renderings else translation
+
+    def checked(self, translation: str, target: str, result: Understood) -> str:
+        """The whole translation, repaired; a rendering still missing is logged and kept in ``result``."""
+        translation = self.repaired(translation)
+        if self.renderings:
+            missed = self.glossary.missing(translation, self.renderings)
+            result.terms_checked += len(self.renderings)
+            result.terms_missed += [f"{target}: {r.required}" for r in missed]
+            if missed:
+                log.info("the translation into %s lacks the glossary's %s", target,
+                         ", ".join(repr(r.required) for r in missed))
+        return translation
+
+
+@dataclass
 class Understood:
     """What was said in an utterance and its translations, with how long each took."""
 
@@ -53,6 +81,8 @@ class Understood:
     # translations still being written, clause by clause (a streaming translator), and the task writing them
     clauses: dict[str, Clauses] = field(default_factory=dict)
     writing: asyncio.Task[None] | None = None
+    terms_checked: int = 0  # the glossary renderings the translations had to contain
+    terms_missed: list[str] = field(default_factory=list)  # and those they lacked ("de: Zuzahlung")
 
     @property
     def language(self) -> str:
@@ -75,8 +105,10 @@ class Understood:
 class Understanding:
     """Understands a leg's utterances: its recognizer and translator, its room's context, its follower."""
 
-    def __init__(self, leg: Leg, engines: Engines, settings: Settings, follower: LanguageFollower) -> None:
+    def __init__(self, leg: Leg, engines: Engines, settings: Settings, follower: LanguageFollower,
+                 glossary: GlossaryBook | None = None) -> None:
         self.leg = leg
+        self.glossary = glossary  # the operator's, read per utterance: an edit applies to the next one
         self.engines = engines
         self.settings = settings
         self.follower = follower
@@ -107,6 +139,9 @@ class Understanding:
             return result
         t1 = time.monotonic()
         source = result.language or self.leg.language
+        glossary = self._glossary()
+        if glossary and self.settings.glossary.recognizer:
+            result.text = glossary.correct(result.text, source)
         for target in targets:
             if same_language(source, target):
                 result.translations[target] = result.text
@@ -144,8 +179,10 @@ class Understanding:
             faults: list[Fault] = []
             async with self._guarded(target, faults):
                 assert self.engines.translator is not None
-                result.translations[target] = await self.engines.translator.translate(
-                    result.text, source, target, self._context(source, target))
+                asked = self._asked(result.text, source, target)
+                translation = await self.engines.translator.translate(
+                    asked.text, source, target, self._context(source, target), **asked.kwargs)
+                result.translations[target] = asked.checked(translation, target, result)
                 self._profile(result)
             if faults:
                 result.fail(faults[0].kind, faults[0].text)
@@ -168,9 +205,10 @@ class Understanding:
         stale_s = self.settings.turns.stale_after_s
         for target, clauses in result.clauses.items():
             faults: list[Fault] = []
+            asked = self._asked(result.text, source, target)
             async with self._guarded(target, faults):
                 stream = self.engines.translator.stream(  # type: ignore[union-attr]
-                    result.text, source, target, self._context(source, target))
+                    asked.text, source, target, self._context(source, target), **asked.kwargs)
                 async with contextlib.aclosing(stream):
                     # Bounded under load: a translation whose first clause is not out within
                     # turns.stale_after_s (waiting behind other legs' translations on the model) is given up
@@ -182,12 +220,13 @@ class Understanding:
                                     result.latencies.setdefault("translate_first_clause", time.monotonic() - t0)
                                     self._profile(result)
                                     first_clause.reschedule(None)
-                                clauses.add(clause)
+                                clauses.add(asked.repaired(clause))
                     except TimeoutError:
                         if clauses.parts:
                             raise
                         raise TranslationLate(stale_s) from None
             clauses.finish(faults[0].text if faults else None, faults[0].kind if faults else None)
+            asked.checked(clauses.text, target, result)
             result.translations[target] = clauses.text
             if faults:
                 result.fail(faults[0].kind, faults[0].text)
@@ -224,12 +263,39 @@ class Understanding:
             faults.append(Fault(Failure.TRANSLATE_ERROR, f"translator: {type(exc).__name__}: {exc}"))
 
     def _recognition_prompt(self) -> str:
-        """The room's last lines in this leg's language (settings.recognizer.context_lines), for Whisper."""
+        """The room's last lines in this leg's language (settings.recognizer.context_lines), then the glossary's
+        spellings in it, for Whisper (which keeps the end of a long prompt)."""
         room, n = self.leg.room, self.settings.recognizer.context_lines
-        if room is None or not n:
-            return ""
-        said = [text for line in list(room.lines)[-n:] if (text := line.text_in(self.leg.language))]
-        return " ".join(said)
+        said = [text for line in list(room.lines)[-n:] if (text := line.text_in(self.leg.language))] if (
+            room is not None and n) else []
+        glossary = self._glossary()
+        if glossary and self.settings.glossary.recognizer:
+            said.append(glossary.recognition_hint(self.leg.language))
+        return " ".join(t for t in said if t)
+
+    def _glossary(self) -> Glossary:
+        """The operator's glossary for this leg's room, as it is now (an edit applies to the next utterance)."""
+        book, room = self.glossary, self.leg.room
+        if book is None:
+            return Glossary()
+        try:
+            return book.glossary(room.code if room is not None else None)
+        except Exception:  # noqa: BLE001 - the call goes on without it
+            log.exception("leg %s: reading the glossary failed", self.leg.id)
+            return Glossary()
+
+    def _asked(self, text: str, source: str, target: str) -> Asked:
+        """What the translator is given for ``text`` (settings.glossary.translator) and how its output is
+        checked."""
+        glossary = self._glossary()
+        style = self.settings.glossary.translator
+        renderings = glossary.renderings(text, source, target) if glossary and style != "off" else []
+        if not renderings:
+            return Asked(text, glossary, [], {}, self.settings.glossary.repair)
+        inline = glossary.inline(text, source, target) if style in ("inline", "both") else text
+        prompt = style in ("prompt", "both") and getattr(self.engines.translator, "takes_terms", False)
+        return Asked(inline, glossary, renderings, {"terms": renderings} if prompt else {},
+                     self.settings.glossary.repair)
 
     def _context(self, source: str, target: str) -> list[tuple[str, str]]:
         """The room's last lines in ``source`` and ``target`` (settings.translator.context_lines)."""

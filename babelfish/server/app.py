@@ -60,6 +60,7 @@ from babelfish.server.webhooks import Webhooks
 from babelfish.telephony import signature, vonage, wire
 from babelfish.telephony.rest import VonageApiError, rest_client
 from babelfish.telephony.tokens import ReplayGuard, SocketTokens
+from babelfish.transcripts.glossary import GlossaryStore, LiveGlossary
 from babelfish.transcripts.recorder import TranscriptRecorder
 from babelfish.transcripts.store import AsyncStore, TranscriptStore
 
@@ -82,6 +83,7 @@ class Server:
         self.rest = rest_client(settings)
         self.store = AsyncStore(TranscriptStore(settings.database_url,
                                                 mask_numbers=settings.transcripts.mask_numbers))
+        self.glossary = LiveGlossary(GlossaryStore(self.store.store), self.store.run)
         self.switchboard = Switchboard(settings.numbers, settings.default_languages,
                                        conference_size=settings.rooms.conference_size,
                                        observer=TranscriptRecorder(self.store))
@@ -449,7 +451,9 @@ def create_app(settings: Settings, engines: Engines | None = None, *, port: int 
         server.say_what_runs(settings.port if port is None else port)
         await server.directory.start()
         retention = asyncio.create_task(server.keep_retention())
+        glossary = asyncio.create_task(server.glossary.watch(), name="glossary")
         yield
+        glossary.cancel()
         await server.drain()  # already done before the sockets closed under babelfish.server.serving
         await server.directory.stop()
         retention.cancel()

@@ -94,7 +94,7 @@ class AudioSocket:
         assert server.engines is not None, "engines not loaded"
         session = LegSession(leg, server.engines, server.hub, self.settings, rate, playback,
                              on_record=server.keep_record, on_language=server.language_heard,
-                             language_decided=server.language_decided(leg))
+                             language_decided=server.language_decided(leg), glossary=server.glossary)
         session.on_queue_wait = self.metrics.queue_wait.observe
         leg.session = session
         session.start()

@@ -111,6 +111,8 @@ class Metrics:
                                registry=self.registry)
         self.barge_ins = Counter("babelfish_barge_ins", "times a listener spoke over their translation (its "
                                  "playback cleared)", registry=self.registry)
+        self.glossary = Counter("babelfish_glossary_terms", "glossary renderings the translations had to contain: "
+                                "found, or missed (docs/glossary.md)", ["result"], registry=self.registry)
         self.webhooks = Counter("babelfish_webhooks", "webhook requests by route and status", ["path", "status"],
                                 registry=self.registry)
         self.queue_wait = Histogram("babelfish_queue_wait_seconds", "time a leg's audio waits before the segmenter "
@@ -131,6 +133,8 @@ class Metrics:
             self.errors.labels(str(kind))
         for reason in ("late", "backlog", "failed"):
             self.skipped.labels(reason)
+        for result in ("found", "missed"):
+            self.glossary.labels(result)
 
     def snapshot(self) -> None:
         """Read the live figures (legs, rooms, work dropped) from the server's state. Called on the event
@@ -159,6 +163,9 @@ class Metrics:
                 self.stage.labels(stage).observe(seconds)
                 observed[stage] = seconds
         self.recent.utterance(observed)
+        if record.terms_checked:
+            self.glossary.labels("found").inc(record.terms_checked - len(record.terms_missed))
+            self.glossary.labels("missed").inc(len(record.terms_missed))
         self.utterances.labels("error" if record.error else "ok").inc()
         if record.error:
             self.error(str(record.failure or "other"))

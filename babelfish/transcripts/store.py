@@ -80,7 +80,27 @@ utterances = Table(
     Column("latencies", Text, nullable=False),  # JSON: stage -> seconds
     Column("error", Text),
     Column("language_confidence", Float),  # None: the language was not identified
+    Column("terms_missed", Text),  # JSON: the glossary renderings a translation lacked ("de: Zuzahlung")
     Index("ix_utterances_call", "call_id", "started_at"),
+)
+# The operator's glossary (babelfish/transcripts/glossary.py): one row per entry; the version row counts the
+# changes, so a server notices an edit made by the CLI or another process.
+glossary_terms = Table(
+    "glossary_terms", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("room", String(64), nullable=False, default=""),  # "" server-wide, else a room code
+    Column("kind", String(8), nullable=False),  # term | name
+    Column("language_a", String(16), nullable=False),
+    Column("text_a", String(80), nullable=False),
+    Column("language_b", String(16), nullable=False),
+    Column("text_b", String(80), nullable=False),
+    Column("key", String(200), nullable=False, unique=True),  # one entry per room, kind, languages and term
+    Column("updated_at", Float, nullable=False),
+)
+glossary_version = Table(
+    "glossary_version", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
 )
 callers = Table(
     "callers", metadata,
@@ -158,6 +178,7 @@ class TranscriptStore:
                 source_text=record.source_text, translations=json.dumps(record.translations, ensure_ascii=False),
                 latencies=json.dumps({k: round(v, 4) for k, v in record.latencies.items()}), error=record.error,
                 language_confidence=record.language_confidence,
+                terms_missed=json.dumps(record.terms_missed, ensure_ascii=False) if record.terms_missed else None,
             ))
 
     def purge(self, older_than_days: float, now: float | None = None) -> int:
@@ -241,6 +262,7 @@ class TranscriptStore:
 def _utterance(row: dict[str, Any]) -> dict[str, Any]:
     row["translations"] = json.loads(row["translations"])
     row["latencies"] = json.loads(row["latencies"])
+    row["terms_missed"] = json.loads(row["terms_missed"]) if row.get("terms_missed") else []
     return row
 
 
