@@ -294,7 +294,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("bench", help="latency, quality, load, end-of-turn and engine-overlap benchmarks")
-    p.add_argument("kind", choices=["latency", "quality", "load", "turns", "threads", "languages", "doubletalk"])
+    p.add_argument("kind", choices=["latency", "quality", "load", "turns", "threads", "languages", "doubletalk",
+                                          "glossary"])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--limit", type=int, default=None, help="fewer items, for a quick run (threads: sentences)")
@@ -302,10 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "of replicas per stage and report the conversations held with each")
     p.add_argument("--only", metavar="SET,...", help="quality: only these sets (names or parts of names, e.g. "
                    "text,dialogue,de-voice), with the recognition sets they need; languages: only these "
-                   "languages (e.g. de,pl)")
+                   "languages (e.g. de,pl); glossary: text and/or speech")
     p.add_argument("--long", type=int, default=None, metavar="N", help="latency: long turns (8-30 s) measured "
                    "in each interpretation mode (default 8; 0: none)")
-    p.add_argument("--dev", action="store_true", help="latency: long turns from the dev half of the prompts "
+    p.add_argument("--dev", action="store_true", help="glossary: the dev split (every glossary.translator "
+                   "style, to choose one on); latency: long turns from the dev half of the prompts "
                    "(to choose settings on; the default, test, is the one to quote); languages: the dev half, "
                    "and the choices made on it (voice style, prompt, decoding per language)")
     p.add_argument("--save", action="store_true", help="languages: keep the verdicts where the server reads "

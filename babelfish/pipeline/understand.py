@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from babelfish.config.pipeline import GlossarySettings
 from babelfish.config.settings import Settings
 from babelfish.core.glossary import Glossary, GlossaryBook, Rendering
 from babelfish.core.languages import same_language
@@ -66,6 +67,19 @@ class Asked:
                 log.info("the translation into %s lacks the glossary's %s", target,
                          ", ".join(repr(r.required) for r in missed))
         return translation
+
+
+def ask(glossary: Glossary, text: str, source: str, target: str, settings: GlossarySettings,
+        translator: object) -> Asked:
+    """What ``translator`` is given for ``text`` (settings.glossary.translator: the renderings in its prompt,
+    if it takes them, and/or written inline) and how its output is checked."""
+    style = settings.translator
+    renderings = glossary.renderings(text, source, target) if glossary and style != "off" else []
+    if not renderings:
+        return Asked(text, glossary, [], {}, settings.repair)
+    inline = glossary.inline(text, source, target) if style in ("inline", "both") else text
+    prompt = style in ("prompt", "both") and getattr(translator, "takes_terms", False)
+    return Asked(inline, glossary, renderings, {"terms": renderings} if prompt else {}, settings.repair)
 
 
 @dataclass
@@ -285,17 +299,7 @@ class Understanding:
             return Glossary()
 
     def _asked(self, text: str, source: str, target: str) -> Asked:
-        """What the translator is given for ``text`` (settings.glossary.translator) and how its output is
-        checked."""
-        glossary = self._glossary()
-        style = self.settings.glossary.translator
-        renderings = glossary.renderings(text, source, target) if glossary and style != "off" else []
-        if not renderings:
-            return Asked(text, glossary, [], {}, self.settings.glossary.repair)
-        inline = glossary.inline(text, source, target) if style in ("inline", "both") else text
-        prompt = style in ("prompt", "both") and getattr(self.engines.translator, "takes_terms", False)
-        return Asked(inline, glossary, renderings, {"terms": renderings} if prompt else {},
-                     self.settings.glossary.repair)
+        return ask(self._glossary(), text, source, target, self.settings.glossary, self.engines.translator)
 
     def _context(self, source: str, target: str) -> list[tuple[str, str]]:
         """The room's last lines in ``source`` and ``target`` (settings.translator.context_lines)."""

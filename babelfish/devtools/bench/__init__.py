@@ -1,5 +1,5 @@
-"""``babelfish bench latency|quality|load|turns|threads|languages|doubletalk``: each prints a readable table, or one
-JSON object with --json.
+"""``babelfish bench latency|quality|load|turns|threads|languages|doubletalk|glossary``: each prints a readable
+table, or one JSON object with --json.
 
 Every benchmark runs offline on real recorded speech (Debian packages it installs if missing, see
 babelfish/devtools/corpus.py) through the same code a call uses."""
@@ -18,6 +18,8 @@ def main(args: argparse.Namespace) -> int:
         from babelfish.devtools.bench.turns import run
     elif args.kind == "languages":
         from babelfish.devtools.bench.languages import run
+    elif args.kind == "glossary":
+        from babelfish.devtools.bench.glossary import run
     elif args.kind == "doubletalk":
         from babelfish.devtools.bench.doubletalk import run
     elif args.kind == "threads":
