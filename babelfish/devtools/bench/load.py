@@ -1,9 +1,12 @@
 """``babelfish bench load``: how many simultaneous conversations does one server hold?
 
 N conversations at once (two legs each, English and German, speakers alternating as people do), N rising
-from 1, until the 90th-percentile latency passes the bound (3 s) or playback underruns. Reports the largest
-N that held, with CPU and resident memory per conversation. The English side speaks real recorded
-telephone prompts; the German side is synthesized with espeak-ng (no German sentence recordings ship here).
+from 1, until the 90th-percentile latency (end of speech -> first translated frame) passes the bound (4 s)
+or an utterance is not heard at all. Reports the largest N that held, with CPU and resident memory per
+conversation, and the playback underruns of each level (gaps inside a translation: a voice that
+synthesizes slower than it speaks on a loaded machine), with the largest N that held without any. The
+English side speaks real recorded telephone prompts; the German side held-out German game lines in the
+German voice (Kokoro; no German sentence recordings ship in a registry package), as ``bench latency``.
 """
 
 from __future__ import annotations
@@ -19,14 +22,12 @@ from babelfish.devtools.bench.calls import (
     Measured,
     attach_records,
     cpu_seconds,
-    german_clips,
     percentile,
     progress,
     rss_mb,
-    scratch_dir,
     speak_and_wait,
 )
-from babelfish.devtools.bench.latency import translator_label
+from babelfish.devtools.bench.latency import german_turns, translator_label
 from babelfish.devtools.bench.report import emit, with_setting
 from babelfish.devtools.caption_feed import CaptionFeed
 from babelfish.devtools.fake_call import FakeCall
@@ -36,7 +37,7 @@ from babelfish.pipeline.protocols import Engines
 from babelfish.server.operator import ensure_token
 from babelfish.server.serving import background
 
-BOUND_S = 3.0
+BOUND_S = 4.0  # issue 28: conversations held within p90 <= 4 s
 TURNS_PER_LEG = 3
 MAX_CONVERSATIONS = 12
 
@@ -112,13 +113,14 @@ async def level(settings: Settings, engines: Engines, n: int, english_clips: lis
 
 def table(result: dict[str, Any]) -> str:
     lines = ["babelfish bench load: simultaneous conversations on one server (bound: p90 <= "
-             f"{BOUND_S:.0f} s, no underruns)",
+             f"{BOUND_S:.0f} s, every utterance heard)",
              "  N   p50 s   p90 s  missed  underruns  CPU %   RSS MB  MB/conv"]
     for lv in result["levels"]:
         lines.append(f"  {lv['conversations']:<3} {lv['p50_s']:6.2f}  {lv['p90_s']:6.2f}  {lv['missed']:6}  "
                      f"{lv['underruns']:9}  {lv['cpu_percent']:5.0f}  {lv['rss_mb']:7.0f}  "
                      f"{lv['rss_mb_per_conversation']:7.1f}")
-    lines.append(f"  held: {result['max_conversations']} conversations (p90 {result['p90_s_at_max']} s); "
+    lines.append(f"  held: {result['max_conversations']} conversations (p90 {result['p90_s_at_max']} s; "
+                 f"without an underrun: {result['max_conversations_no_underruns']}); "
                  f"models alone {result['rss_mb_models']:.0f} MB resident")
     return "\n".join(lines)
 
@@ -126,24 +128,25 @@ def table(result: dict[str, Any]) -> str:
 def ladder(settings: Settings, top: int) -> dict[str, Any]:
     """N = 1, 2, ... conversations at once until the bound breaks (or ``top``)."""
     english_clips = [c for c in corpus.asterisk_prompts(5) if len(c.text.split()) <= 20]
-    german = german_clips(scratch_dir())
+    german = [(t.samples, t.rate, t.text) for t in german_turns(settings, 12)]
     progress("loading engines")
     engines = load_engines(settings)
     baseline = rss_mb()
     levels = []
-    held, p90_at_max = 0, None
+    held, p90_at_max, smooth = 0, None, 0
     for n in range(1, top + 1):
         progress(f"load: {n} conversation(s) at once ...")
         result = asyncio.run(level(settings, engines, n, english_clips, german, baseline))
         levels.append(result)
         progress(f"load: {n}: p90 {result['p90_s']} s, underruns {result['underruns']}, missed {result['missed']}")
-        ok = result["p90_s"] <= BOUND_S and result["underruns"] == 0 and result["missed"] == 0
-        if not ok:
+        if result["p90_s"] > BOUND_S or result["missed"]:
             break
         held, p90_at_max = n, result["p90_s"]
+        smooth = smooth + 1 if smooth == n - 1 and result["underruns"] == 0 else smooth
     at_max = next((lv for lv in levels if lv["conversations"] == held), None)
     return {
         "max_conversations": held,
+        "max_conversations_no_underruns": smooth,
         "p90_s_at_max": p90_at_max,
         "rss_mb": at_max["rss_mb"] if at_max else round(rss_mb(), 1),
         "rss_mb_models": round(baseline, 1),
@@ -155,7 +158,7 @@ def ladder(settings: Settings, top: int) -> dict[str, Any]:
         "config": {"end_of_turn_ms": settings.segmenter.end_of_turn_ms,
                    "min_window_s": settings.recognizer.min_window_s,
                    "translator": translator_label(settings),
-                   "german_side": "synthesized with espeak-ng"},
+                   "german_side": "held-out German game lines in the German voice (settings.synthesizer)"},
     }
 
 
