@@ -23,6 +23,7 @@ import csv
 import io
 import logging
 import time
+import unicodedata
 from collections.abc import Callable, Iterable
 
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -57,6 +58,9 @@ def make_term(kind: str, language: str, term: str, target_language: str = "", ta
               room: str = "") -> Term:
     """An entry from what an operator typed (console form, CSV row, CLI), checked; GlossaryError if wrong."""
     room = (room or "").strip()
+    typed = (kind, language, term, target_language, target_term)
+    if any(unicodedata.category(ch) == "Cc" for text in typed for ch in text or ""):
+        raise GlossaryError("an entry is text on one line, without control characters")
     if len(room) > ROOM_CODE_CHARS or any(not (c.isalnum() or c in "-_") for c in room):
         raise GlossaryError(f"room must be a room code (letters, digits, - and _), not {room!r}")
     kind = (kind or "").strip().lower()
@@ -138,19 +142,23 @@ class GlossaryStore:
         (GlossaryError names the line). Returns the entries added or changed."""
         if len(text.encode()) > MAX_CSV_BYTES:
             raise GlossaryError(f"the CSV is over {MAX_CSV_BYTES // 1000} kB")
-        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-        missing = [c for c in ("kind", "term") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise GlossaryError(f"the CSV's first line must name the columns {', '.join(CSV_COLUMNS)} "
-                                f"(missing: {', '.join(missing)})")
+        # any line ends (a bare CR: old spreadsheets), which the csv module refuses in a line
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")))
         terms: list[Term] = []
-        for row in reader:
-            try:
-                terms.append(make_term(row.get("kind") or "", row.get("language") or "", row.get("term") or "",
-                                       row.get("target_language") or "", row.get("target_term") or "",
-                                       row.get("room") or ""))
-            except GlossaryError as exc:
-                raise GlossaryError(f"line {reader.line_num}: {exc}") from None
+        try:
+            missing = [c for c in ("kind", "term") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise GlossaryError(f"the CSV's first line must name the columns {', '.join(CSV_COLUMNS)} "
+                                    f"(missing: {', '.join(missing)})")
+            for row in reader:
+                try:
+                    terms.append(make_term(row.get("kind") or "", row.get("language") or "",
+                                           row.get("term") or "", row.get("target_language") or "",
+                                           row.get("target_term") or "", row.get("room") or ""))
+                except GlossaryError as exc:
+                    raise GlossaryError(f"line {reader.line_num}: {exc}") from None
+        except csv.Error as exc:  # a field over the csv module's limit, while the next line was read
+            raise GlossaryError(f"line {reader.line_num + 1}: {exc}") from None
         with self.engine.begin() as db:
             if replace:
                 for room in {t.room for t in terms}:
