@@ -24,7 +24,7 @@ import io
 import logging
 import time
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -35,6 +35,7 @@ from babelfish.transcripts.store import TranscriptStore, glossary_terms, glossar
 log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("kind", "language", "term", "target_language", "target_term", "room")
+FIELDS = CSV_COLUMNS  # an entry as the console's JSON and the CLI's options name it (Term.as_dict, make_term)
 MAX_TERMS = 5000  # the whole glossary, every room: each utterance is matched against its room's entries
 MAX_CSV_BYTES = 1_000_000
 ROOM_CODE_CHARS = 64
@@ -54,15 +55,21 @@ def _term(row: dict[str, object]) -> Term:
                 id=int(row["id"]))  # type: ignore[call-overload]
 
 
+def room_code(room: str | None) -> str:
+    """``room`` as an entry's room ("" for server-wide); GlossaryError unless it is a room code."""
+    room = (room or "").strip()
+    if len(room) > ROOM_CODE_CHARS or any(not (c.isalnum() or c in "-_") for c in room):
+        raise GlossaryError(f"room must be a room code (letters, digits, - and _), not {room!r}")
+    return room
+
+
 def make_term(kind: str, language: str, term: str, target_language: str = "", target_term: str = "",
               room: str = "") -> Term:
     """An entry from what an operator typed (console form, CSV row, CLI), checked; GlossaryError if wrong."""
-    room = (room or "").strip()
+    room = room_code(room)
     typed = (kind, language, term, target_language, target_term)
     if any(unicodedata.category(ch) == "Cc" for text in typed for ch in text or ""):
         raise GlossaryError("an entry is text on one line, without control characters")
-    if len(room) > ROOM_CODE_CHARS or any(not (c.isalnum() or c in "-_") for c in room):
-        raise GlossaryError(f"room must be a room code (letters, digits, - and _), not {room!r}")
     kind = (kind or "").strip().lower()
     try:
         if kind == "name":
@@ -94,6 +101,22 @@ class GlossaryStore:
             query = query.where(glossary_terms.c.room == room)
         with self.engine.connect() as db:
             return [_term(dict(row._mapping)) for row in db.execute(query)]
+
+    def get(self, term_id: int) -> Term | None:
+        with self.engine.connect() as db:
+            row = db.execute(select(glossary_terms).where(glossary_terms.c.id == term_id)).first()
+        return _term(dict(row._mapping)) if row is not None else None
+
+    def change(self, term_id: int, changes: Mapping[str, str]) -> Term | None:
+        """Entry ``term_id`` with some of its :data:`FIELDS` changed (the others as they are), checked as
+        :func:`make_term` checks a new one; None if there is none."""
+        if unknown := set(changes) - set(FIELDS):
+            raise GlossaryError(f"an entry has no {', '.join(sorted(unknown))} (it has {', '.join(FIELDS)})")
+        current = self.get(term_id)
+        if current is None:
+            return None
+        fields = {k: str(v) for k, v in current.as_dict().items() if k in FIELDS}
+        return self.edit(term_id, make_term(**{**fields, **changes}))
 
     def _bump(self, db: Connection) -> None:
         if db.execute(update(glossary_version).where(glossary_version.c.id == 1)
