@@ -222,15 +222,19 @@ class LiveGlossary:
         self._version = -1
         self._terms: list[Term] = []
         self._rooms: dict[str | None, Glossary] = {}
+        self._own_rooms: set[str] = set()  # the room codes with entries of their own
 
     def glossary(self, room_code: str | None) -> Glossary:
-        key = room_code or None
+        # a room without entries of its own shares the server-wide one: room codes are what callers type, so
+        # one cached glossary per code ever typed would grow without bound between two edits
+        key = room_code if room_code in self._own_rooms else None
         if key not in self._rooms:
             self._rooms[key] = Glossary(t for t in self._terms if not t.room or t.room == key)
         return self._rooms[key]
 
     def load(self, terms: Iterable[Term], version: int) -> None:
         self._terms, self._version, self._rooms = list(terms), version, {}
+        self._own_rooms = {t.room for t in self._terms if t.room}
 
     async def refresh(self) -> bool:
         """Reload if the glossary changed since the last load; whether it did."""
