@@ -143,5 +143,11 @@ async def test_the_live_glossary_follows_the_database(store: GlossaryStore) -> N
     assert [t.text_a for t in live.glossary(None).terms] == ["copay"]
     assert [t.text_a for t in live.glossary("clinic42").terms] == ["Dr. Okonkwo", "copay"]  # the room's own too
     assert [r.required for r in live.glossary("4711").renderings("two copays", "en", "de")] == ["Zuzahlung"]
+    # a room's own rendering of a term wins over the server-wide one, whichever way round either is written
+    store.add(make_term("term", "de", "Eigenanteil", "en", "copay", room="4711"))
+    assert await live.refresh()
+    assert [r.required for r in live.glossary("4711").renderings("two copays", "en", "de")] == ["Eigenanteil"]
+    assert [r.required for r in live.glossary("4711").renderings("die Zuzahlung", "de", "en")] == []
+    assert [r.required for r in live.glossary("4712").renderings("two copays", "en", "de")] == ["Zuzahlung"]
     # rooms without entries of their own share one glossary: codes typed by callers do not grow the cache
     assert all(live.glossary(str(code)) is live.glossary(None) for code in range(1000))

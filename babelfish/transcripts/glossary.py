@@ -211,6 +211,11 @@ class GlossaryStore:
         return out.getvalue()
 
 
+def _sides(term: Term) -> set[tuple[str, str]]:
+    """How ``term`` is written in each of its languages, case aside."""
+    return {(term.language_a, term.text_a.casefold()), (term.language_b, term.text_b.casefold())}
+
+
 class LiveGlossary:
     """The glossary calls read (:class:`babelfish.core.glossary.GlossaryBook`): every entry in memory,
     reloaded when the database's glossary version moves (:meth:`watch`) and after the server's own edits
@@ -229,7 +234,9 @@ class LiveGlossary:
         # one cached glossary per code ever typed would grow without bound between two edits
         key = room_code if room_code in self._own_rooms else None
         if key not in self._rooms:
-            self._rooms[key] = Glossary(t for t in self._terms if not t.room or t.room == key)
+            own = [t for t in self._terms if key and t.room == key]
+            said = {side for t in own for side in _sides(t)}  # a room's own rendering wins over the server's
+            self._rooms[key] = Glossary([*own, *(t for t in self._terms if not t.room and not _sides(t) & said)])
         return self._rooms[key]
 
     def load(self, terms: Iterable[Term], version: int) -> None:
