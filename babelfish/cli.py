@@ -176,12 +176,8 @@ def cmd_transcripts(args: argparse.Namespace) -> int:
         call = store.get_call(args.call)
         if call is None:
             raise ValueError(f"no call {args.call!r} in {settings.database_url}")
-        text = render(call, "txt" if args.action == "show" else args.format)
-        if args.action == "export" and args.out:
-            Path(args.out).write_text(text, encoding="utf-8")
-            print(f"wrote {args.out}", file=sys.stderr)
-        else:
-            sys.stdout.write(text)
+        _emit(render(call, "txt" if args.action == "show" else args.format),
+               args.out if args.action == "export" else None)
         return 0
     finally:
         store.close()
@@ -251,11 +247,7 @@ def cmd_glossary(args: argparse.Namespace) -> int:
             return 0
         # export
         text = glossary.export_csv(args.room)
-        if args.out:
-            Path(args.out).write_text(text, encoding="utf-8")
-            print(f"wrote {args.out} ({text.count(chr(10)) - 1} entries)", file=sys.stderr)
-        else:
-            sys.stdout.write(text)
+        _emit(text, args.out, f" ({text.count(chr(10)) - 1} entries)")
         return 0
     finally:
         store.close()
@@ -279,6 +271,15 @@ def _described(entry: dict[str, object]) -> str:
     if entry["kind"] == "name":
         return f"the name {entry['term']!r} kept as written{room}"
     return f"{entry['language']}: {entry['term']} <-> {entry['target_language']}: {entry['target_term']}{room}"
+
+
+def _emit(text: str, out: str | None, note: str = "") -> None:
+    """``text`` into the file ``out`` (said on standard error), or to standard output."""
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        print(f"wrote {out}{note}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
 
 
 def cmd_phone(args: argparse.Namespace) -> int:
