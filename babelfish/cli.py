@@ -1,5 +1,5 @@
-"""``babelfish serve | check-config | call | translate | models | bench | ray-serve | transcripts | phone |
-languages``."""
+"""``babelfish serve | check-config | call | translate | models | bench | ray-serve | transcripts | glossary |
+phone | languages``."""
 
 from __future__ import annotations
 
@@ -176,15 +176,110 @@ def cmd_transcripts(args: argparse.Namespace) -> int:
         call = store.get_call(args.call)
         if call is None:
             raise ValueError(f"no call {args.call!r} in {settings.database_url}")
-        text = render(call, "txt" if args.action == "show" else args.format)
-        if args.action == "export" and args.out:
-            Path(args.out).write_text(text, encoding="utf-8")
-            print(f"wrote {args.out}", file=sys.stderr)
-        else:
-            sys.stdout.write(text)
+        _emit(render(call, "txt" if args.action == "show" else args.format),
+               args.out if args.action == "export" else None)
         return 0
     finally:
         store.close()
+
+
+def cmd_glossary(args: argparse.Namespace) -> int:
+    """The operator's glossary, in the transcript database the settings name (as the server's): a running
+    server on the same database uses a change within a second (docs/glossary.md)."""
+    from babelfish.transcripts.glossary import GlossaryStore, make_term
+    from babelfish.transcripts.store import TranscriptStore
+
+    settings = _settings(args)
+    store = TranscriptStore(settings.database_url, mask_numbers=settings.transcripts.mask_numbers)
+    glossary = GlossaryStore(store)
+    fields = {"language": args.language, "term": args.term, "target_language": args.target_language,
+              "target_term": args.target_term, "room": args.room}
+    try:
+        if args.action == "list":
+            terms = glossary.terms(args.room)
+            if args.json:
+                print(json.dumps([t.as_dict() for t in terms], ensure_ascii=False, indent=2))
+            elif not terms:
+                print(f"no glossary entries{'' if args.room is None else ' for this room'} in "
+                      f"{settings.database_url}", file=sys.stderr)
+            for t in [] if args.json else terms:
+                what = (f"{t.text_a}  (a name)" if t.kind == "name"
+                        else f"{t.language_a}: {t.text_a}  <->  {t.language_b}: {t.text_b}")
+                print(f"{t.id:5d}  {t.room or 'server-wide':12}  {what}")
+            return 0
+        if args.action == "add":
+            kind = _one_of(args.values, "add needs 'term' or 'name' (babelfish glossary add term --language en "
+                                        "--term copay --target-language de --target-term Zuzahlung)")
+            if kind == "name" and args.term is None and len(args.values) == 2:
+                fields["term"] = args.values[1]
+            elif len(args.values) > 1:
+                raise ValueError(f"glossary add {kind}: unexpected {' '.join(args.values[1:])!r}")
+            term = glossary.add(make_term(kind, **{k: v or "" for k, v in fields.items()}))
+            print(f"added {term.id}: {_described(term.as_dict())}")
+            return 0
+        if args.action in ("edit", "remove"):
+            term_id = _entry_id(args.values, args.action)
+            if args.action == "remove":
+                if not glossary.remove(term_id):
+                    raise ValueError(f"no glossary entry {term_id} (see: babelfish glossary list)")
+                print(f"removed {term_id}")
+                return 0
+            changes = {k: v for k, v in {**fields, "kind": args.kind}.items() if v is not None}
+            if not changes:
+                raise ValueError("glossary edit: give what changes (--term, --target-term, --language, "
+                                 "--target-language, --room, --kind)")
+            changed = glossary.change(term_id, changes)
+            if changed is None:
+                raise ValueError(f"no glossary entry {term_id} (see: babelfish glossary list)")
+            print(f"changed {term_id}: {_described(changed.as_dict())}")
+            return 0
+        if args.action == "import":
+            path = _one_of(args.values, "glossary import needs a CSV file (- for standard input)")
+            if path != "-" and not Path(path).is_file():
+                raise FileNotFoundError(f"no such CSV file: {path}")
+            try:
+                text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8-sig")
+            except UnicodeDecodeError:
+                raise ValueError(f"{path} is not UTF-8 text (save the CSV as UTF-8)") from None
+            count = glossary.import_csv(text, replace=args.replace)
+            print(f"imported {count} entries{' (replacing the rooms named in the file)' if args.replace else ''}; "
+                  f"the glossary has {len(glossary.terms())}")
+            return 0
+        # export
+        text = glossary.export_csv(args.room)
+        _emit(text, args.out, f" ({text.count(chr(10)) - 1} entries)")
+        return 0
+    finally:
+        store.close()
+
+
+def _one_of(values: list[str], missing: str) -> str:
+    if not values:
+        raise ValueError(missing)
+    return values[0]
+
+
+def _entry_id(values: list[str], action: str) -> int:
+    given = _one_of(values, f"glossary {action} needs the entry's id (see: babelfish glossary list)")
+    if not given.isdigit() or len(given) > 18 or len(values) > 1:
+        raise ValueError(f"glossary {action}: {' '.join(values)!r} is not an entry's id (a number)")
+    return int(given)
+
+
+def _described(entry: dict[str, object]) -> str:
+    room = f" (room {entry['room']})" if entry["room"] else " (server-wide)"
+    if entry["kind"] == "name":
+        return f"the name {entry['term']!r} kept as written{room}"
+    return f"{entry['language']}: {entry['term']} <-> {entry['target_language']}: {entry['target_term']}{room}"
+
+
+def _emit(text: str, out: str | None, note: str = "") -> None:
+    """``text`` into the file ``out`` (said on standard error), or to standard output."""
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        print(f"wrote {out}{note}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
 
 
 def cmd_phone(args: argparse.Namespace) -> int:
@@ -340,6 +435,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="list: as JSON")
     p.add_argument("--older-than", type=float, metavar="DAYS", help="purge: age (default: retention_days)")
     p.set_defaults(func=cmd_transcripts)
+
+    p = sub.add_parser("glossary", help="the operator's glossary: terms rendered as given, names kept as written",
+                       description="list | add term|name | edit ID | remove ID | import FILE.csv | export "
+                       "(docs/glossary.md). Entries apply server-wide, or with --room CODE in that room only.")
+    p.add_argument("action", choices=["list", "add", "edit", "remove", "import", "export"])
+    p.add_argument("values", nargs="*", metavar="ARG",
+                   help="add: term or name (and the name); edit, remove: the entry's id; import: the CSV file")
+    p.add_argument("--room", help="the room code an entry belongs to (list, export: only that room's; '': the "
+                   "server-wide ones)")
+    p.add_argument("--kind", choices=["term", "name"], help="edit: make the entry a term or a name")
+    p.add_argument("--language", help="a term's language (e.g. en)")
+    p.add_argument("--term", help="the term in --language (or the name)")
+    p.add_argument("--target-language", help="the language of its rendering (e.g. de)")
+    p.add_argument("--target-term", help="its rendering in --target-language (applies both ways)")
+    p.add_argument("--replace", action="store_true", help="import: the rooms named in the file lose their "
+                   "other entries")
+    p.add_argument("--json", action="store_true", help="list: as JSON")
+    p.add_argument("-o", "--out", help="export: to this file instead of standard output")
+    p.set_defaults(func=cmd_glossary)
 
     p = sub.add_parser("phone", help="issue or revoke join links for the browser phone")
     p.add_argument("action", choices=["link", "revoke"])

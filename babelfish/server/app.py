@@ -60,7 +60,7 @@ from babelfish.server.webhooks import Webhooks
 from babelfish.telephony import signature, vonage, wire
 from babelfish.telephony.rest import VonageApiError, rest_client
 from babelfish.telephony.tokens import ReplayGuard, SocketTokens
-from babelfish.transcripts.glossary import GlossaryStore, LiveGlossary
+from babelfish.transcripts.glossary import MAX_CSV_BYTES, GlossaryStore, LiveGlossary
 from babelfish.transcripts.recorder import TranscriptRecorder
 from babelfish.transcripts.store import AsyncStore, TranscriptStore
 
@@ -478,7 +478,8 @@ def create_app(settings: Settings, engines: Engines | None = None, *, port: int 
             *transcripts.routes(server),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes)],
+        middleware=[Middleware(BodyLimit, max_bytes=settings.limits.max_body_bytes,
+                               larger={console.GLOSSARY_CSV: MAX_CSV_BYTES})],
     )
     app.state.server = server
     return app

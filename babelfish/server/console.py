@@ -14,6 +14,11 @@ The page (``static/console.html``, ``console.js``: hand-written, no build step, 
 | ``WS /console/api/captions`` | live captions of every room (partials and finals, original and translation) |
 | ``POST /console/api/legs/{id}/end``, ``/rooms/{id}/end`` | end a leg, or every leg of a room |
 | ``POST /console/api/links`` | a browser-phone join link for a room |
+| ``GET /console/api/glossary?room=`` | the glossary's entries (``room`` absent: all; empty: the server-wide ones) |
+| ``POST /console/api/glossary``, ``PUT``/``DELETE /console/api/glossary/{id}`` | add (201), edit (the fields \
+given) or remove an entry: JSON ``{kind, language, term, target_language, target_term, room}`` |
+| ``GET /console/api/glossary.csv?room=``, ``POST …/glossary.csv?replace=0|1`` | export; import a ``text/csv`` \
+body, all or nothing (docs/glossary.md) |
 | ``GET /console/api/calls?q=&limit=&offset=`` | stored calls, newest first, searched in what was said |
 | ``GET /console/api/calls/{id}?format=`` | one call's transcript (json, or a txt/srt/vtt download) |
 | ``GET /console/api/health`` | the last hour's stage latencies per minute, utterances, errors, readiness |
@@ -26,8 +31,10 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from starlette.requests import HTTPConnection, Request
@@ -35,21 +42,23 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from babelfish.core import credentials
+from babelfish.core import credentials, languages
 from babelfish.core.privacy import mask_number
 from babelfish.engines import support
-from babelfish.server.http import error_response, operator_feed, subscribe
+from babelfish.server.http import error_response, operator_feed, read_json, subscribe
 from babelfish.server.operator import origin_allowed, refusal_reason, token_matches
 from babelfish.server.phonelinks import BROWSER_CALLER
 from babelfish.server.transcripts import MAX_OFFSET
 from babelfish.telephony import wire
 from babelfish.transcripts.formats import FORMATS, render
+from babelfish.transcripts.glossary import FIELDS, MAX_TERMS, GlossaryError, make_term, room_code
 
 if TYPE_CHECKING:
     from babelfish.server.app import Server
     from babelfish.server.phone import Phone
 
 STATIC = Path(__file__).parent / "static"
+GLOSSARY_CSV = "/console/api/glossary.csv"  # takes bodies up to the glossary's CSV limit (app.py's BodyLimit)
 COOKIE = "babelfish_console"
 SESSION_S = 12 * 3600.0
 OFF = "the console is off: set BABELFISH_SECURITY__OPERATOR_TOKEN"
@@ -199,6 +208,118 @@ class Console:
             return refused
         return await self.phone.issue_link(request)
 
+    # -- glossary (docs/glossary.md) ------------------------------------------------------------------------
+    # Every store call runs on the transcript store's worker; after a change the live glossary is reloaded at
+    # once, so the next utterance of every call uses it.
+
+    async def _glossary_change(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` on the store, then the live glossary reloaded; a 400 for a GlossaryError."""
+        try:
+            result = await self.server.store.run(fn, *args)
+        except GlossaryError as exc:
+            return error_response(400, str(exc))
+        await self.server.glossary.refresh()
+        return result
+
+    @staticmethod
+    def _room_filter(request: Request) -> str | None | JSONResponse:
+        """``?room=``: None (absent: every entry), "" (the server-wide ones) or a room code; else a 400."""
+        room = request.query_params.get("room")
+        try:
+            return None if room is None else room_code(room)
+        except GlossaryError as exc:
+            return error_response(400, str(exc))
+
+    @staticmethod
+    def _term_id(request: Request) -> int | None:
+        given = request.path_params["term_id"]
+        return int(given) if given.isascii() and given.isdigit() and len(given) <= 18 else None
+
+    @staticmethod
+    async def _entry(request: Request) -> dict[str, str] | JSONResponse:
+        """An entry's fields from the request's JSON (``id`` aside), as strings; else a 400."""
+        data = await read_json(request)
+        if isinstance(data, JSONResponse):
+            return data
+        if not isinstance(data, dict):
+            return error_response(400, f"expected a JSON object {{{', '.join(FIELDS)}}}")
+        data.pop("id", None)
+        if unknown := set(data) - set(FIELDS):
+            return error_response(400, f"an entry has no {', '.join(sorted(unknown))} (it has {', '.join(FIELDS)})")
+        if not all(value is None or isinstance(value, str) for value in data.values()):
+            return error_response(400, "every field of an entry is a string")
+        return {key: value or "" for key, value in data.items()}
+
+    async def glossary(self, request: Request) -> JSONResponse:
+        if (refused := self.refusal(request)) is not None:
+            return refused
+        if isinstance(room := self._room_filter(request), JSONResponse):
+            return room
+        terms = await self.server.store.run(self.server.glossary.store.terms, room)
+        return JSONResponse({"terms": [term.as_dict() for term in terms], "max": MAX_TERMS,
+                             "languages": languages.NAMES})
+
+    async def glossary_add(self, request: Request) -> JSONResponse:
+        if (refused := self.refusal(request)) is not None:
+            return refused
+        if isinstance(fields := await self._entry(request), JSONResponse):
+            return fields
+        try:
+            term = make_term(**{**dict.fromkeys(FIELDS, ""), **fields})
+        except GlossaryError as exc:
+            return error_response(400, str(exc))
+        added = await self._glossary_change(self.server.glossary.store.add, term)
+        return added if isinstance(added, JSONResponse) else JSONResponse(added.as_dict(), status_code=201)
+
+    async def glossary_edit(self, request: Request) -> JSONResponse:
+        if (refused := self.refusal(request)) is not None:
+            return refused
+        if (term_id := self._term_id(request)) is None:
+            return error_response(404, "no such glossary entry")
+        if isinstance(fields := await self._entry(request), JSONResponse):
+            return fields
+        changed = await self._glossary_change(self.server.glossary.store.change, term_id, fields)
+        if changed is None:
+            return error_response(404, "no such glossary entry")
+        return changed if isinstance(changed, JSONResponse) else JSONResponse(changed.as_dict())
+
+    async def glossary_remove(self, request: Request) -> JSONResponse:
+        if (refused := self.refusal(request)) is not None:
+            return refused
+        term_id = self._term_id(request)
+        if term_id is None or not await self._glossary_change(self.server.glossary.store.remove, term_id):
+            return error_response(404, "no such glossary entry")
+        return JSONResponse({"removed": term_id})
+
+    async def glossary_export(self, request: Request) -> Response:
+        if (refused := self.refusal(request)) is not None:
+            return refused
+        if isinstance(room := self._room_filter(request), JSONResponse):
+            return room
+        text = await self.server.store.run(self.server.glossary.store.export_csv, room)
+        name = f"glossary-{room}.csv" if room else "glossary-server-wide.csv" if room == "" else "glossary.csv"
+        return Response(text, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    async def glossary_import(self, request: Request) -> JSONResponse:
+        """A CSV body (``text/csv``: a cross-site form cannot send it without a preflight), all or nothing."""
+        if (refused := self.refusal(request)) is not None:
+            return refused
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "text/csv":
+            return error_response(415, "send the CSV as Content-Type: text/csv")
+        replace = request.query_params.get("replace", "0")
+        if replace not in ("0", "1"):
+            return error_response(400, "replace is 0 or 1")
+        try:
+            text = (await request.body()).decode("utf-8")
+        except UnicodeDecodeError:
+            return error_response(400, "the CSV must be UTF-8")
+        imported = await self._glossary_change(
+            partial(self.server.glossary.store.import_csv, text, replace=replace == "1"))
+        if isinstance(imported, JSONResponse):
+            return imported
+        return JSONResponse({"imported": imported, "replace": replace == "1"})
+
     # -- stored calls ---------------------------------------------------------------------------------------
 
     async def calls(self, request: Request) -> JSONResponse:
@@ -254,6 +375,12 @@ def routes(server: Server, phone: Phone) -> list[BaseRoute]:
         Route("/console/api/legs/{leg_id}/end", console.end_leg, methods=["POST"]),
         Route("/console/api/rooms/{room_id}/end", console.end_room, methods=["POST"]),
         Route("/console/api/links", console.link, methods=["POST"]),
+        Route("/console/api/glossary", console.glossary, methods=["GET"]),
+        Route("/console/api/glossary", console.glossary_add, methods=["POST"]),
+        Route("/console/api/glossary/{term_id}", console.glossary_edit, methods=["PUT"]),
+        Route("/console/api/glossary/{term_id}", console.glossary_remove, methods=["DELETE"]),
+        Route(GLOSSARY_CSV, console.glossary_export, methods=["GET"]),
+        Route(GLOSSARY_CSV, console.glossary_import, methods=["POST"]),
         Route("/console/api/calls", console.calls, methods=["GET"]),
         Route("/console/api/calls/{call_id}", console.call, methods=["GET"]),
         Route("/console/api/health", console.health, methods=["GET"]),

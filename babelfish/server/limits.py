@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -90,23 +91,27 @@ class _TooLarge(Exception):
 class BodyLimit:
     """ASGI middleware: a request body over ``max_bytes`` gets 413, refused by its Content-Length before any
     of it is read, or as soon as a body sent without one grows past the cap (nothing more is buffered).
-    Starlette reads bodies whole, so without this one large POST could take the server's memory."""
+    Starlette reads bodies whole, so without this one large POST could take the server's memory. ``larger``:
+    paths allowed a bigger body (the operator's glossary CSV), whose routes check the credential before they
+    read any of it."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = max(self.max_bytes, self.larger.get(scope.get("path", ""), 0))
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:
             if not declared.strip().isdigit():
                 await _error(send, 400, "Content-Length is not a number")
                 return
-            if int(declared) > self.max_bytes:
-                await _error(send, 413, f"request body over {self.max_bytes} bytes")
+            if int(declared) > limit:
+                await _error(send, 413, f"request body over {limit} bytes")
                 return
         received = 0
         started = False
@@ -116,7 +121,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise _TooLarge
             return message
 
@@ -129,7 +134,7 @@ class BodyLimit:
             await self.app(scope, limited, watched)
         except _TooLarge:
             if not started:
-                await _error(send, 413, f"request body over {self.max_bytes} bytes")
+                await _error(send, 413, f"request body over {limit} bytes")
 
 
 async def _error(send: Send, status: int, message: str) -> None:

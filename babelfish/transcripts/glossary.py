@@ -23,7 +23,8 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Callable, Iterable
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +35,7 @@ from babelfish.transcripts.store import TranscriptStore, glossary_terms, glossar
 log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("kind", "language", "term", "target_language", "target_term", "room")
+FIELDS = CSV_COLUMNS  # an entry as the console's JSON and the CLI's options name it (Term.as_dict, make_term)
 MAX_TERMS = 5000  # the whole glossary, every room: each utterance is matched against its room's entries
 MAX_CSV_BYTES = 1_000_000
 ROOM_CODE_CHARS = 64
@@ -53,12 +55,21 @@ def _term(row: dict[str, object]) -> Term:
                 id=int(row["id"]))  # type: ignore[call-overload]
 
 
-def make_term(kind: str, language: str, term: str, target_language: str = "", target_term: str = "",
-              room: str = "") -> Term:
-    """An entry from what an operator typed (console form, CSV row, CLI), checked; GlossaryError if wrong."""
+def room_code(room: str | None) -> str:
+    """``room`` as an entry's room ("" for server-wide); GlossaryError unless it is a room code."""
     room = (room or "").strip()
     if len(room) > ROOM_CODE_CHARS or any(not (c.isalnum() or c in "-_") for c in room):
         raise GlossaryError(f"room must be a room code (letters, digits, - and _), not {room!r}")
+    return room
+
+
+def make_term(kind: str, language: str, term: str, target_language: str = "", target_term: str = "",
+              room: str = "") -> Term:
+    """An entry from what an operator typed (console form, CSV row, CLI), checked; GlossaryError if wrong."""
+    room = room_code(room)
+    typed = (kind, language, term, target_language, target_term)
+    if any(unicodedata.category(ch) == "Cc" for text in typed for ch in text or ""):
+        raise GlossaryError("an entry is text on one line, without control characters")
     kind = (kind or "").strip().lower()
     try:
         if kind == "name":
@@ -90,6 +101,22 @@ class GlossaryStore:
             query = query.where(glossary_terms.c.room == room)
         with self.engine.connect() as db:
             return [_term(dict(row._mapping)) for row in db.execute(query)]
+
+    def get(self, term_id: int) -> Term | None:
+        with self.engine.connect() as db:
+            row = db.execute(select(glossary_terms).where(glossary_terms.c.id == term_id)).first()
+        return _term(dict(row._mapping)) if row is not None else None
+
+    def change(self, term_id: int, changes: Mapping[str, str]) -> Term | None:
+        """Entry ``term_id`` with some of its :data:`FIELDS` changed (the others as they are), checked as
+        :func:`make_term` checks a new one; None if there is none."""
+        if unknown := set(changes) - set(FIELDS):
+            raise GlossaryError(f"an entry has no {', '.join(sorted(unknown))} (it has {', '.join(FIELDS)})")
+        current = self.get(term_id)
+        if current is None:
+            return None
+        fields = {k: str(v) for k, v in current.as_dict().items() if k in FIELDS}
+        return self.edit(term_id, make_term(**{**fields, **changes}))
 
     def _bump(self, db: Connection) -> None:
         if db.execute(update(glossary_version).where(glossary_version.c.id == 1)
@@ -138,19 +165,23 @@ class GlossaryStore:
         (GlossaryError names the line). Returns the entries added or changed."""
         if len(text.encode()) > MAX_CSV_BYTES:
             raise GlossaryError(f"the CSV is over {MAX_CSV_BYTES // 1000} kB")
-        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-        missing = [c for c in ("kind", "term") if c not in (reader.fieldnames or [])]
-        if missing:
-            raise GlossaryError(f"the CSV's first line must name the columns {', '.join(CSV_COLUMNS)} "
-                                f"(missing: {', '.join(missing)})")
+        # any line ends (a bare CR: old spreadsheets), which the csv module refuses in a line
+        reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")))
         terms: list[Term] = []
-        for row in reader:
-            try:
-                terms.append(make_term(row.get("kind") or "", row.get("language") or "", row.get("term") or "",
-                                       row.get("target_language") or "", row.get("target_term") or "",
-                                       row.get("room") or ""))
-            except GlossaryError as exc:
-                raise GlossaryError(f"line {reader.line_num}: {exc}") from None
+        try:
+            missing = [c for c in ("kind", "term") if c not in (reader.fieldnames or [])]
+            if missing:
+                raise GlossaryError(f"the CSV's first line must name the columns {', '.join(CSV_COLUMNS)} "
+                                    f"(missing: {', '.join(missing)})")
+            for row in reader:
+                try:
+                    terms.append(make_term(row.get("kind") or "", row.get("language") or "",
+                                           row.get("term") or "", row.get("target_language") or "",
+                                           row.get("target_term") or "", row.get("room") or ""))
+                except GlossaryError as exc:
+                    raise GlossaryError(f"line {reader.line_num}: {exc}") from None
+        except csv.Error as exc:  # a field over the csv module's limit, while the next line was read
+            raise GlossaryError(f"line {reader.line_num + 1}: {exc}") from None
         with self.engine.begin() as db:
             if replace:
                 for room in {t.room for t in terms}:
@@ -180,6 +211,11 @@ class GlossaryStore:
         return out.getvalue()
 
 
+def _sides(term: Term) -> set[tuple[str, str]]:
+    """How ``term`` is written in each of its languages, case aside."""
+    return {(term.language_a, term.text_a.casefold()), (term.language_b, term.text_b.casefold())}
+
+
 class LiveGlossary:
     """The glossary calls read (:class:`babelfish.core.glossary.GlossaryBook`): every entry in memory,
     reloaded when the database's glossary version moves (:meth:`watch`) and after the server's own edits
@@ -191,15 +227,21 @@ class LiveGlossary:
         self._version = -1
         self._terms: list[Term] = []
         self._rooms: dict[str | None, Glossary] = {}
+        self._own_rooms: set[str] = set()  # the room codes with entries of their own
 
     def glossary(self, room_code: str | None) -> Glossary:
-        key = room_code or None
+        # a room without entries of its own shares the server-wide one: room codes are what callers type, so
+        # one cached glossary per code ever typed would grow without bound between two edits
+        key = room_code if room_code in self._own_rooms else None
         if key not in self._rooms:
-            self._rooms[key] = Glossary(t for t in self._terms if not t.room or t.room == key)
+            own = [t for t in self._terms if key and t.room == key]
+            said = {side for t in own for side in _sides(t)}  # a room's own rendering wins over the server's
+            self._rooms[key] = Glossary([*own, *(t for t in self._terms if not t.room and not _sides(t) & said)])
         return self._rooms[key]
 
     def load(self, terms: Iterable[Term], version: int) -> None:
         self._terms, self._version, self._rooms = list(terms), version, {}
+        self._own_rooms = {t.room for t in self._terms if t.room}
 
     async def refresh(self) -> bool:
         """Reload if the glossary changed since the last load; whether it did."""

@@ -1,5 +1,5 @@
 // The operator console: Live (rooms, legs, captions, actions), Calls (stored transcripts), Health (latency
-// plots drawn as SVG from /console/api/health). No framework and no build step; the session cookie set at
+// plots drawn as SVG from /console/api/health), Glossary (the operator's terms and names). No framework and no build step; the session cookie set at
 // login goes with every request (same origin), so no credential is ever kept by this script.
 "use strict";
 
@@ -25,15 +25,16 @@ const running = new Map();
 function progress() {
   $("#progress").textContent = [...running.values()].at(-1) || "";
 }
-async function api(path, { method = "GET", body, label } = {}) {
+// body: JSON, or with contentType the request's text as it is (a CSV)
+async function api(path, { method = "GET", body, contentType, label } = {}) {
   const key = Symbol(path);
   if (label) { running.set(key, label); progress(); }
   state.busy += 1;
   try {
     const response = await fetch(path, {
       method, credentials: "same-origin",
-      headers: body ? { "Content-Type": "application/json" } : {},
-      body: body ? JSON.stringify(body) : undefined,
+      headers: body !== undefined ? { "Content-Type": contentType || "application/json" } : {},
+      body: body !== undefined ? (contentType ? body : JSON.stringify(body)) : undefined,
     });
     if (response.status === 401) { location.reload(); throw new Error("logged out"); }
     const data = await response.json().catch(() => ({}));
@@ -67,6 +68,7 @@ function show(view) {
   for (const section of document.querySelectorAll("main > section")) section.hidden = section.id !== view;
   if (view === "calls") loadCalls();
   if (view === "health") loadHealth();
+  if (view === "glossary") loadGlossary();
 }
 
 // -- Live -------------------------------------------------------------------------------------------------
@@ -189,13 +191,19 @@ async function openCall(id) {
 }
 
 async function download(button, id, fmt) {
+  await saveAs(button, `/console/api/calls/${encodeURIComponent(id)}?format=${fmt}&download=1`, `${id}.${fmt}`,
+    `Preparing the ${fmt.toUpperCase()} download…`);
+}
+
+// fetches path (with the session cookie) and hands it to the browser as a download named filename
+async function saveAs(button, path, filename, label) {
   await withButton(button, "Preparing…", async () => {
-    running.set(button, `Preparing the ${fmt.toUpperCase()} download…`); progress();
+    running.set(button, label); progress();
     try {
-      const response = await fetch(`/console/api/calls/${encodeURIComponent(id)}?format=${fmt}&download=1`, { credentials: "same-origin" });
+      const response = await fetch(path, { credentials: "same-origin" });
       if (!response.ok) throw new Error(`download failed: ${response.status}`);
       const url = URL.createObjectURL(await response.blob());
-      const a = el("a", { href: url, download: `${id}.${fmt}` });
+      const a = el("a", { href: url, download: filename });
       document.body.append(a); a.click(); a.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10000);
       state.downloaded = (state.downloaded || 0) + 1;
@@ -262,6 +270,116 @@ function plot(title, minutes, series, unit, key) {
   const legend = el("div", { class: "legend" }, series.map((s) => [el("i", { style: `background:${s.color}` }), s.label]));
   return el("div", { class: "plot" }, el("h3", {}, title), svg, legend);
 }
+
+// -- Glossary ---------------------------------------------------------------------------------------------
+// The operator's glossary (docs/glossary.md). Every field is set as text (el), never as markup. filter: "*"
+// every entry, "" the server-wide ones, else a room code; rooms: the codes seen, for the filter.
+const glossary = state.glossary = { terms: [], rooms: [], filter: "*", editing: null, max: 0, loaded: false };
+const GLOSSARY_FIELDS = ["kind", "language", "term", "target_language", "target_term", "room"];
+
+async function loadGlossary() {
+  const query = glossary.filter === "*" ? "" : `?${new URLSearchParams({ room: glossary.filter })}`;
+  const data = await api(`/console/api/glossary${query}`, { label: "Loading the glossary…" }).catch(() => null);
+  if (!data) return;
+  if (!glossary.loaded) {
+    $("#gl-languages").replaceChildren(...Object.entries(data.languages).map(([tag, name]) => el("option", { value: tag }, name)));
+    glossary.loaded = true;
+  }
+  glossary.terms = data.terms; glossary.max = data.max;
+  knowRooms(data.terms.map((t) => t.room));
+  renderGlossary();
+}
+
+function knowRooms(rooms) {
+  glossary.rooms = [...new Set([...glossary.rooms, ...rooms.filter(Boolean)])].sort();
+  $("#gl-filter").replaceChildren(el("option", { value: "*" }, "all"), el("option", { value: "" }, "server-wide"),
+    ...glossary.rooms.map((room) => el("option", { value: room }, room)));
+  $("#gl-filter").value = glossary.filter;
+}
+
+function renderGlossary() {
+  const n = glossary.terms.length;
+  const where = glossary.filter === "*" ? "" : glossary.filter ? ` in room ${glossary.filter}` : " server-wide";
+  $("#glossary-count").textContent = `${n} ${n === 1 ? "entry" : "entries"}${where} (at most ${glossary.max} in all)`;
+  $("#glossary-rows").replaceChildren(...(n ? glossary.terms.map((t) => glossary.editing === t.id ? editRow(t) : termRow(t))
+    : [el("tr", {}, el("td", { colspan: 6, class: "empty" }, "No entries."))]));
+}
+
+function termRow(t) {
+  const name = t.kind === "name";
+  return el("tr", { "data-term": t.id },
+    el("td", {}, t.kind), el("td", {}, name ? "every language" : `${t.language} ↔ ${t.target_language}`),
+    el("td", {}, t.term), el("td", {}, name ? "kept as written" : t.target_term), el("td", {}, t.room || "server-wide"),
+    el("td", { style: "white-space:nowrap" },
+      el("button", { class: "quiet gl-edit", onclick: () => { glossary.editing = t.id; renderGlossary(); } }, "Edit"), " ",
+      el("button", { class: "danger gl-delete", onclick: (e) => removeTerm(e.target, t.id) }, "Delete")));
+}
+
+function editRow(t) {
+  const input = (field, size) => el("input", { name: field, value: t[field], size, "aria-label": field.replace("_", " "),
+    list: field.endsWith("language") ? "gl-languages" : undefined });
+  const kind = el("select", { name: "kind", "aria-label": "kind" }, ["term", "name"].map((k) => el("option", { value: k, selected: k === t.kind }, k)));
+  return el("tr", { "data-term": t.id, class: "editing" },
+    el("td", {}, kind), el("td", {}, input("language", 4), " ↔ ", input("target_language", 4)),
+    el("td", {}, input("term", 18)), el("td", {}, input("target_term", 18)), el("td", {}, input("room", 10)),
+    el("td", { style: "white-space:nowrap" },
+      el("button", { class: "gl-save", onclick: (e) => saveTerm(e.target, t.id) }, "Save"), " ",
+      el("button", { class: "quiet gl-cancel", onclick: () => { glossary.editing = null; renderGlossary(); } }, "Cancel")));
+}
+
+function fieldsOf(root, named) {
+  return Object.fromEntries(GLOSSARY_FIELDS.map((field) => [field, named(root, field).value.trim()]));
+}
+
+async function addTerm(button) {
+  const entry = fieldsOf($("#gl-form"), (root, field) => $(`#gl-${field.replace("_", "-")}`, root));
+  if (entry.kind === "name") { entry.language = ""; entry.target_language = ""; entry.target_term = ""; }
+  const added = await withButton(button, "Adding…", () => api("/console/api/glossary", { method: "POST", body: entry, label: "Adding to the glossary…" }));
+  if (!added) return;
+  $("#gl-term").value = ""; $("#gl-target-term").value = "";
+  knowRooms([added.room]);
+  await loadGlossary();
+}
+
+async function saveTerm(button, id) {
+  const row = button.closest("tr");
+  const entry = fieldsOf(row, (root, field) => $(`[name=${field}]`, root));
+  const saved = await withButton(button, "Saving…", () => api(`/console/api/glossary/${id}`, { method: "PUT", body: entry, label: "Saving the entry…" }));
+  if (!saved) return;
+  glossary.editing = null;
+  knowRooms([saved.room]);
+  await loadGlossary();
+}
+
+async function removeTerm(button, id) {
+  const removed = await withButton(button, "Deleting…", () => api(`/console/api/glossary/${id}`, { method: "DELETE", label: "Deleting the entry…" }));
+  if (removed) await loadGlossary();
+}
+
+async function importGlossary(button) {
+  const file = $("#gl-file").files[0];
+  if (!file) { $("#error").textContent = "Choose a CSV file to import first."; return; }
+  const replace = $("#gl-replace").checked ? 1 : 0;
+  const done = await withButton(button, "Importing…", async () => api(`/console/api/glossary.csv?replace=${replace}`,
+    { method: "POST", body: await file.text(), contentType: "text/csv", label: `Importing ${file.name}…` }));
+  if (!done) return;
+  $("#gl-file").value = "";
+  await loadGlossary();
+  $("#glossary-count").textContent += ` · imported ${done.imported} from ${file.name}`;
+}
+
+function showKind() {
+  for (const node of document.querySelectorAll("#gl-form .gl-pair")) node.hidden = $("#gl-kind").value === "name";
+}
+$("#gl-kind").addEventListener("change", showKind);
+$("#gl-add").addEventListener("click", (e) => addTerm(e.target));
+$("#gl-filter").addEventListener("change", () => { glossary.filter = $("#gl-filter").value; glossary.editing = null; loadGlossary(); });
+$("#gl-import").addEventListener("click", (e) => importGlossary(e.target));
+$("#gl-export").addEventListener("click", (e) => {
+  const room = glossary.filter;
+  saveAs(e.target, `/console/api/glossary.csv${room === "*" ? "" : `?${new URLSearchParams({ room })}`}`,
+    room === "*" ? "glossary.csv" : `glossary-${room || "server-wide"}.csv`, "Preparing the glossary's CSV…");
+});
 
 // -- start ------------------------------------------------------------------------------------------------
 openCaptions();
