@@ -103,7 +103,7 @@ async def test_an_interpreter_takes_the_call_over_and_gives_it_back_within_one_u
 
         # handed over: the next utterance is not spoken by the machine; the listener hears the interpreter
         handed = await operator("hand-over")
-        second = await utterance(en, said, rate)
+        await utterance(en, said, rate)
         interpreted = await utterance(interpreter, interpreting, interpreting_rate)
         taken = await operator("take-back")
         assert not machine(de, handed, taken), "the machine spoke while the interpreter had the call"
