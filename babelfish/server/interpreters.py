@@ -35,7 +35,9 @@ from babelfish.core import languages
 from babelfish.core.privacy import mask_number
 from babelfish.core.rooms import Leg
 from babelfish.server.http import error_response, read_json
+from babelfish.server.invitations import InterpreterRefused as Refused
 from babelfish.server.invitations import InviteQuota
+from babelfish.server.phone import language_tag, link_url
 
 if TYPE_CHECKING:
     from babelfish.server.app import Server
@@ -51,10 +53,6 @@ MIN_TTL_S, MAX_TTL_S = 60.0, 86400.0
 PENDING = 100  # invitations not yet used, at most
 TRIES_PER_HOUR = 5  # interpreter codes typed per calling number
 WRONG_PER_HOUR = 50  # wrong interpreter codes from all callers together
-
-
-class Refused(Exception):
-    """An interpreter invitation that does not admit (unknown, used, expired, withdrawn) or a room gone."""
 
 
 @dataclass(eq=False)
@@ -177,8 +175,6 @@ class Interpreters:
     async def request(self, request: Request, console: Console) -> JSONResponse:
         """An invitation for an interpreter in room ``{room_id}`` for ``{languages: [a, b]}`` (default: the
         room's two languages) and ``ttl_s`` (201)."""
-        from babelfish.server.phone import language_tag, link_url  # the phone imports this module
-
         if (refused := console.refusal(request)) is not None:
             return refused
         room = self.server.switchboard.rooms.get(request.path_params["room_id"])
@@ -221,8 +217,8 @@ class Interpreters:
         leg = self.server.switchboard.legs.get(request.path_params["leg_id"])
         if leg is None or leg.interprets is None:
             return error_response(404, "no such interpreter (they may have left)")
-        if active and leg.session is None:
-            return error_response(409, "the interpreter is not connected yet")
+        if active and (leg.session is None or not leg.session.hears_live):  # (Vonage talk: no voice is mixed)
+            return error_response(409, "the interpreter is not connected yet (or cannot be heard: Vonage talk)")
         self.server.switchboard.hand_over(leg, active, "by the operator")
         return JSONResponse({"leg": leg.id, "handed_over": leg.handed_over})
 

@@ -35,7 +35,7 @@ from starlette.websockets import WebSocket
 from babelfish.core import languages, rooms
 from babelfish.engines import support
 from babelfish.server.http import error_response, guest_feed, read_json, subscribe
-from babelfish.server.interpreters import Refused
+from babelfish.server.invitations import InterpreterRefused
 from babelfish.server.operator import origin_allowed
 from babelfish.server.phonelinks import BROWSER_CALLER, ROOM_CODE, JoinLink, LegSecrets, LinkError, PhoneLinks
 from babelfish.telephony import wire
@@ -106,7 +106,9 @@ class Phone:
     async def join(self, request: Request) -> JSONResponse:
         """A browser leg, as the answer webhook makes one for a call: the NCCO, and the leg's secret for
         ``/phone/events``. Refused: 403 (phone off, another site's page, no or a bad join link where links
-        are needed), 415 (not JSON), 503 (all lines busy), 409 (the room is full)."""
+        are needed, a bad interpreter invitation), 415 (not JSON), 503 (all lines busy), 409 (the room is full).
+        ``{"interpreter": token}``: the operator's interpreter invitation (server/interpreters.py), used up
+        here; it chooses the room, whatever ``phone.access`` says (but "off")."""
         settings = self.server.settings
         access = settings.phone_access
         if access == "off":
@@ -153,7 +155,7 @@ class Phone:
                    self.server.interpreters.join(interpreter, call_uuid, conversation, language, BROWSER_CALLER))
         except rooms.RoomFull:
             return error_response(409, "that room is full")
-        except Refused as exc:
+        except InterpreterRefused as exc:
             log.warning("browser interpreter refused: %s", exc)
             self.server.metrics.error("interpreter_refused")
             return error_response(403, str(exc))
