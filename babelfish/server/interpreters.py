@@ -82,8 +82,9 @@ class Invitations:
         if len(self._by_id) >= PENDING:
             return None
         codes = {i.code for i in self._by_id.values()}
-        code = next(c for c in iter(lambda: "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS)), "")
-                    if c not in codes)
+        code = ""
+        while not code or code in codes:  # (two pending invitations never share a code)
+            code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
         invitation = Invitation(id=secrets.token_hex(8), room=room, interprets=interprets, code=code,
                                 token=secrets.token_urlsafe(18), expires=time.time() + ttl_s)
         self._by_id[invitation.id] = invitation
