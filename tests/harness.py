@@ -29,6 +29,7 @@ class Ear:
     """What one leg's far end received: audio frames (with when each starts playing) and commands."""
 
     frames: list[float] = field(default_factory=list)
+    audio: list[bytes] = field(default_factory=list)  # the frames themselves, in the order received
     commands: list[dict[str, Any]] = field(default_factory=list)
 
     def after(self, t: float) -> list[float]:
@@ -63,6 +64,7 @@ class Room:
 
             async def send_audio(frame: bytes, ear: Ear = ear) -> None:
                 ear.frames.append(time.monotonic() + lead)  # about when the far end plays it
+                ear.audio.append(frame)
 
             async def send_clear(ear: Ear = ear) -> None:
                 ear.commands.append({"action": "clear"})

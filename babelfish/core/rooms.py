@@ -4,6 +4,12 @@ A **leg** is one caller: their Vonage call (uuid), their websocket and their lan
 legs; every leg hears every other leg of its room translated into its own language. As in the original,
 the first caller waits in a room of one and the next caller joins it; a third caller opens a new room.
 Callers who give a room code (or are invited) meet in that room instead, which may be a conference.
+
+An **interpreter** is a leg of another kind: a person who interprets between two languages (``interprets``),
+added to a running room by the operator (never paired by the switchboard, never counted against a room's
+capacity). They hear the callers of their two languages live, in the original, and nothing translated; once
+the operator hands the call over to them (``handed_over``) those callers hear the interpreter's voice instead
+of the machine's translation between the two languages, until it is taken back or the interpreter leaves.
 """
 
 from __future__ import annotations
@@ -55,17 +61,52 @@ class Leg:
     status: str = "answered-webhook"
     session: LegSession | None = None  # set while the websocket is open
     created: float = field(default_factory=time.time)
+    interprets: tuple[str, str] | None = None  # an interpreter's two languages; None: a caller
+    handed_over: bool = False  # an interpreter the operator handed the call to: heard instead of the machine
 
     @property
     def connected(self) -> bool:
         return self.session is not None
 
+    @property
+    def role(self) -> str:
+        return "caller" if self.interprets is None else "interpreter"
+
     def others(self) -> list[Leg]:
         return [leg for leg in self.room.legs if leg is not self] if self.room else []
 
+    def listeners(self) -> list[Leg]:
+        """Who hears this leg's speech translated: the room's other callers. An interpreter's speech is
+        heard live (:func:`hears_live`), never translated, and an interpreter is spoken no translation."""
+        return [] if self.interprets is not None else [leg for leg in self.others() if leg.interprets is None]
+
+    def interprets_between(self, a: str, b: str) -> bool:
+        """An interpreter for languages ``a`` and ``b`` (either way round; two different languages)."""
+        if self.interprets is None or languages.same_language(a, b):
+            return False
+        pair = {languages.primary(tag) for tag in self.interprets}
+        return {languages.primary(a), languages.primary(b)} == pair
+
+    def interprets_for(self, language: str) -> bool:
+        """An interpreter one of whose languages is ``language``."""
+        return self.interprets is not None and any(languages.same_language(language, t) for t in self.interprets)
+
     def summary(self) -> dict[str, Any]:
         return {"id": self.id, "caller": self.caller, "language": self.language, "status": self.status,
-                "room": self.room.id if self.room else None, "connected": self.connected}
+                "room": self.room.id if self.room else None, "connected": self.connected, "role": self.role,
+                **({"interprets": list(self.interprets), "handed_over": self.handed_over}
+                   if self.interprets is not None else {})}
+
+
+def hears_live(listener: Leg, speaker: Leg) -> bool:
+    """Whether ``listener`` hears ``speaker``'s own voice, live: a caller of the same language; an interpreter
+    every caller of their languages; the callers of an interpreter's languages the interpreter, once handed
+    the call (before that the interpreter listens without being heard)."""
+    if speaker.interprets is not None:
+        return speaker.handed_over and listener.interprets is None and speaker.interprets_for(listener.language)
+    if listener.interprets is not None:
+        return listener.interprets_for(speaker.language)
+    return languages.same_language(speaker.language, listener.language)
 
 
 @dataclass(eq=False)
@@ -84,15 +125,27 @@ class Room:
     lines_said: int = 0
 
     @property
+    def callers(self) -> list[Leg]:
+        """The room's legs but its interpreters."""
+        return [leg for leg in self.legs if leg.interprets is None]
+
+    @property
     def full(self) -> bool:
-        return len(self.legs) >= self.capacity
+        return len(self.callers) >= self.capacity  # an interpreter takes no caller's place
 
     @property
     def private(self) -> bool:
         return self.code is not None
 
     def languages(self) -> list[str]:
-        return [leg.language for leg in self.legs]
+        return [leg.language for leg in self.callers]
+
+    def interpreter(self, speaker: str, listener: str) -> Leg | None:
+        """The interpreter heard, instead of the machine, by a listener of language ``listener`` when a caller
+        speaks ``speaker``: connected, and handed the call. Asked at each delivery, so an interpreter who
+        drops is not waited for: the next utterance is the machine's again."""
+        return next((leg for leg in self.legs if leg.handed_over and leg.session is not None
+                     and leg.interprets_between(speaker, listener)), None)
 
     def remember(self, language: str, text: str, translations: dict[str, str]) -> None:
         """One finished utterance, for the context of the next ones."""
@@ -127,6 +180,8 @@ class Observer:
     def room_closed(self, room: Room) -> None: ...
     def leg_joined(self, leg: Leg, room: Room) -> None: ...
     def leg_left(self, leg: Leg, room: Room) -> None: ...
+    def handed_over(self, leg: Leg, room: Room, active: bool, by: str) -> None:
+        """The call was handed to interpreter ``leg`` (``active``) or taken back from them, ``by`` whom."""
 
 
 class Switchboard:
@@ -200,6 +255,26 @@ class Switchboard:
         return self._add(Leg(id=leg_id, caller=caller, language=language, conversation=conversation,
                              direction=direction), room)
 
+    # -- interpreters ---------------------------------------------------------------------------------------
+
+    def add_interpreter(self, leg_id: str, caller: str, room_id: str, interprets: tuple[str, str], *,
+                        language: str, conversation: str = "", direction: str = "inbound") -> Leg:
+        """An interpreter joins the running room ``room_id`` (KeyError when it is gone). Idempotent."""
+        if leg_id in self.legs:
+            return self.legs[leg_id]
+        room = self.rooms[room_id]
+        return self._add(Leg(id=leg_id, caller=caller, language=language, conversation=conversation,
+                             direction=direction, interprets=interprets), room)
+
+    def hand_over(self, leg: Leg, active: bool, by: str) -> bool:
+        """Hand the call to interpreter ``leg`` (``active``) or take it back; False when nothing changed."""
+        if leg.interprets is None or leg.room is None or leg.handed_over == active:
+            return False
+        leg.handed_over = active
+        log.info("leg %s: %s %s", leg.id, "handed over to the interpreter" if active else "taken back", by)
+        self.observer.handed_over(leg, leg.room, active, by)
+        return True
+
     def _add(self, leg: Leg, room: Room) -> Leg:
         self._join(leg, room)
         self.legs[leg.id] = leg
@@ -216,6 +291,8 @@ class Switchboard:
         room = leg.room
         if room is None:
             return
+        if leg.handed_over:  # the machine speaks again from the next utterance on
+            self.hand_over(leg, False, "as the interpreter left")
         room.legs.remove(leg)
         self.observer.leg_left(leg, room)
         if not room.legs:

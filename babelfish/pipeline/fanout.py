@@ -15,7 +15,7 @@ from collections.abc import Callable
 from babelfish.config.settings import Settings
 from babelfish.core.events import CaptionHub, Final, Skipped, UtteranceDone
 from babelfish.core.languages import same_language
-from babelfish.core.rooms import Leg, Room
+from babelfish.core.rooms import Leg, Room, hears_live
 from babelfish.core.utterance import Failure, Fault, Utterance
 from babelfish.pipeline.playback import BACKLOG, STALE, Item
 from babelfish.pipeline.protocols import Engines
@@ -54,10 +54,17 @@ class FanOut:
         self._preparing: set[asyncio.Task[None]] = set()  # the translator preparing the next prompts
 
     def live_listeners(self) -> list[Leg]:
-        """The listeners who hear the speaker's own voice, live: those of the same language whose output
-        takes our audio (not Vonage's talk)."""
+        """The listeners who hear the speaker's own voice, live (:func:`~babelfish.core.rooms.hears_live`:
+        those of the same language, interpreters, an interpreter's callers) whose output takes our audio
+        (not Vonage's talk)."""
         return [other for other in self.leg.others() if other.session is not None and other.session.hears_live
-                and same_language(self.leg.language, other.language)]
+                and hears_live(other, self.leg)]
+
+    def interpreted(self, record: Utterance, listener: Leg) -> bool:
+        """The listener hears an interpreter for this utterance, not the machine (decided as it is delivered:
+        an interpreter who dropped is not waited for)."""
+        room = self.leg.room
+        return room is not None and room.interpreter(record.language, listener.language) is not None
 
     def voice(self, frame: bytes, rate: int, listeners: list[Leg]) -> None:
         """One frame of the speaker's voice to each of ``listeners`` (see :meth:`live_listeners`)."""
@@ -92,20 +99,23 @@ class FanOut:
             return
         for listener in listeners:
             target = listener.language
+            interpreted = self.interpreted(record, listener)
             if target in understood.clauses:
-                self._speak_clauses(record, speech, listener, understood, waiting)
+                self._speak_clauses(record, speech, listener, understood, waiting, interpreted)
                 continue
             translation = record.translations.get(target, "")
             self._publish(Final, text=record.source_text, translation=translation, target=target,
                           listener=listener.id, utterance=record.id, language=record.language,
                           confidence=record.language_confidence)
             heard_live = listener.session is not None and listener.session.hears_live
-            if not translation or listener.session is None or (heard_live and listener.id in heard_directly):
+            if (not translation or listener.session is None or (heard_live and listener.id in heard_directly)
+                    or interpreted):
                 if record.error and not translation:
                     if listener.session is not None:
                         listener.session.playback.skip_notice()
                     self._skipped(record, listener, skip_reason(record.failure))
-                waiting.discard(listener.id)  # nothing to say, gone, or heard the speaker's own voice live
+                # nothing to say, gone, heard the speaker's own voice live, or an interpreter speaks for us
+                waiting.discard(listener.id)
                 continue
             ready = time.monotonic()
             listener.session.playback.enqueue(Item(
@@ -120,9 +130,9 @@ class FanOut:
             self.finish(record, understood)
 
     def _speak_clauses(self, record: Utterance, speech: Speech, listener: Leg, understood: Understood,
-                       waiting: set[str]) -> None:
-        """A translation still being written: the listener hears each clause as it comes; its caption goes
-        out once it is complete."""
+                       waiting: set[str], interpreted: bool = False) -> None:
+        """A translation still being written: the listener hears each clause as it comes (unless an
+        interpreter speaks for the machine); its caption goes out once it is complete."""
         target = listener.language
         clauses = understood.clauses[target]
 
@@ -140,7 +150,7 @@ class FanOut:
         task = asyncio.create_task(caption(), name=f"caption-{record.id}-{listener.id}")
         self._captions.add(task)
         task.add_done_callback(self._captions.discard)
-        if listener.session is None:
+        if listener.session is None or interpreted:
             waiting.discard(listener.id)
             return
         ready = time.monotonic()
@@ -201,8 +211,8 @@ class FanOut:
 
     def _remember(self, record: Utterance, understood: Understood | None) -> None:
         room = self.leg.room
-        if room is None or not record.source_text:
-            return
+        if room is None or not record.source_text or self.leg.interprets is not None:
+            return  # an interpreter's words are not the room's lines: they say again what a caller said
         translations = dict(record.translations)
         if understood is not None:
             translations.update({t: c.text for t, c in understood.clauses.items() if c.text})
@@ -217,7 +227,7 @@ class FanOut:
         n = self.settings.translator.context_lines
         if prepare is None or not self.settings.translator.prepare_context or not n:
             return
-        heard = [leg.language for leg in room.legs if not same_language(leg.language, spoken)]
+        heard = [leg.language for leg in room.callers if not same_language(leg.language, spoken)]
         pairs = [*((t, spoken) for t in dict.fromkeys(heard)), *((spoken, t) for t in dict.fromkeys(heard))]
 
         async def run() -> None:

@@ -141,7 +141,7 @@ class SegmentedListening:
     def _speculate(self, pause: Pause) -> None:
         """The speaker paused: start understanding now; kept if the pause becomes the end of the turn."""
         self._drop_speculation()
-        targets = [other.language for other in self.leg.others() if other.session is not None]
+        targets = [other.language for other in self.leg.listeners() if other.session is not None]
         task = asyncio.create_task(self.understand(pause.audio, pause.rate, targets))
         self._speculation = (pause.ended_at, targets, task)
 
@@ -203,7 +203,7 @@ class StreamedListening:
         assert self.engines.speech_translator is not None
         settings = self.settings
         targets = [*settings.default_languages, *settings.numbers.values(),
-                   *(other.language for other in self.leg.others())]
+                   *(other.language for other in self.leg.listeners())]
         self.stream = self.engines.speech_translator.open(self.leg.language, targets, self.rate,
                                                           self._on_translation)
         self._task = asyncio.create_task(self._start(self.stream), name=f"stream-{self.leg.id}")
@@ -223,7 +223,7 @@ class StreamedListening:
 
     def speech_started(self) -> None:
         if self.stream is not None:
-            self.stream.add_targets([other.language for other in self.leg.others()])
+            self.stream.add_targets([other.language for other in self.leg.listeners()])
 
     def turn(self, event: Event) -> None:
         pass  # the speech translator finds the utterances itself
@@ -259,7 +259,7 @@ class StreamedListening:
         speech = Speech(np.zeros(0, dtype=np.float32), self.rate, started_at=started,
                         ended_at=min(started + result.duration_s, now), detected_at=now)
         translations = dict(result.translations)
-        for other in self.leg.others():
+        for other in self.leg.listeners():
             if same_language(self.leg.language, other.language):
                 translations[other.language] = result.text
         self.queue(speech, Understood(text=result.text, translations=translations))

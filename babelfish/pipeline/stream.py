@@ -303,7 +303,7 @@ class LegSession:
             ended_at=speech.ended_at + self._wall_offset, cut=speech.cut, clause=speech.clause,
         )
         record.latencies["end_of_turn"] = speech.detected_at - speech.ended_at
-        listeners = [other for other in leg.others() if other.session is not None]
+        listeners = [other for other in leg.listeners() if other.session is not None]
         targets = [other.language for other in listeners]
         # same-language listeners heard this utterance's frames directly (as languages were while it was said)
         heard_directly = {other.id for other in listeners if same_language(leg.language, other.language)}
@@ -312,7 +312,8 @@ class LegSession:
         if understood.heard is not None:
             record.language = understood.language or record.language
             record.language_confidence = understood.heard.confidence
-            self._follow(understood.heard)
+            if leg.interprets is None:  # an interpreter speaks both languages: theirs is not followed
+                self._follow(understood.heard)
             # a listener whose first guess moved off the speaker's language now wants another one
             moved = [other.language for other in listeners if other.language not in targets]
             if moved and understood.text:

@@ -49,6 +49,7 @@ from babelfish.server import console, transcripts
 from babelfish.server import phone as web
 from babelfish.server.audio_socket import AudioSocket
 from babelfish.server.http import FeedSlots
+from babelfish.server.interpreters import Interpreters
 from babelfish.server.limits import BodyLimit, RateLimiter
 from babelfish.server.metrics import Metrics
 from babelfish.server.operator import OperatorGuard
@@ -90,6 +91,7 @@ class Server:
         self.directory: Directory = (SharedDirectory(settings, self.switchboard, on_moved_here=self._move_here)
                                      if settings.cluster.redis_url else LocalDirectory(self.switchboard, self.store))
         self.reception = Reception(self)
+        self.interpreters = Interpreters(self)
         self.hub = CaptionHub()
         self.feeds = FeedSlots()  # who holds which caption feeds (server/http.py)
         self.started = time.time()
@@ -355,7 +357,7 @@ class Server:
     def language_decided(self, leg: Leg) -> bool:
         """False while ``languages.detect`` is "auto" and nobody chose the leg's language (no numbers map
         entry, no browser choice): its language is a first guess, fixed by what the caller says first."""
-        return not (self.settings.languages.detect == "auto" and leg.caller != BROWSER_CALLER
+        return not (self.settings.languages.detect == "auto" and leg.caller != BROWSER_CALLER and not leg.interprets
                     and self.switchboard.mapped_language(leg.caller) is None)
 
     def language_heard(self, leg: Leg, language: str) -> None:
@@ -390,16 +392,17 @@ class Server:
         if self.switchboard.legs.get(leg.id) is not leg:
             return
         others = leg.others()
+        callers = [other for other in others if other.interprets is None]
         self.switchboard.hang_up(leg.id)
         await self.directory.forget(leg.id, hosted_here=not call_ended)
         self.reception.leg_ended(leg.id)
         log.info("leg %s ended: %s", leg.id, reason)
         self.hub.publish(LegEnded(room=leg.room.id if leg.room else "", leg=leg.id, reason=reason))
-        if not self.draining and len(others) >= 2:  # a conference goes on: "someone has left" (if they were on)
+        if not self.draining and (len(callers) >= 2 or leg.interprets):  # a conference (or the call) goes on
             if leg.session is not None:
                 self.announce(leg, "left")  # its room's others: the leg is off the room's list, not the room
         elif not self.draining:  # when draining every leg is ending: no "partner left", no new pairing
-            for other in others:
+            for other in callers:
                 if other.session is not None:
                     text, lang = languages.prompt("partner_left", other.language)
                     other.session.say(text, lang, label="partner left")
@@ -416,6 +419,9 @@ class Server:
         if hang_up and self.directory.shared and self.rest is not None:
             with contextlib.suppress(VonageApiError):
                 await self.rest.hang_up(leg.id)
+        if leg.interprets is None and not callers:  # the last caller left: nobody is left to interpret for
+            for other in others:
+                await self.end_leg(other, reason="the callers have left", hang_up=True)
 
     async def keep_retention(self) -> None:
         """Delete transcripts past ``transcripts.retention_days``, at startup and then hourly."""

@@ -22,6 +22,8 @@ body, all or nothing (docs/glossary.md) |
 | ``GET /console/api/calls?q=&limit=&offset=`` | stored calls, newest first, searched in what was said |
 | ``GET /console/api/calls/{id}?format=`` | one call's transcript (json, or a txt/srt/vtt download) |
 | ``GET /console/api/health`` | the last hour's stage latencies per minute, utterances, errors, readiness |
+| ``POST /console/api/rooms/{id}/interpreters``, ``/legs/{id}/hand-over``, ``/take-back`` | interpreters
+(:mod:`babelfish.server.interpreters`) |
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from starlette.websockets import WebSocket
 from babelfish.core import credentials, languages
 from babelfish.core.privacy import mask_number
 from babelfish.engines import support
+from babelfish.server import interpreters
 from babelfish.server.http import error_response, operator_feed, read_json, subscribe
 from babelfish.server.operator import origin_allowed, refusal_reason, token_matches
 from babelfish.server.phonelinks import BROWSER_CALLER
@@ -169,8 +172,9 @@ class Console:
             rooms.append({"id": room.id, "code": room.code, "capacity": room.capacity, "legs": [{
                 "id": leg.id, "caller": mask_number(leg.caller), "language": leg.language,
                 "connected": leg.connected, "for_s": round(now - leg.created, 1), "direction": leg.direction,
-                "mode": "browser" if leg.caller == BROWSER_CALLER else "phone",
-            } for leg in room.legs]})
+                "mode": "browser" if leg.caller == BROWSER_CALLER else "phone", **interpreters.live(leg),
+            } for leg in room.legs], "interpreter_invitations": [
+                i.public() for i in self.server.interpreters.invitations.for_room(room.id)]})
         return JSONResponse({"rooms": rooms, "legs": len(self.server.switchboard.legs), "time": now})
 
     async def captions(self, ws: WebSocket) -> None:
@@ -384,4 +388,5 @@ def routes(server: Server, phone: Phone) -> list[BaseRoute]:
         Route("/console/api/calls", console.calls, methods=["GET"]),
         Route("/console/api/calls/{call_id}", console.call, methods=["GET"]),
         Route("/console/api/health", console.health, methods=["GET"]),
+        *server.interpreters.routes(console),
     ]

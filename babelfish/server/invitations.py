@@ -27,6 +27,11 @@ class Invitation:
     failed: str | None = None
 
 
+class InterpreterRefused(Exception):
+    """An interpreter's invitation (server/interpreters.py) that does not admit: unknown, used, withdrawn or
+    expired, or its room has ended."""
+
+
 class Invitations:
     def __init__(self, timeout_s: float = 120.0) -> None:
         self.timeout_s = timeout_s

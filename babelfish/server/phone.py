@@ -35,6 +35,7 @@ from starlette.websockets import WebSocket
 from babelfish.core import languages, rooms
 from babelfish.engines import support
 from babelfish.server.http import error_response, guest_feed, read_json, subscribe
+from babelfish.server.invitations import InterpreterRefused
 from babelfish.server.operator import origin_allowed
 from babelfish.server.phonelinks import BROWSER_CALLER, ROOM_CODE, JoinLink, LegSecrets, LinkError, PhoneLinks
 from babelfish.telephony import wire
@@ -105,7 +106,9 @@ class Phone:
     async def join(self, request: Request) -> JSONResponse:
         """A browser leg, as the answer webhook makes one for a call: the NCCO, and the leg's secret for
         ``/phone/events``. Refused: 403 (phone off, another site's page, no or a bad join link where links
-        are needed), 415 (not JSON), 503 (all lines busy), 409 (the room is full)."""
+        are needed, a bad interpreter invitation), 415 (not JSON), 503 (all lines busy), 409 (the room is full).
+        ``{"interpreter": token}``: the operator's interpreter invitation (server/interpreters.py), used up
+        here; it chooses the room, whatever ``phone.access`` says (but "off")."""
         settings = self.server.settings
         access = settings.phone_access
         if access == "off":
@@ -121,7 +124,8 @@ class Phone:
         if not isinstance(data, dict):
             return error_response(400, "expected a JSON object")
         link: JoinLink | None = None
-        if access == "link" or data.get("link"):
+        interpreter = data.get("interpreter")  # an interpreter's invitation: it admits, whatever phone.access
+        if interpreter is None and (access == "link" or data.get("link")):
             if not data.get("link"):
                 self.server.metrics.error("phone_join_refused")
                 return error_response(403, "joining needs a join link from the operator of this service")
@@ -132,9 +136,9 @@ class Phone:
                 self.server.metrics.error("phone_join_refused")
                 return error_response(403, str(exc))
         language = language_tag(link.language if link else data.get("language"))
-        if language is None:
+        if language is None and interpreter is None:
             return error_response(400, f"language must be one of {', '.join(languages.NAMES)}")
-        code = link.room if link else (data.get("room") or None)
+        code = link.room if link else (data.get("room") or None) if interpreter is None else None
         if code is not None and (not isinstance(code, str) or not ROOM_CODE.match(code.strip())):
             return error_response(400, "room code: 1-32 letters, digits, '-' or '_'")
         if self.server.draining:
@@ -146,10 +150,15 @@ class Phone:
         conversation = "CON-" + str(uuidlib.uuid4())
         code = code.strip() if code else None
         try:
-            leg = self.server.switchboard.answer(call_uuid, BROWSER_CALLER, conversation, language=language,
-                                                 code=code)
+            leg = (self.server.switchboard.answer(call_uuid, BROWSER_CALLER, conversation, language=language, code=code)
+                   if interpreter is None else
+                   self.server.interpreters.join(interpreter, call_uuid, conversation, language, BROWSER_CALLER))
         except rooms.RoomFull:
             return error_response(409, "that room is full")
+        except InterpreterRefused as exc:
+            log.warning("browser interpreter refused: %s", exc)
+            self.server.metrics.error("interpreter_refused")
+            return error_response(403, str(exc))
         ncco = self.server.connect_ncco(leg, self.server.base_url(request), caller_id=BROWSER_CALLER)
         log.info("browser leg %s (%s) joined %s%s", leg.id, leg.language, leg.room.id if leg.room else None,
                  f" with join link {link.id}" if link else "")
@@ -257,9 +266,10 @@ class Phone:
                         first=first, tick=tick, tick_s=STATE_POLL_S)
 
 
-def link_url(base: str, token: str) -> str:
-    """The page's URL with a join link: ``<base>/phone?link=<token>``."""
-    return f"{base.rstrip('/')}/phone?{urlencode({'link': token})}"
+def link_url(base: str, token: str, kind: str = "link") -> str:
+    """The page's URL with a join link: ``<base>/phone?link=<token>`` (``kind`` "interpreter": an
+    interpreter's invitation)."""
+    return f"{base.rstrip('/')}/phone?{urlencode({kind: token})}"
 
 
 def routes(server: Server, phone: Phone | None = None) -> list[BaseRoute]:

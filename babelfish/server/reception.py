@@ -3,6 +3,7 @@
     answer webhook -> refused (not on the allow-list)            -> spoken refusal, call ends
                    -> language: numbers map, remembered choice, or the DTMF menu (input webhook)
                    -> room: the next caller (default), a typed room code, or "*number#" to invite someone
+                            (or "**code#": an interpreter the operator invited, see server/interpreters.py)
                    -> connect: the leg joins its room; its websocket carries the audio
 
 Each step is an NCCO; a menu's key presses come back on the ``input`` webhook, which answers with the next
@@ -29,6 +30,7 @@ from babelfish.core import languages
 from babelfish.core.privacy import mask_number
 from babelfish.core.rooms import Leg, RoomFull
 from babelfish.directory.cluster import NoServer
+from babelfish.server import interpreters
 from babelfish.server.invitations import Invitation, Invitations, InviteQuota
 from babelfish.telephony import vonage
 from babelfish.telephony.rest import VonageApiError
@@ -164,6 +166,8 @@ class Reception:
         elif caller.step == "room":
             caller.step = "connect"
             typed = digits.split("#", 1)[0].strip("*")  # the "#" terminator too, should Vonage pass it on
+            if digits.startswith(interpreters.KEYS):  # an interpreter's code, never a room's
+                return await self.server.interpreters.dialled(caller, digits, base)
             if digits.startswith("*") and len(typed) >= 6:
                 refused = self.invite_refusal(caller, typed)
                 if refused is not None:

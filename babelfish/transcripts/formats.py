@@ -36,6 +36,16 @@ def _lines(utterance: dict[str, Any]) -> list[str]:
 
 
 
+EVENTS = {"interpreter_joined": "an interpreter joined", "interpreter_left": "the interpreter left",
+          "handed_over": "handed over to the interpreter", "taken_back": "taken back from the interpreter"}
+
+
+def _event_line(event: dict[str, Any]) -> str:
+    """A call event (interpreters: :data:`EVENTS`) as a line of the text transcript."""
+    words = EVENTS.get(event["kind"], event["kind"])
+    return f"-- {words} ({event['detail']})" if event.get("detail") else f"-- {words}"
+
+
 def render(call: dict[str, Any], fmt: str) -> str:
     """One call with its utterances (``TranscriptStore.get_call``) as ``json``, ``txt``, ``srt`` or ``vtt``.
     Subtitle times are relative to the start of the call."""
@@ -50,9 +60,10 @@ def render(call: dict[str, Any], fmt: str) -> str:
         out = [f"Call {call['id']} (room code {call['room'] or 'none'}), {when}"]
         out += [f"  leg {leg['number']} ({leg['language']}, {leg['direction']})" for leg in call["legs"]]
         out.append("")
-        for u in spoken:
-            lines = _lines(u)
-            out.append(f"[{_clock(u['started_at'] - start, '.')}] {lines[0]}")
+        timeline = [(u["started_at"], _lines(u)) for u in spoken]
+        timeline += [(e["at"], [_event_line(e)]) for e in call.get("events", [])]
+        for at, lines in sorted(timeline, key=lambda entry: entry[0]):
+            out.append(f"[{_clock(at - start, '.')}] {lines[0]}")
             out += [f"{' ' * 15}{line.strip()}" for line in lines[1:]]
         return "\n".join(out) + "\n"
     out = ["WEBVTT", ""] if fmt == "vtt" else []

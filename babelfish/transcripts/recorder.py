@@ -24,6 +24,21 @@ class TranscriptRecorder(Observer):
     def leg_joined(self, leg: Leg, room: Room) -> None:
         self.store.write(self.store.store.leg_joined, room.id, leg.id, leg.caller, leg.language, leg.direction,
                          time.time())
+        if leg.interprets is not None:
+            self._event(room, "interpreter_joined", leg, pair(leg))
 
     def leg_left(self, leg: Leg, room: Room) -> None:
         self.store.write(self.store.store.leg_left, room.id, leg.id, time.time())
+        if leg.interprets is not None:
+            self._event(room, "interpreter_left", leg, pair(leg))
+
+    def handed_over(self, leg: Leg, room: Room, active: bool, by: str) -> None:
+        self._event(room, "handed_over" if active else "taken_back", leg, f"{pair(leg)}, {by}")
+
+    def _event(self, room: Room, kind: str, leg: Leg, detail: str) -> None:
+        self.store.write(self.store.store.add_event, room.id, kind, leg.id, detail, time.time())
+
+
+def pair(leg: Leg) -> str:
+    """An interpreter's languages as the transcript writes them: ``en-GB<->de-DE``."""
+    return "<->".join(leg.interprets or ())

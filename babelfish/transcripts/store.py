@@ -102,6 +102,18 @@ glossary_version = Table(
     Column("id", Integer, primary_key=True),
     Column("version", Integer, nullable=False),
 )
+# -- interpreters: what happened in a call besides utterances (joins, leaves, hand-overs) -----------------------
+call_events = Table(
+    "call_events", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("call_id", String(64), nullable=False),
+    Column("at", Float, nullable=False),
+    Column("kind", String(32), nullable=False),  # interpreter_joined, interpreter_left, handed_over, taken_back
+    Column("leg_id", String(128)),
+    Column("detail", Text, nullable=False, default=""),
+    Index("ix_call_events_call", "call_id", "at"),
+)
+# -- end interpreters ---------------------------------------------------------------------------------------------
 callers = Table(
     "callers", metadata,
     Column("number_sha256", String(64), primary_key=True),
@@ -190,11 +202,25 @@ class TranscriptStore:
             for chunk in range(0, len(old), 500):
                 ids = old[chunk : chunk + 500]
                 db.execute(delete(utterances).where(utterances.c.call_id.in_(ids)))
+                db.execute(delete(call_events).where(call_events.c.call_id.in_(ids)))
                 db.execute(delete(legs).where(legs.c.call_id.in_(ids)))
                 db.execute(delete(calls).where(calls.c.id.in_(ids)))
         if old:
             log.info("retention: deleted %d calls older than %g days", len(old), older_than_days)
         return len(old)
+
+    # -- interpreters: call events --------------------------------------------------------------------
+
+    def add_event(self, call_id: str, kind: str, leg_id: str | None, detail: str, at: float) -> None:
+        """Something that happened in a call besides an utterance (an interpreter joined, a hand-over)."""
+        with self.engine.begin() as db:
+            db.execute(insert(call_events).values(call_id=call_id, at=at, kind=kind, leg_id=leg_id, detail=detail))
+
+    @staticmethod
+    def _events(db: Any, call_id: str) -> list[dict[str, Any]]:
+        return [dict(row._mapping) for row in db.execute(
+            select(call_events.c.at, call_events.c.kind, call_events.c.leg_id, call_events.c.detail)
+            .where(call_events.c.call_id == call_id).order_by(call_events.c.at, call_events.c.id))]
 
     # -- remembered languages ---------------------------------------------------------------------------
 
@@ -250,6 +276,7 @@ class TranscriptStore:
             call["legs"] = self._legs(db, call_id)
             call["utterances"] = [_utterance(dict(u._mapping)) for u in db.execute(
                 select(utterances).where(utterances.c.call_id == call_id).order_by(utterances.c.started_at))]
+            call["events"] = self._events(db, call_id)
         return call
 
     @staticmethod

@@ -89,15 +89,23 @@ function renderRooms() {
       el("tbody", {}, room.legs.map((leg) => el("tr", { "data-leg": leg.id },
         el("td", {}, leg.id.slice(0, 8)), el("td", {}, leg.caller), el("td", {}, leg.language),
         el("td", {}, leg.connected ? clock(leg.for_s) : "connecting"), el("td", {}, `${leg.mode}${leg.direction === "outbound" ? " (invited)" : ""}`),
-        el("td", {}, el("button", { class: "danger end-leg", onclick: (e) => endLeg(e.target, leg.id) }, "End leg"))))));
+        el("td", {}, leg.role === "interpreter" ? handOverButton(leg) : "",
+          el("button", { class: "danger end-leg", onclick: (e) => endLeg(e.target, leg.id) }, "End leg"))))));
     const language = el("select", { class: "link-language" }, ["en-GB", "de-DE", "fr-FR", "es-ES", "it-IT", "nl-NL"].map((t) => el("option", { value: t }, t)));
     const linkBox = el("div", { class: "link", hidden: !(state.lastLink && state.lastLink.room === room.code) }, state.lastLink?.room === room.code ? state.lastLink.url : "");
     const captions = el("ul", { class: "captions" }, (state.captions[room.id] || []).map(captionItem));
+    const invited = state.lastInterpreter?.room === room.id ? state.lastInterpreter : null;
+    const interpreterBox = el("div", { class: "link interpreter-invitation", hidden: !invited },
+      invited ? `Interpreter (${invited.languages.join(" ↔ ")}), once, until ${new Date(invited.expires * 1000).toLocaleTimeString()}: `
+        + `dial ${invited.number || "the service number"} and type ${invited.keys} at the room menu, or open ${invited.url}` : "");
+    const waiting = (room.interpreter_invitations || []).length;
     box.append(el("div", { class: "card room", "data-room": room.id },
       el("h2", {}, `Room ${room.code || room.id.slice(0, 12)}`, el("small", {}, `${room.legs.length} of ${room.capacity} legs`),
         el("button", { class: "danger end-room", onclick: (e) => endRoom(e.target, room.id) }, "End room"),
-        room.code ? el("span", {}, language, " ", el("button", { class: "quiet issue-link", onclick: (e) => issueLink(e.target, room.code, language.value) }, "Join link")) : ""),
-      legs, linkBox, captions.children.length ? captions : el("p", { class: "empty" }, "Captions appear here as people speak.")));
+        room.code ? el("span", {}, language, " ", el("button", { class: "quiet issue-link", onclick: (e) => issueLink(e.target, room.code, language.value) }, "Join link")) : "",
+        el("button", { class: "quiet request-interpreter", onclick: (e) => requestInterpreter(e.target, room.id) },
+          waiting ? `Interpreter (${waiting} invited)` : "Interpreter")),
+      legs, linkBox, interpreterBox, captions.children.length ? captions : el("p", { class: "empty" }, "Captions appear here as people speak.")));
   }
 }
 
@@ -149,6 +157,21 @@ async function endRoom(button, id) {
   await withButton(button, "Ending…", () => api(`/console/api/rooms/${encodeURIComponent(id)}/end`, { method: "POST", label: "Ending the room…" }));
   await refreshLive();
 }
+// interpreters (docs/interpreters.md): an invitation for the room's two languages, shown once; hand over, take back
+function handOverButton(leg) {
+  const action = leg.handed_over ? "take-back" : "hand-over";
+  return el("button", { class: `quiet ${action}`, disabled: !leg.connected && !leg.handed_over,
+    title: `interprets ${leg.interprets.join(" ↔ ")}`, onclick: (e) => handOver(e.target, leg.id, action) },
+    leg.handed_over ? "Take back" : "Hand over");
+}
+async function requestInterpreter(button, room) {
+  const invitation = await withButton(button, "Inviting…", () => api(`/console/api/rooms/${encodeURIComponent(room)}/interpreters`, { method: "POST", body: {}, label: "Inviting an interpreter…" }));
+  if (invitation) { state.lastInterpreter = invitation; renderRooms(); }
+}
+async function handOver(button, leg, action) {
+  await withButton(button, action === "hand-over" ? "Handing over…" : "Taking back…", () => api(`/console/api/legs/${encodeURIComponent(leg)}/${action}`, { method: "POST", label: action === "hand-over" ? "Handing the call to the interpreter…" : "Taking the call back…" }));
+  await refreshLive();
+}
 async function issueLink(button, room, language) {
   const link = await withButton(button, "Issuing…", () => api("/console/api/links", { method: "POST", body: { room, language }, label: "Issuing a join link…" }));
   if (link) { state.lastLink = link; renderRooms(); }
@@ -182,13 +205,18 @@ async function openCall(id) {
   box.replaceChildren(
     el("h2", {}, `Call ${call.id.slice(0, 12)}`, el("small", {}, `${when(call.started_at)} · room ${call.room || "–"}`),
       ...["json", "txt", "srt", "vtt"].map((fmt) => el("button", { class: "quiet download", "data-format": fmt, onclick: (e) => download(e.target, call.id, fmt) }, fmt.toUpperCase()))),
-    ...call.utterances.filter((u) => u.source_text).map((u) => el("div", { class: `turn ${u.leg_id === first ? "a" : "b"}` },
+    ...[...call.utterances.filter((u) => u.source_text).map((u) => [u.started_at, el("div", { class: `turn ${u.leg_id === first ? "a" : "b"}` },
       el("div", { class: "who" }, `${clock(u.started_at - call.started_at)} · ${u.number} (${u.language}${identified(u.language_confidence)})`
         + (u.latencies.first_frame !== undefined ? ` · heard ${u.latencies.first_frame.toFixed(2)} s after they stopped` : "")),
       el("div", {}, u.source_text),
-      ...Object.entries(u.translations).map(([lang, text]) => el("div", { class: "translation" }, `→ ${lang}: ${text}`)))),
+      ...Object.entries(u.translations).map(([lang, text]) => el("div", { class: "translation" }, `→ ${lang}: ${text}`)))]),
+      ...(call.events || []).map((e) => [e.at, el("div", { class: "call-event" }, `${clock(e.at - call.started_at)} · ${EVENTS[e.kind] || e.kind} (${e.detail})`)])]
+      .sort((a, b) => a[0] - b[0]).map(([, node]) => node),
   );
 }
+
+const EVENTS = { interpreter_joined: "an interpreter joined", interpreter_left: "the interpreter left",
+                 handed_over: "handed over to the interpreter", taken_back: "taken back from the interpreter" };
 
 async function download(button, id, fmt) {
   await saveAs(button, `/console/api/calls/${encodeURIComponent(id)}?format=${fmt}&download=1`, `${id}.${fmt}`,

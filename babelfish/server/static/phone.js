@@ -25,6 +25,8 @@
   let call = null; // the call in progress: {leg, conversation, ws, events, ctx, stream, ...}
   const languageNames = {}; // tag -> name, from /phone/languages
   const joinLink = new URLSearchParams(location.search).get("link"); // the operator's join link, if any
+  // an interpreter's invitation from the operator (docs/interpreters.md): good once, it chooses the room
+  const interpreterInvitation = new URLSearchParams(location.search).get("interpreter");
   let access = "open"; // the server's phone.access: "open", "link" or "off"
 
   // The page's words in the language chosen under "I speak" (static/phone-labels.json, every offered
@@ -87,7 +89,7 @@
   }
 
   function idleDetail() {
-    if (joinLink) return t("link_chooses");
+    if (joinLink || interpreterInvitation) return t("link_chooses");
     if (access === "link") return t("by_invitation");
     if (access === "off") return t("off");
     return undefined;
@@ -271,7 +273,8 @@
       await c.ctx.audioWorklet.addModule("/static/audio-worklet.js");
       const response = await fetch("/phone/join", {
         method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ language, room: code || null, ...(joinLink ? { link: joinLink } : {}) }),
+        body: JSON.stringify({ language, room: code || null, ...(joinLink ? { link: joinLink } : {}),
+                               ...(interpreterInvitation ? { interpreter: interpreterInvitation } : {}) }),
       });
       let joined = {};
       try { joined = await response.json(); } catch (err) { /* not JSON: the status says it */ }
@@ -455,7 +458,7 @@
   function relabel() {
     document.documentElement.lang = uiLanguage();
     for (const el of document.querySelectorAll("[data-label]")) el.textContent = t(el.dataset.label);
-    ui.room.placeholder = joinLink ? t("from_link") : t("any_partner");
+    ui.room.placeholder = joinLink || interpreterInvitation ? t("from_link") : t("any_partner");
     if (bf.state === "idle") setState("idle", idleDetail());
   }
 
