@@ -16,6 +16,7 @@ import time
 
 import httpx
 import numpy as np
+import pytest
 
 from babelfish.config.settings import Settings
 from babelfish.core import audio
@@ -24,7 +25,7 @@ from babelfish.devtools.fake_call import FakeCall, Turn
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.serving import background_server
 
-from .conftest import OPERATOR, asterisk, double_engines
+from .conftest import HEAVY, OPERATOR, asterisk, double_engines
 
 EN, DE, INTERPRETER = "447700900001", "4915100000002", "447700900009"
 LOUD = 2000
@@ -51,14 +52,19 @@ async def quiet(*calls: FakeCall, for_s: float = 0.8, timeout: float = 20.0) -> 
             await asyncio.sleep(0.05)
 
 
+@pytest.mark.parametrize("real", [False, pytest.param(True, marks=[pytest.mark.e2e, HEAVY])],
+                         ids=["test-double engines", "real engines"])
 async def test_an_interpreter_takes_the_call_over_and_gives_it_back_within_one_utterance(
-        settings: Settings, speech) -> None:
+        settings: Settings, speech, real: bool, request: pytest.FixtureRequest) -> None:
+    """With the test doubles the machine's speech is a tone; with the real engines, Qwen's German in Kokoro's
+    voice: either way, frames nobody sent."""
+    engines = request.getfixturevalue("engines") if real else double_engines()
     said, rate = speech
     said = said[: int(rate * 2.5)]
     interpreting, interpreting_rate = audio.read_wav(asterisk("conf-getconfno"))
     settings.menu.room_codes = True
     settings.numbers = {EN: "en-GB", DE: "de-DE"}
-    async with background_server(settings, double_engines()) as (url, server), FakeVonage(url) as vonage, \
+    async with background_server(settings, engines) as (url, server), FakeVonage(url) as vonage, \
             httpx.AsyncClient(base_url=url, headers=OPERATOR) as http:
         en = await vonage.dial(EN, keys=["4711#"])  # real time: a live voice cannot come faster
         de = await vonage.dial(DE, keys=["4711#"])
