@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from babelfish.config.settings import Settings
 from babelfish.core.rooms import Room
 from babelfish.engines import qwen
+from babelfish.engines.factories import load_translator
 
 from .conftest import check_corpus_translation, held_out_pairs
 
@@ -27,7 +29,10 @@ MARGIN = 8.0
 
 @pytest.fixture(scope="module")
 def translator(models_dir: Path) -> qwen.QwenTranslator:
-    return qwen.QwenTranslator(models_dir)  # the worker's models, joined once for every e2e test
+    # the default translator as the server loads it (flash attention on): the worker's models, joined once
+    translator = load_translator(Settings(models_dir=models_dir))
+    assert isinstance(translator, qwen.QwenTranslator) and translator.flash_attention
+    return translator
 
 
 @pytest.fixture(scope="module")

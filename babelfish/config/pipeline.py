@@ -139,6 +139,10 @@ class TranslatorSettings(Section):
     prepare_context: bool = Field(
         True, description="after each utterance, while nobody speaks, evaluate the room's lines into the "
         "translator's cache for the next one (llama.cpp: the next prompt then costs only its own sentence)")
+    flash_attention: bool | None = Field(
+        None, description="llama.cpp's flash attention (nearly the same output, computed in fewer passes over the "
+        "KV cache); unset: on for qwen2.5-1.5b (faster on 2 cores), off for gemma-270m (no faster, and its output "
+        "changed more): see docs/translation.md")
     max_tokens: int = Field(160, ge=8)
     # CTranslate2 (opus-mt / Argos / NLLB) models per language pair, e.g. {"de-en": "models/opus-mt-de-en"}.
     ctranslate2_models: dict[str, str] = Field(default_factory=dict)

@@ -251,11 +251,12 @@ class GemmaTranslator(LlamaTranslator):
     keep_history = False  # sliding-window attention: see LlamaTranslator.keep_history
 
     def __init__(self, models_dir: Path, *, threads: int | None = None, device: Device = "auto",
-                 gpu_layers: int | None = None, max_tokens: int = 160, model_path: str | Path | None = None) -> None:
+                 gpu_layers: int | None = None, max_tokens: int = 160, model_path: str | Path | None = None,
+                 flash_attention: bool = False) -> None:
         # swa_full: Gemma 3 uses sliding-window attention; a full-size SWA cache lets llama.cpp drop
         # the tail of the KV cache, which is what prefix reuse needs.
         super().__init__(model_path or packaged_model_path(models_dir), threads=threads, device=device,
-                         gpu_layers=gpu_layers, max_tokens=max_tokens, swa_full=True)
+                         gpu_layers=gpu_layers, max_tokens=max_tokens, swa_full=True, flash_attention=flash_attention)
         self.config = PromptConfig()
 
     @property

@@ -145,7 +145,7 @@ class LlamaTranslator:
 
     def __init__(self, model_path: str | Path, *, threads: int | None = None, device: Device = "auto",
                  gpu_layers: int | None = None, max_tokens: int = 160, n_ctx: int = 1024,
-                 swa_full: bool = False) -> None:
+                 swa_full: bool = False, flash_attention: bool = False) -> None:
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -158,7 +158,8 @@ class LlamaTranslator:
         self.threads = hardware.threads("gemma" if self.name == "gemma" else "llama", threads)
         self.llm = Llama(model_path=str(self.model_path), n_ctx=n_ctx, n_threads=self.threads,
                          n_threads_batch=self.threads, n_gpu_layers=self.gpu_layers, n_batch=256, swa_full=swa_full,
-                         verbose=False)
+                         flash_attn=flash_attention, verbose=False)
+        self.flash_attention = flash_attention
         self.max_tokens = max_tokens
         self.worker = Worker(self.name)
         self._states: dict[tuple[str, str, object], tuple[list[int], bytes]] = {}  # tokens, KV cells
@@ -171,7 +172,9 @@ class LlamaTranslator:
     def describe(self) -> str:
         """Model, device and threads, for the startup log."""
         layers = f", {'all' if self.gpu_layers < 0 else self.gpu_layers} layers on the GPU" if self.gpu_layers else ""
-        return f"{self.name} {self.model_path.name} on {self.device}{layers}, {hardware.say_threads(self.threads)}"
+        flash = ", flash attention" if self.flash_attention else ""
+        return (f"{self.name} {self.model_path.name} on {self.device}{layers}, {hardware.say_threads(self.threads)}"
+                f"{flash}")
 
     # -- the prompt (subclasses) ------------------------------------------------------------------------
     def prefix(self, source: str, target: str) -> str:

@@ -104,10 +104,11 @@ class QwenTranslator(LlamaTranslator):
     repeat_penalty = 1.0  # an instruction model does not loop like a base model; penalties bend names
 
     def __init__(self, models_dir: Path, *, threads: int | None = None, device: Device = "auto",
-                 gpu_layers: int | None = None, max_tokens: int = 160, model_path: str | Path | None = None) -> None:
+                 gpu_layers: int | None = None, max_tokens: int = 160, model_path: str | Path | None = None,
+                 flash_attention: bool = False) -> None:
         path = model_path or QWEN_1_5B.assemble(Path(models_dir) / "qwen")
         super().__init__(path, threads=threads, device=device, gpu_layers=gpu_layers, max_tokens=max_tokens,
-                         n_ctx=2048)
+                         n_ctx=2048, flash_attention=flash_attention)
         self.style: Style | None = None  # None: each pair's own (prompt_style); benches set one for all
 
     def style_for(self, source: str, target: str) -> Style:
