@@ -407,9 +407,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "and the choices made on it (voice style, prompt, decoding per language)")
     p.add_argument("--save", action="store_true", help="languages: keep the verdicts where the server reads "
                    "them (babelfish/engines/measured_languages.json)")
-    p.add_argument("--direction", choices=["both", "en-de"], default="both",
+    p.add_argument("--direction", choices=["both", "en-de", "all"], default="both",
                    help="latency: en -> de (recorded English prompts) and de -> en (held-out German lines in "
-                   "the German voice), or en -> de only")
+                   "the German voice), or en -> de only, or all: both and then the two alternating in one "
+                   "conversation")
     p.add_argument("--mode", choices=["both", "simultaneous", "consecutive"], default="both",
                    help="latency: the interpretation modes measured (both: side by side, simultaneous first)")
     p.add_argument("--dev-sweep", action="store_true", help="turns: Smart Turn's settings on the dev split "

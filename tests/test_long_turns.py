@@ -98,3 +98,22 @@ def test_the_latency_bench_shows_both_directions_and_the_first_clause_step_by_st
     assert entry["de_en"]["ratio_p50"] == 0.5  # each direction against its own base
     steps = breakdown_table(result)
     assert "prompt tokens evaluated" in steps and "12.000" in steps and steps.count("de->en") == 2
+
+
+def test_the_latency_bench_shows_the_two_callers_in_turn_beside_each_direction() -> None:
+    from babelfish.devtools.bench.latency import breakdown_table, compare_table, compared
+
+    def run(p50: float) -> dict:
+        return {"n": 4, "missed": 0, "p50_s": p50, "p90_s": p50 * 1.5, "stages": {"translate_prompt_tokens": 40.0},
+                "config": {"translator": "qwen2.5-1.5b (2 threads)"}, "utterances": []}
+
+    result = {**run(2.0), "de_en": run(1.0), "alternating": run(1.6)}
+    variant = {**run(2.1), "de_en": run(1.1), "alternating": run(2.4)}
+    entry = compared(result, variant, "translator.prepare_context=false")
+    for key in ("de_en", "alternating"):
+        entry[key] = compared(result[key], variant[key], "translator.prepare_context=false")
+    result["compare"] = [entry]
+    table = compare_table(result)
+    assert "in turn base: qwen2.5-1.5b" in table and "in turn translator.prepare_context=false" in table
+    assert entry["alternating"]["ratio_p50"] == 1.5
+    assert breakdown_table(result).count("in turn") == 2

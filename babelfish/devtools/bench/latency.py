@@ -146,6 +146,8 @@ async def measure(settings: Settings, engines: Engines, turns: list[Said],
             await asyncio.sleep(1.0)
             speaker, listener = (german, english) if direction == "de-en" else (english, german)
             for i, said in enumerate(turns, 1):
+                if direction == "alternate":  # English first, then the German reply, and so on
+                    speaker, listener = (english, german) if i % 2 else (german, english)
                 m = await speak_and_wait(speaker, listener, said.samples, said.rate, said.text,
                                          while_speaking=simultaneous)
                 measured.append(m)
@@ -218,6 +220,7 @@ def summarize(measured: list[Measured], settings: Settings, rtf: dict[str, float
     voices = Voices(settings.synthesizer.voices, settings.models_dir)
     voice = voices.spec(listener)
     said = (f"de-DE (held-out game lines, {voices.spec('de-DE')} voice) -> en-GB ({voice})" if direction == "de-en"
+            else "en-GB and de-DE in turn, one conversation" if direction == "alternate"
             else f"en-GB (recorded 8 kHz prompts) -> de-DE ({voice})")
     latencies = [m.latency for m in measured if m.latency is not None]
     server = [m.record["latencies"]["first_frame"] for m in measured
@@ -258,12 +261,14 @@ BREAKDOWN = (("end_of_turn", "end of turn"), ("recognize", "recognize"),
 def breakdown_table(result: dict[str, Any]) -> str:
     """The first clause of each utterance, step by step (medians): each direction, and each variant."""
     runs = [("en->de", result.get("config", {}).get("translator", ""), result["stages"])]
-    if "de_en" in result:
-        runs.append(("de->en", result["config"]["translator"], result["de_en"]["stages"]))
+    for key, label in (("de_en", "de->en"), ("alternating", "in turn")):
+        if key in result:
+            runs.append((label, result["config"]["translator"], result[key]["stages"]))
     for c in result.get("compare", []):
         runs.append(("en->de", c["setting"], c["stages"]))
-        if "de_en" in c:
-            runs.append(("de->en", c["setting"], c["de_en"]["stages"]))
+        for key, label in (("de_en", "de->en"), ("alternating", "in turn")):
+            if key in c:
+                runs.append((label, c["setting"], c[key]["stages"]))
     lines = ["", "  the first clause, step by step (medians; s, or tokens):",
              "    " + f"{'step':<38}" + "".join(f"{d + ' ' + v[:18]:>28}" for d, v, _ in runs)]
     for key, label in BREAKDOWN:
@@ -309,11 +314,13 @@ def compare_table(result: dict[str, Any]) -> str:
              f"{recognize(result['stages']):>10}"]
     if "de_en" in result:
         lines[-1] = lines[-1].replace(f"    {base:<34}", f"    {'en->de ' + base:<34}")
-        back = result["de_en"]
-        lines.append(f"    {'de->en ' + base:<34} {back['p50_s']:>7.2f} {back['p90_s']:>7.2f} {'':>10} {'':>10} "
-                     f"{recognize(back['stages']):>10}")
+    for key, label in (("de_en", "de->en "), ("alternating", "in turn ")):
+        if key in result:
+            back = result[key]
+            lines.append(f"    {label + base:<34} {back['p50_s']:>7.2f} {back['p90_s']:>7.2f} {'':>10} {'':>10} "
+                         f"{recognize(back['stages']):>10}")
     for c in result["compare"]:
-        for label, row in (("en->de ", c), ("de->en ", c.get("de_en"))):
+        for label, row in (("en->de ", c), ("de->en ", c.get("de_en")), ("in turn ", c.get("alternating"))):
             if row is None:
                 continue
             r50, r90 = (f"{r:.2f}" if r else "-" for r in (row["ratio_p50"], row["ratio_p90"]))
@@ -329,9 +336,11 @@ def compare_table(result: dict[str, Any]) -> str:
 
 
 def measure_with(settings: Settings, turns: list[Said], label: str, long: Sequence[LongTurn] = (),
-                 other: list[Said] | None = None) -> dict[str, Any]:
+                 other: list[Said] | None = None, alternate: bool = False) -> dict[str, Any]:
     """One variant: the English turns (and ``long``) en -> de, then, with ``other``, German turns de -> en on
-    the same engines (``result["de_en"]``)."""
+    the same engines (``result["de_en"]``), and with ``alternate`` both in one conversation, an English turn
+    and a German reply in turn, as people talk (``result["alternating"]``: where the prepared context pays,
+    translator.prepare_context)."""
     progress(f"{label}: loading engines; {len(turns)} utterances and {len(long)} long turns at real-time pace")
     engines = load_engines(settings)
     measured, heard = asyncio.run(measure(settings, engines, turns, long))
@@ -343,6 +352,10 @@ def measure_with(settings: Settings, turns: list[Said], label: str, long: Sequen
     if other:
         back, _ = asyncio.run(measure(settings, engines, other, direction="de-en"))
         result["de_en"] = summarize(back, settings, stage_rtf(engines, settings, other, back, "en-GB"), "de-en")
+    if other and alternate:
+        both = [said for pair in zip(turns, other, strict=False) for said in pair]
+        talk, _ = asyncio.run(measure(settings, engines, both, direction="alternate"))
+        result["alternating"] = summarize(talk, settings, {}, "alternate")
     return result
 
 
@@ -414,9 +427,10 @@ def run(args: argparse.Namespace) -> int:
     modes = ["simultaneous", "consecutive"] if mode == "both" else [mode]
     in_mode = [with_setting(settings, f"interpretation.mode={m}") for m in modes]
     turns = english_turns(clips)
-    both = getattr(args, "direction", "both") == "both"
-    other = german_turns(settings, len(clips)) if both else None
-    result = measure_with(in_mode[0], turns, modes[0], long, other)
+    direction = getattr(args, "direction", "both")
+    other = german_turns(settings, len(clips)) if direction in ("both", "all") else None
+    alternate = direction == "all"
+    result = measure_with(in_mode[0], turns, modes[0], long, other, alternate)
     result["long_turns_split"] = split
     if len(modes) == 2:
         side_by_side(result, measure_with(in_mode[1], turns, modes[1], long))
@@ -424,10 +438,11 @@ def run(args: argparse.Namespace) -> int:
     if variants:
         result["compare"] = []
         for assignment, changed in variants:
-            variant = measure_with(changed, turns, assignment, long, other)
+            variant = measure_with(changed, turns, assignment, long, other, alternate)
             entry = compared(result, variant, assignment)
-            if "de_en" in result and "de_en" in variant:
-                entry["de_en"] = compared(result["de_en"], variant["de_en"], assignment)
+            for key in ("de_en", "alternating"):
+                if key in result and key in variant:
+                    entry[key] = compared(result[key], variant[key], assignment)
             result["compare"].append(entry)
     progress("false cut-offs: bench turns' test split")
     result["false_cutoffs"] = run_split()["false_cutoffs"]
