@@ -202,3 +202,14 @@ def test_a_failing_glossary_costs_nothing_but_itself() -> None:
     understood = asyncio.run(_understanding(Broken(GLOSSARY), Recognizer("The copay"), translator)(
         np.zeros(8000, np.float32), 8000, ["de"]))
     assert understood.translations["de"] == "Die Zuzahlung" and understood.error is None
+
+
+def test_repair_writes_a_near_miss_of_a_rendering_as_required_and_leaves_other_words() -> None:
+    glossary = Glossary([Term.name("Lindenstraße"), Term.pair("en", "sick note", "de", "Krankschreibung"),
+                         Term.pair("en", "12 euros a month", "de", "12 Euro im Monat")])
+    needed = glossary.renderings("I live on Lindenstraße and need a sick note", "en", "de")
+    assert (glossary.repair("Ich wohne in der Linden Street und brauche eine Krankenschreibung.", needed)
+            == "Ich wohne in der Lindenstraße und brauche eine Krankschreibung.")
+    back = glossary.renderings("Das kostet 12 Euro im Monat", "de", "en")
+    assert glossary.repair("That is 12 euros per month.", back) == "That is 12 euros a month."
+    assert glossary.repair("Ich brauche ein Attest.", needed) == "Ich brauche ein Attest."  # not alike: left

@@ -155,11 +155,15 @@ class Glossary:
         return [r for r in renderings if not contains(translation, r.required)]
 
     def repair(self, translation: str, renderings: Sequence[Rendering]) -> str:
-        """A term the translator left as it was said (in the source language) written in its required
-        rendering; anything else is left to the listener (a check, not a rewrite)."""
+        """A rendering the translation lacks, written in where the translator came close: a term left as it
+        was said (in the source language), or a near miss of the rendering (``Krankenschreibung`` for
+        ``Krankschreibung``, ``Linden Street`` for the name ``Lindenstraße``: as alike as :func:`correct`
+        asks). Anything else is left to the listener (a check, not a rewrite)."""
         for r in self.missing(translation, renderings):
             if r.kind == "term" and contains(translation, r.said):
                 translation = _replace(translation, r.said, r.required)
+            else:
+                translation = _correct_one(translation, r.required)
         return translation
 
     def spellings(self, language: str) -> list[str]:

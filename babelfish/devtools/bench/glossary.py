@@ -209,6 +209,8 @@ def run(args: argparse.Namespace) -> int:
     only = {part.strip() for part in (args.only or "text,speech").split(",")}
     # dev: every way of telling the translator, to choose one; test: without the glossary and the chosen one
     styles: list[str] = list(STYLES) if args.dev else list(dict.fromkeys(["off", chosen]))
+    if only & set(STYLES):  # --only text,inline,both: those styles alone
+        styles = [s for s in styles if s in only]
     styles = styles if "text" in only else []
     speech_styles: list[str] = list(dict.fromkeys(["off", chosen])) if "speech" in only else []
     progress("loading engines")
