@@ -64,3 +64,15 @@ def test_each_style_asks_the_translator_as_a_call_does() -> None:
     result = {"split": "dev", "sentences": 5, "entries": 41, "config": {"translator": "double"},
               "text": {"en-de": {k: v.summary(speech=False) for k, v in results.items()}}, "speech": {}}
     assert "| text | en-de | inline | 100.0 |" in table(result)
+
+
+def test_the_recorded_prompts_are_those_with_a_phone_term_and_a_german_compound_counts() -> None:
+    from babelfish.devtools.bench.glossary import begins_word, recorded_items
+
+    assert begins_word("Durchwahl", "Ihre Durchwahlnummer, bitte") and begins_word("Kennwort", "Ihr kennwort")
+    assert not begins_word("Durchwahl", "die Nebendurchwahl") and not begins_word("Ansage", "Die Begrüßung")
+    glossary, items = recorded_items(None)
+    assert len(items) > 50  # real recordings with a phone-system word in them
+    for clip, needed in items:
+        assert needed and all(r in [(x.said, x.required) for x in glossary.renderings(clip.text, "en", "de")]
+                              for r in needed)
