@@ -127,7 +127,7 @@ class Scripted(LlamaTranslator):
         self.prompts: list[str] = []
         self._current = None
 
-    def _warm_prefix(self, source: str, target: str) -> None:
+    def _warm_prefix(self, source: str, target: str, context=()) -> None:
         return None
 
     def _slide_window(self, prompt: str, source: str, target: str) -> None:

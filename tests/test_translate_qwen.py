@@ -101,3 +101,20 @@ def test_a_prepared_context_leaves_only_the_sentence_to_evaluate(translator: qwe
     translator._states.clear()
     translator._current = None
     assert translator.translate_sync(sentence, "de", "en", context) == prepared
+
+
+def test_two_conversations_on_one_pair_keep_a_state_each(translator: qwen.QwenTranslator) -> None:
+    """Two calls on one server, both English -> German: each room's lines stay in a state of its own, so a room
+    coming back after the other evaluates only its new sentence."""
+    clinic = [("Good morning, this is the clinic.", "Guten Morgen, hier ist die Praxis."),
+              ("I would like an appointment.", "Ich hätte gern einen Termin.")]
+    station = [("The train is late again.", "Der Zug hat wieder Verspätung."),
+               ("We will wait on the platform.", "Wir warten auf dem Bahnsteig.")]
+    translator.translate_sync("Is Monday possible?", "en", "de", clinic)
+    translator.translate_sync("How long will it take?", "en", "de", station)
+    assert translator.profile["evaluated_tokens"] > 20  # the station's lines, new to the cache
+    sentence = "Is Tuesday possible?"
+    translator.translate_sync(sentence, "en", "de", clinic)
+    own = len(translator.llm.tokenize(f"{sentence}<|im_end|>\n<|im_start|>assistant\n".encode(), add_bos=False,
+                                      special=True))
+    assert translator.profile["evaluated_tokens"] <= own + 1  # the clinic's lines were put back

@@ -34,6 +34,7 @@ T = TypeVar("T")
 Context = Sequence[tuple[str, str]]  # earlier lines of the room, each as (source-language, target-language)
 Terms = Sequence[Rendering]  # the glossary entries a sentence contains (babelfish.core.glossary)
 
+MAX_STATES = 12  # KV states kept (pair x conversation): Qwen 1.5B's cells are about 28 kB a token, 5-20 MB each
 MAX_SOURCE_TOKENS = 240  # longer lines are cut in halves: the prompt has to fit n_ctx with the prefix
 
 
@@ -162,8 +163,10 @@ class LlamaTranslator:
         self.flash_attention = flash_attention
         self.max_tokens = max_tokens
         self.worker = Worker(self.name)
-        self._states: dict[tuple[str, str, object], tuple[list[int], bytes]] = {}  # tokens, KV cells
-        self._current: tuple[str, str, object] | None = None
+        # KV cells saved per (pair, conversation), oldest first: tokens, cells
+        self._states: dict[tuple[tuple[str, str, object], int], tuple[list[int], bytes]] = {}
+        self._current: tuple[tuple[str, str, object], int] | None = None  # whose cells the cache holds now
+        self._slots = 0
         # the last translation's first clause, step by step (bench latency's breakdown; see clauses_sync)
         self.profile: dict[str, float] = {}
         self._waiting = 0  # translations queued behind a preparation: it stops at its next chunk
@@ -198,29 +201,63 @@ class LlamaTranslator:
         return languages.primary(source), languages.primary(target), None
 
     # -- KV cache per language pair ---------------------------------------------------------------------
-    def _warm_prefix(self, source: str, target: str) -> None:
-        """Make the KV cache hold what this pair evaluated last (its prefix, and the context and sentence of
-        its previous call), so llama.cpp's own prefix match evaluates only what is new.
+    def _warm_prefix(self, source: str, target: str, context: Context = ()) -> None:
+        """Make the KV cache hold what this pair evaluated last in this conversation (its prefix, and the
+        context and sentence of its previous call), so llama.cpp's own prefix match evaluates only what is new.
 
         A call alternates pairs every turn (A->B, B->A); each pair's cells are put back from a copy (a few
         MB, milliseconds) instead of evaluating its prompt again. The context of a room only grows between
         resets (``Room.context``), so the previous call's prompt and output are mostly a prefix of the
-        next. (``Llama.save_state`` would also copy a logits row per token: about 1 MB each with a large
-        vocabulary.)
+        next. Several rooms translating the same pair (several calls on one server) each keep a state of
+        their own: the one whose tokens share the most with this call's context is put back, and a room
+        the cache has not seen gets a new one instead of overwriting another room's. (``Llama.save_state``
+        would also copy a logits row per token: about 1 MB each with a large vocabulary.)
         """
         key = self._prefix_key(source, target)
-        if key == self._current:
+        head = self.rest_head(source, target, context) if self.keep_history and context else None
+        if head is None:  # no conversation to tell apart: one state per pair
+            if self._current is not None and self._current[0] == key:
+                return
+            self._put_back(key, self._latest(key), fresh=False)
             return
+        wanted = self.llm.tokenize((self.prefix(source, target) + head).encode(), add_bos=True, special=True)
+        best, shared = None, -1
+        for slot, (tokens, _) in self._states.items():
+            if slot[0] == key and (n := _common(tokens, wanted)) > shared:
+                best, shared = slot, n
+        if self._current is not None and self._current[0] == key:
+            live = _common(self.llm.input_ids[: self.llm.n_tokens].tolist(), wanted)
+            if live >= shared:
+                best, shared = self._current, live
+        # sharing no more than what every conversation of this pair shares (the instructions, the examples, the
+        # opening of a turn): another conversation's state, or this one's before its context window moved on
+        common = self.rest_head(source, target, ()) or ""
+        fresh = shared <= len(self.llm.tokenize((self.prefix(source, target) + common).encode(), add_bos=True,
+                                                special=True))
+        if best == self._current and not fresh:
+            return
+        self._put_back(key, best, fresh)
+
+    def _latest(self, key: tuple[str, str, object]) -> tuple[tuple[str, str, object], int] | None:
+        """The state saved last for this pair."""
+        return next((slot for slot in reversed(self._states) if slot[0] == key), None)
+
+    def _put_back(self, key: tuple[str, str, object], slot: tuple[tuple[str, str, object], int] | None,
+                  fresh: bool) -> None:
+        """Save the live state, then restore ``slot`` (or evaluate the pair's prefix); ``fresh``: what is
+        written from now on is a new conversation's, saved in a slot of its own."""
         if self.keep_history:
             self._save_current()
-        saved = self._states.get(key)
-        if saved is not None and self._restore(*saved):
-            self._current = key
-            return
-        self.llm.reset()
-        self.llm.eval(self.llm.tokenize(self.prefix(source, target).encode(), add_bos=True, special=True))
-        self._current = key
-        if not self.keep_history:
+        saved = self._states.get(slot) if slot is not None else None
+        if saved is None or not self._restore(*saved):
+            self.llm.reset()
+            self.llm.eval(self.llm.tokenize(self.prefix(key[0], key[1]).encode(), add_bos=True, special=True))
+            slot, fresh = None, True
+        if fresh or slot is None:
+            self._slots += 1
+            slot = (key, self._slots)
+        self._current = slot
+        if not self.keep_history and slot not in self._states:
             self._save_current()  # the prefix alone, put back every time the pair comes round
 
     def _save_current(self) -> None:
@@ -233,8 +270,8 @@ class LlamaTranslator:
         buf = (ctypes.c_uint8 * size)()
         n = llama_cpp.llama_state_seq_get_data(ctx, buf, size, 0)
         self._states.pop(self._current, None)
-        if len(self._states) >= 16:
-            self._states.pop(next(iter(self._states)))
+        if len(self._states) >= MAX_STATES:
+            self._states.pop(next(iter(self._states)))  # the one used longest ago
         self._states[self._current] = (list(self.llm.input_ids[: self.llm.n_tokens]), bytes(buf)[:n])
 
     def _restore(self, tokens: list[int], blob: bytes) -> bool:
@@ -364,7 +401,7 @@ class LlamaTranslator:
             return
         started = time.monotonic()
         self.profile = profile = {}
-        self._warm_prefix(source, target)
+        self._warm_prefix(source, target, context)
         profile["restore_s"] = time.monotonic() - started
         self._first = True  # the translation's first words are handed on soonest (see take_clause)
         held: list[str] = []  # a sentence too short to speak alone ("Good morning."): a gap would follow it
@@ -397,7 +434,7 @@ class LlamaTranslator:
         head = self.rest_head(source, target, context) if self.keep_history else None
         if head is None or languages.primary(source) == languages.primary(target):
             return 0
-        self._warm_prefix(source, target)
+        self._warm_prefix(source, target, context)
         prompt = self.prefix(source, target) + head
         if context:
             self._slide_window(prompt, source, target)
