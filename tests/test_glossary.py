@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from babelfish.config.settings import Settings
-from babelfish.core.glossary import Glossary, Rendering, Term, contains, validate
+from babelfish.core.glossary import Glossary, Rendering, Term, contains, unmark, validate
 from babelfish.core.rooms import Leg, Room
 from babelfish.engines import qwen
 from babelfish.pipeline.identify import LanguageFollower
@@ -159,6 +159,7 @@ def _understanding(book: Book, recognizer: Recognizer, translator: Translator, s
     ("both", "The Zuzahlung for Zelnorm", True),
     ("inline", "The Zuzahlung for Zelnorm", False),
     ("prompt", "The copay for Zelnorm", True),
+    ("marked", 'The "Zuzahlung" for "Zelnorm"', False),
     ("off", "The copay for Zelnorm", False),
 ])
 def test_an_utterance_is_recognized_and_translated_with_the_rooms_glossary(style: str, asked_text: str,
@@ -213,3 +214,9 @@ def test_repair_writes_a_near_miss_of_a_rendering_as_required_and_leaves_other_w
     back = glossary.renderings("Das kostet 12 Euro im Monat", "de", "en")
     assert glossary.repair("That is 12 euros per month.", back) == "That is 12 euros a month."
     assert glossary.repair("Ich brauche ein Attest.", needed) == "Ich brauche ein Attest."  # not alike: left
+
+
+def test_marked_renderings_lose_their_quotation_marks_in_the_translation() -> None:
+    needed = GLOSSARY.renderings("The copay for Zelnorm", "en", "de")
+    assert GLOSSARY.inline("The copay for Zelnorm", "en", "de", marked=True) == 'The "Zuzahlung" for "Zelnorm"'
+    assert unmark('Die „Zuzahlungen“ für "Zelnorm" und "andere"', needed) == 'Die Zuzahlungen für Zelnorm und "andere"'

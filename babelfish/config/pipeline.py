@@ -165,10 +165,11 @@ class TranslatorSettings(Section):
 class GlossarySettings(Section):
     """How the operator's glossary (docs/glossary.md) reaches the stages."""
 
-    translator: Literal["prompt", "inline", "both", "off"] = Field(
+    translator: Literal["prompt", "inline", "both", "marked", "off"] = Field(
         "both", description="how the translator is told a sentence's glossary terms: 'prompt' (a glossary line "
         "in the prompt: llama.cpp translators), 'inline' (the term written in its required rendering in the "
-        "sentence it translates: any translator), 'both', or 'off'; chosen on the dev split of "
+        "sentence it translates: any translator), 'both', 'marked' (inline, each rendering and name in quotation "
+        "marks, taken out of the translation), or 'off'; chosen on the dev split of "
         "bench glossary (docs/glossary.md)")
     recognizer: bool = Field(
         True, description="bias the recognizer towards the glossary's spellings (Whisper's prompt) and write a "

@@ -142,12 +142,14 @@ class Glossary:
                     found.append(Rendering(said, required, term.kind))
         return found
 
-    def inline(self, text: str, source: str, target: str) -> str:
+    def inline(self, text: str, source: str, target: str, marked: bool = False) -> str:
         """``text`` with each term already in its required rendering (names stay as they are): a
-        translator carries a word of the other language through, as people do with a word they keep."""
+        translator carries a word of the other language through, as people do with a word they keep.
+        ``marked``: each rendering, names too, in quotation marks (a quoted word is copied, not translated;
+        :func:`unmark` takes the marks out of the translation)."""
         for r in self.renderings(text, source, target):
-            if r.kind == "term":
-                text = _replace(text, r.said, r.required)
+            if r.kind == "term" or marked:
+                text = _replace(text, r.said, f'"{r.required}"' if marked else r.required)
         return text
 
     def missing(self, translation: str, renderings: Sequence[Rendering]) -> list[Rendering]:
@@ -183,6 +185,14 @@ class Glossary:
                 continue
             text = _correct_one(text, spelling)
         return text
+
+
+def unmark(translation: str, renderings: Sequence[Rendering]) -> str:
+    """The quotation marks :meth:`Glossary.inline` put around each rendering taken out of the translation."""
+    for r in renderings:
+        translation = re.sub(rf"[\"“”„«»‚‘’']\s?({re.escape(r.required)}\w{{0,{INFLECTION}}})\s?[\"“”„«»‚‘’']",
+                             r"\1", translation, flags=re.IGNORECASE)
+    return translation
 
 
 def _replace(text: str, said: str, required: str) -> str:

@@ -16,7 +16,7 @@ import numpy as np
 
 from babelfish.config.pipeline import GlossarySettings
 from babelfish.config.settings import Settings
-from babelfish.core.glossary import Glossary, GlossaryBook, Rendering
+from babelfish.core.glossary import Glossary, GlossaryBook, Rendering, unmark
 from babelfish.core.languages import same_language
 from babelfish.core.rooms import Leg
 from babelfish.core.utterance import Failure, Fault
@@ -51,9 +51,12 @@ class Asked:
     renderings: list[Rendering]
     kwargs: dict[str, object]  # {"terms": renderings} for a translator that takes them in its prompt
     repair: bool
+    marked: bool = False  # the renderings went in quotation marks (glossary.translator = marked)
 
     def repaired(self, translation: str) -> str:
         """A clause with a term the translator left as it was said written in its rendering (glossary.repair)."""
+        if self.marked:
+            translation = unmark(translation, self.renderings)
         return self.glossary.repair(translation, self.renderings) if self.repair and self.renderings else translation
 
     def checked(self, translation: str, target: str, result: Understood) -> str:
@@ -77,9 +80,11 @@ def ask(glossary: Glossary, text: str, source: str, target: str, settings: Gloss
     renderings = glossary.renderings(text, source, target) if glossary and style != "off" else []
     if not renderings:
         return Asked(text, glossary, [], {}, settings.repair)
-    inline = glossary.inline(text, source, target) if style in ("inline", "both") else text
+    inline = (glossary.inline(text, source, target, marked=style == "marked") if style in ("inline", "both", "marked")
+              else text)
     prompt = style in ("prompt", "both") and getattr(translator, "takes_terms", False)
-    return Asked(inline, glossary, renderings, {"terms": renderings} if prompt else {}, settings.repair)
+    return Asked(inline, glossary, renderings, {"terms": renderings} if prompt else {}, settings.repair,
+                 style == "marked")
 
 
 @dataclass

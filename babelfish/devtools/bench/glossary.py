@@ -56,7 +56,7 @@ DIRECTIONS = (("en", "de"), ("de", "en"))
 PHONE_TERMS = (("extension", "Durchwahl"), ("password", "Kennwort"), ("pound key", "Rautetaste"),
                ("mailbox", "Sprachbox"), ("voicemail", "Sprachbox"), ("greeting", "Ansage"),
                ("directory", "Telefonverzeichnis"), ("conference", "Telefonkonferenz"))
-STYLES = ("off", "prompt", "inline", "both")
+STYLES = ("off", "prompt", "inline", "both", "marked")
 PHONE_RATE = 8000
 
 
@@ -214,13 +214,14 @@ async def recorded_variant(engines: Engines, settings: Settings, glossary: Gloss
 
 
 async def measure(settings: Settings, engines: Engines, split: str, styles: list[str], speech_styles: list[str],
-                  recorded_styles: list[str], limit: int | None) -> dict[str, Any]:
+                  recorded_styles: list[str], limit: int | None,
+                  directions: tuple[tuple[str, str], ...] = DIRECTIONS) -> dict[str, Any]:
     data = glossary_set.load()
     glossary = entries(data)
     sentences = data.sentences(split)[:limit]  # type: ignore[arg-type]
     result: dict[str, Any] = {"split": split, "sentences": len(sentences), "entries": len(glossary),
                               "text": {}, "speech": {}}
-    for source, target in DIRECTIONS:
+    for source, target in directions:
         direction = f"{source}-{target}"
         result["text"][direction] = {}
         for style in styles:
@@ -268,8 +269,8 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(getattr(args, "config", None))
     split = "dev" if args.dev else "test"
     chosen = settings.glossary.translator
-    # text, speech and (test runs) recorded, or those named: --only text,speech,recorded; style names among
-    # them (--only text,inline,both) measure those styles alone
+    # text, speech and (test runs) recorded, or those named: --only text,speech,recorded; style names or a
+    # direction among them (--only text,inline,both,en-de) measure those alone
     only = {part.strip() for part in (args.only or "text,speech,recorded").split(",")}
     # dev: every way of telling the translator, to choose one; test: without the glossary and the chosen one
     styles: list[str] = list(STYLES) if args.dev else list(dict.fromkeys(["off", chosen]))
@@ -281,7 +282,8 @@ def run(args: argparse.Namespace) -> int:
     result = asyncio.run(measure(
         settings, engines, split, styles if "text" in only else [],
         without_and_chosen if "speech" in only else [],
-        without_and_chosen if "recorded" in only and split == "test" else [], args.limit))
+        without_and_chosen if "recorded" in only and split == "test" else [], args.limit,
+        tuple(d for d in DIRECTIONS if not only & {"en-de", "de-en"} or f"{d[0]}-{d[1]}" in only)))
     result["config"] = {"translator": settings.translator.model, "recognizer": settings.recognizer.model,
                         "glossary.translator": chosen, "context": "none (each sentence alone)"}
     result["machine"] = machine()
