@@ -174,3 +174,11 @@ def test_context_reaches_the_prompt() -> None:
     tr = Scripted([["Und du?"]])
     tr.translate_sync("And you?", "en", "de", context=[("How are you?", "Wie geht's?")])
     assert tr.prompts[0] == "en->de\nHow are you?=Wie geht's?\nAnd you?="
+
+
+def test_a_quoted_abbreviation_does_not_end_a_sentence() -> None:
+    from babelfish.engines.llama import split_sentences
+
+    assert split_sentences('Ich möchte mit "Dr. Okonkwo" sprechen. Danke.') == [
+        'Ich möchte mit "Dr. Okonkwo" sprechen.', "Danke."]
+    assert split_sentences("Ask Dr. Okonkwo. She knows.") == ["Ask Dr. Okonkwo.", "She knows."]

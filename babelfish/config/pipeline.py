@@ -166,7 +166,7 @@ class GlossarySettings(Section):
     """How the operator's glossary (docs/glossary.md) reaches the stages."""
 
     translator: Literal["prompt", "inline", "both", "marked", "off"] = Field(
-        "both", description="how the translator is told a sentence's glossary terms: 'prompt' (a glossary line "
+        "marked", description="how the translator is told a sentence's glossary terms: 'prompt' (a glossary line "
         "in the prompt: llama.cpp translators), 'inline' (the term written in its required rendering in the "
         "sentence it translates: any translator), 'both', 'marked' (inline, each rendering and name in quotation "
         "marks, taken out of the translation), or 'off'; chosen on the dev split of "

@@ -66,7 +66,8 @@ def split_sentences(text: str) -> list[str]:
     parts: list[str] = []
     for piece in _SENTENCE_END.split(text.strip()):
         head = piece.lstrip("\"'¿¡(“„«")
-        if parts and head[:1].isupper() and parts[-1].split()[-1].lower() not in _ABBREVIATIONS:
+        last = parts[-1].split()[-1].lower().lstrip("\"'“„«(") if parts else ""  # '"Dr.' is "Dr."
+        if parts and head[:1].isupper() and last not in _ABBREVIATIONS:
             parts.append(piece)
         elif parts:
             parts[-1] = f"{parts[-1]} {piece}"
