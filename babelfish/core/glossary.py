@@ -180,10 +180,14 @@ class Glossary:
     def correct(self, text: str, language: str) -> str:
         """``text`` as recognized, with a near miss of an entry's spelling written as the glossary has it
         (``Zell norm`` -> ``Zelnorm``, ``co-pay`` -> ``copay``); exact matches keep their inflection."""
+        done: list[str] = []  # longest first: a span one entry took is not taken by a shorter one
         for spelling in self.spellings(language):
-            if contains(text, spelling):
-                continue
-            text = _correct_one(text, spelling)
+            if not contains(text, spelling):
+                # ("Miller Creek" made "Mill Creek" stays so, though "Miller" is an entry too)
+                kept = [m.span() for other in done for m in _pattern(other).finditer(_fold(text))
+                        ] if len(_fold(text)) == len(text) else []
+                text = _correct_one(text, spelling, kept)
+            done.append(spelling)
         return text
 
 
@@ -212,9 +216,9 @@ def _compact(text: str) -> str:
     return re.sub(r"[\W_]+", "", _fold(text))
 
 
-def _correct_one(text: str, spelling: str) -> str:
+def _correct_one(text: str, spelling: str, kept: Sequence[tuple[int, int]] = ()) -> str:
     """The span of 1 to n+1 words of ``text`` most like ``spelling`` (n: its words), replaced by it if
-    alike enough (:data:`FUZZY`)."""
+    alike enough (:data:`FUZZY`); spans overlapping ``kept`` (character ranges) are left alone."""
     target = _compact(spelling)
     if len(target) < FUZZY_MIN_LETTERS:
         return text
@@ -225,7 +229,10 @@ def _correct_one(text: str, spelling: str) -> str:
         for size in range(1, n + 2):
             if i + size > len(spans):
                 break
-            said = _compact(text[spans[i].start(): spans[i + size - 1].end()])
+            start, end = spans[i].start(), spans[i + size - 1].end()
+            if any(start < b and a < end for a, b in kept):
+                continue
+            said = _compact(text[start:end])
             if not said or said[0] != target[0] or abs(len(said) - len(target)) > len(target) // 3:
                 continue
             ratio = difflib.SequenceMatcher(None, said, target).ratio()
