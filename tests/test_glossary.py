@@ -224,5 +224,6 @@ def test_marked_renderings_lose_their_quotation_marks_in_the_translation() -> No
 
 def test_a_correction_is_not_undone_by_a_shorter_entry_inside_it() -> None:
     glossary = Glossary([Term.name("Mill Creek"), Term.name("Miller")])
-    assert glossary.correct("Die Störung in Miller Creek ist behoben.", "de") == "Die Störung in Mill Creek ist behoben."
+    assert glossary.correct("Die Störung in Miller Creek ist behoben.", "de") == (
+        "Die Störung in Mill Creek ist behoben.")
     assert glossary.correct("Herr Miller ist da.", "de") == "Herr Miller ist da."
