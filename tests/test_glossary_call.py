@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 
 # "Please enter your conference number followed by the pound key." (a real recording). Unprompted, Qwen says
 # "Konferenznummer"; this operator's word for it is "Sitzungsnummer".
-REQUIRED, UNPROMPTED = "Sitzungsnummer", "Konferenznummer"
+REQUIRED = "Sitzungsnummer"
 
 
 async def test_a_glossary_term_added_while_the_server_runs_is_spoken_in_the_call(
