@@ -16,7 +16,6 @@ import time
 
 import httpx
 import numpy as np
-import pytest
 
 from babelfish.config.settings import Settings
 from babelfish.core import audio
@@ -25,7 +24,7 @@ from babelfish.devtools.fake_call import FakeCall, Turn
 from babelfish.devtools.fake_vonage import FakeVonage
 from babelfish.server.serving import background_server
 
-from .conftest import HEAVY, OPERATOR, asterisk, double_engines
+from .conftest import OPERATOR, asterisk, double_engines
 
 EN, DE, INTERPRETER = "447700900001", "4915100000002", "447700900009"
 LOUD = 2000
@@ -52,13 +51,9 @@ async def quiet(*calls: FakeCall, for_s: float = 0.8, timeout: float = 20.0) -> 
             await asyncio.sleep(0.05)
 
 
-@pytest.mark.parametrize("real", [False, pytest.param(True, marks=[pytest.mark.e2e, HEAVY])],
-                         ids=["test-double engines", "real engines"])
 async def test_an_interpreter_takes_the_call_over_and_gives_it_back_within_one_utterance(
-        settings: Settings, speech, real: bool, request: pytest.FixtureRequest) -> None:
-    """With the test doubles the machine's speech is a tone; with the real engines, Qwen's German in Kokoro's
-    voice: either way, frames nobody sent."""
-    engines = request.getfixturevalue("engines") if real else double_engines()
+        settings: Settings, speech) -> None:
+    engines = double_engines()
     said, rate = speech
     said = said[: int(rate * 2.5)]
     interpreting, interpreting_rate = audio.read_wav(asterisk("conf-getconfno"))
