@@ -249,6 +249,10 @@ class LlamaTranslator:
         written from now on is a new conversation's, saved in a slot of its own."""
         if self.keep_history:
             self._save_current()
+        if slot is not None and slot == self._current and fresh:  # the cache holds it already: a new slot only
+            self._slots += 1
+            self._current = (key, self._slots)
+            return
         saved = self._states.get(slot) if slot is not None else None
         if saved is None or not self._restore(*saved):
             self.llm.reset()
