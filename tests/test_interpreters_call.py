@@ -145,3 +145,51 @@ async def test_an_interpreter_takes_the_call_over_and_gives_it_back_within_one_u
               f"after it was sent; after the take-back the next utterance's translation began "
               f"{back[0] - third.ended:.2f} s after it ended, after the interpreter dropped "
               f"{dropped[0] - fourth.ended:.2f} s (standby: {machine(de, first.started)[0] - first.ended:.2f} s)")
+
+
+class LongTone:
+    """Test double: every translation a 440 Hz tone of 6 s, long enough to be playing at the hand-over."""
+
+    name = "long-tone"
+    rate = 16000
+
+    async def synthesize(self, text: str) -> tuple[np.ndarray, int]:
+        t = np.arange(6 * self.rate) / self.rate
+        return (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), self.rate
+
+
+async def test_a_translation_playing_at_the_hand_over_stops_and_stays_in_the_transcript(
+        settings: Settings, speech) -> None:
+    said, rate = speech
+    said = said[: int(rate * 2.5)]
+    settings.menu.room_codes = True
+    settings.numbers = {EN: "en-GB", DE: "de-DE"}
+    async with background_server(settings, double_engines(LongTone())) as (url, server), \
+            FakeVonage(url) as vonage, httpx.AsyncClient(base_url=url, headers=OPERATOR) as http:
+        en = await vonage.dial(EN, keys=["4711#"])
+        de = await vonage.dial(DE, keys=["4711#"])
+        room = next(r for r in (await http.get("/console/api/live")).json()["rooms"] if r["code"] == "4711")
+        invitation = (await http.post(f"/console/api/rooms/{room['id']}/interpreters", json={})).json()
+        interpreter = await vonage.dial(INTERPRETER, keys=[invitation["keys"]])
+        await quiet(en, de, interpreter)  # "someone has joined"
+        from_en = set(loud(frames_of(said, rate, en)))
+
+        turn = await en.say(said, rate)
+        async with asyncio.timeout(20):  # the machine's translation has begun playing to the German caller
+            while not [f for _, f in heard(de, turn.started) if f not in from_en]:
+                await asyncio.sleep(0.02)
+        reply = await http.post(f"/console/api/legs/{interpreter.leg}/hand-over")
+        assert reply.status_code == 200, reply.text
+        handed = time.monotonic()
+        await quiet(en, de, interpreter)
+        machine = [at for at, f in heard(de, turn.started) if f not in from_en]
+        # without the hand-over clearing it, the 6 s tone plays on to its end; with it, what was already
+        # handed to the far end (the playback lead, 1 s at most) is all that is heard after the hand-over
+        assert machine[-1] - handed < 1.5, f"the machine spoke {machine[-1] - handed:.1f} s into the hand-over"
+        assert machine[-1] - machine[0] < 5
+
+        await server.store.flush()
+        call = (await http.get(f"/console/api/calls/{room['id']}")).json()
+        (utterance,) = [u for u in call["utterances"] if u["leg_id"] == en.leg]
+        assert utterance["translations"]["de-DE"] and "handed over to the interpreter" in utterance["error"]
+        assert [e["kind"] for e in call["events"]][:2] == ["interpreter_joined", "handed_over"]

@@ -27,6 +27,7 @@ from babelfish.pipeline.synthesize import SynthesisTimeout
 log = logging.getLogger(__name__)
 
 CLEARED = Fault(Failure.PLAYBACK_CLEARED, "cleared")
+HANDED_OVER = Fault(Failure.PLAYBACK_CLEARED, "cleared: handed over to the interpreter")
 STALE = Fault(Failure.PLAYBACK_DROPPED, "dropped: stale")
 BACKLOG = Fault(Failure.PLAYBACK_DROPPED, "dropped: backlog")
 ENDED = Fault(Failure.PLAYBACK_HUNG_UP, "the listener's leg ended")
@@ -66,6 +67,7 @@ class Playback:
         self._items: asyncio.Queue[Item] = asyncio.Queue(max_items)
         self._playhead = 0.0  # monotonic time at which the far end has played all we sent
         self._generation = 0  # bumped by clear(): the item being sent stops
+        self._cleared = CLEARED  # why it stopped
         self.dropped_items = 0
         self.stale_items = 0
         self.notice = notice  # a short spoken notice played where translations were dropped
@@ -172,12 +174,13 @@ class Playback:
         self._notice_waiting = True
         self._items.put_nowait(Item(source=self.notice(), label="notice: translation skipped", is_notice=True))
 
-    async def clear(self) -> None:
-        """Drop everything queued or playing, here and in Vonage's buffer."""
+    async def clear(self, why: Fault = CLEARED) -> None:
+        """Drop everything queued or playing, here and in Vonage's buffer (``why``: a barge-in, a hand-over)."""
         self._generation += 1
+        self._cleared = why
         while not self._items.empty():
             item = self._items.get_nowait()
-            item.done(0, CLEARED)
+            item.done(0, why)
         self._playhead = self._item_playhead = time.monotonic()
         await self._send_clear()
 
@@ -246,7 +249,7 @@ class Playback:
                         item.on_first_frame(time.monotonic())
                     sent += 1
         except _Cleared:
-            error = CLEARED
+            error = self._cleared
         except _SocketGone as exc:  # the caller hung up while we spoke: nothing is wrong with the engines
             log.info("playback of %s stopped: socket closed (%s)", item.label, exc)
             error = Fault(Failure.PLAYBACK_HUNG_UP, "socket closed")

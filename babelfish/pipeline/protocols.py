@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from babelfish.core.utterance import Fault
 from babelfish.core.worker import Worker
 from babelfish.pipeline.playback import Item
 from babelfish.pipeline.recognize import Recognizer
@@ -39,7 +40,7 @@ class Output(Protocol):
 
     def skip_notice(self) -> None: ...
 
-    async def clear(self) -> None: ...
+    async def clear(self, why: Fault = ...) -> None: ...
 
 
 class TalkService(Protocol):

@@ -34,6 +34,7 @@ from starlette.routing import BaseRoute, Route
 from babelfish.core import languages
 from babelfish.core.privacy import mask_number
 from babelfish.core.rooms import Leg
+from babelfish.pipeline.playback import HANDED_OVER
 from babelfish.server.http import error_response, read_json
 from babelfish.server.invitations import InterpreterRefused as Refused
 from babelfish.server.invitations import InviteQuota
@@ -220,7 +221,8 @@ class Interpreters:
             return error_response(404, "no such interpreter (they may have left)")
         if active and (leg.session is None or not leg.session.hears_live):  # (Vonage talk: no voice is mixed)
             return error_response(409, "the interpreter is not connected yet (or cannot be heard: Vonage talk)")
-        self.server.switchboard.hand_over(leg, active, "by the operator")
+        if self.server.switchboard.hand_over(leg, active, "by the operator") and active:
+            await silence_the_machine(leg)
         return JSONResponse({"leg": leg.id, "handed_over": leg.handed_over})
 
     def routes(self, console: Console) -> list[BaseRoute]:
@@ -242,6 +244,16 @@ class Interpreters:
             Route("/console/api/legs/{leg_id}/hand-over", hand_over, methods=["POST"]),
             Route("/console/api/legs/{leg_id}/take-back", take_back, methods=["POST"]),
         ]
+
+
+async def silence_the_machine(interpreter: Leg) -> None:
+    """From the hand-over on, the pair's callers hear the interpreter: a machine translation queued or playing
+    for them stops now rather than talking over the interpreter (its utterance is kept in the transcript, as
+    cleared by the hand-over)."""
+    room = interpreter.room
+    for caller in room.callers if room is not None else []:
+        if caller.session is not None and interpreter.interprets_for(caller.language):
+            await caller.session.playback.clear(HANDED_OVER)
 
 
 def live(leg: Leg) -> dict[str, Any]:

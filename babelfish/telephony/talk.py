@@ -74,6 +74,7 @@ class TalkPlayback:
         self._items: asyncio.Queue[Item] = asyncio.Queue(max_items)
         self._playhead = 0.0  # monotonic time at which the talk in progress is expected to end
         self._generation = 0
+        self._cleared = CLEARED  # why the talk in progress stopped
         self._wake = asyncio.Event()
         self._stopping: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
@@ -127,12 +128,13 @@ class TalkPlayback:
             old.done(0, BACKLOG)
         self._items.put_nowait(item)
 
-    async def clear(self) -> None:
+    async def clear(self, why: Fault = CLEARED) -> None:
         """Barge-in: drop what waits and stop the talk in progress (the DELETE runs beside the caller's audio
         path; the next talk waits for it)."""
         self._generation += 1
+        self._cleared = why
         while not self._items.empty():
-            self._items.get_nowait().done(0, CLEARED)
+            self._items.get_nowait().done(0, why)
         if self._playhead > time.monotonic() and (self._stopping is None or self._stopping.done()):
             self._stopping = asyncio.create_task(self._stop_talk())
         self._playhead = time.monotonic()
@@ -162,7 +164,7 @@ class TalkPlayback:
         generation = self._generation
         await self._wait_until(self._playhead, generation)  # the previous talk is still speaking
         if generation != self._generation:
-            item.done(0, CLEARED)
+            item.done(0, self._cleared)
             return
         if item.deadline is not None and time.monotonic() > item.deadline:
             self.stale_items += 1
@@ -197,7 +199,7 @@ class TalkPlayback:
                     self._playhead = accepted + estimated_duration(text)
                     await self._wait_until(self._playhead, generation)
                 if generation != self._generation:
-                    error = CLEARED
+                    error = self._cleared
         except Exception as exc:  # a refused or failed request costs this utterance only
             self.failed += 1
             log.warning("call %s: talk failed for %s: %s", self.call_uuid, item.label, exc)
