@@ -227,3 +227,35 @@ def test_a_correction_is_not_undone_by_a_shorter_entry_inside_it() -> None:
     assert glossary.correct("Die Störung in Miller Creek ist behoben.", "de") == (
         "Die Störung in Mill Creek ist behoben.")
     assert glossary.correct("Herr Miller ist da.", "de") == "Herr Miller ist da."
+
+
+@pytest.mark.parametrize(("text", "term", "found"), [
+    ("within three working days", "3 working days", True),
+    ("innerhalb von drei Werktagen", "3 Werktage", True),
+    ("in 3 working days", "three working days", True),
+    ("in 13 working days", "3 working days", False),
+    ("take one tablet", "1 tablet", True),
+    ("take ten tablets", "1 tablet", False),
+])
+def test_a_small_number_matches_its_digits_or_its_word(text: str, term: str, found: bool) -> None:
+    assert contains(text, term) is found
+
+
+def test_a_number_said_as_a_word_reaches_the_translator_and_a_near_miss_of_it_is_corrected() -> None:
+    glossary = Glossary([Term.pair("en", "3 working days", "de", "3 Werktage")])
+    assert glossary.inline("innerhalb von drei Werktagen", "de", "en", marked=True) == 'innerhalb von "3 working days"'
+    assert glossary.correct("innerhalb von drei Wektagen zu.", "de") == "innerhalb von 3 Werktage zu."
+    assert not glossary.missing("We will send it within three working days.",
+                                glossary.renderings("in drei Werktagen", "de", "en"))
+
+
+@pytest.mark.parametrize(("heard", "written"), [
+    ("Herfischer, bitte warten Sie.", "Herr Fischer, bitte warten Sie."),
+    ("Herrfischer hat angerufen.", "Herr Fischer hat angerufen."),
+    ("Herbaken, Ihre Tochter bekommt zwei.", "Herr Baker, Ihre Tochter bekommt zwei."),
+    ("Herbert kommt morgen.", "Herbert kommt morgen."),  # a name of its own, not a title and an entry
+    ("Frauenarzt heute.", "Frauenarzt heute."),
+])
+def test_a_title_run_into_a_name_is_written_apart(heard: str, written: str) -> None:
+    glossary = Glossary([Term.name("Fischer"), Term.name("Baker"), Term.pair("en", "referral", "de", "Überweisung")])
+    assert glossary.correct(heard, "de") == written

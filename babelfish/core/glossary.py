@@ -13,7 +13,9 @@ every stage asks of them:
   source language, replaced by its rendering).
 
 Matching is by words, case-insensitively, and allows a short inflection after a term (``Zuzahlungen``,
-``copays``, ``Vorgangs``): what German and English add to the end of a word.
+``copays``, ``Vorgangs``): what German and English add to the end of a word. A small number matches its
+digits or its word (``3 working days`` is found in ``three working days``, ``drei Werktagen`` in ``3
+Werktage``): people say the word, recognizers write either, and a voice speaks both the same.
 """
 
 from __future__ import annotations
@@ -34,6 +36,30 @@ INFLECTION = 3  # letters a language may add to the end of a term ("Zuzahlung" -
 FUZZY = 0.8  # how alike a recognized span and a term's spelling must be to be corrected (see correct)
 FUZZY_MIN_LETTERS = 5  # shorter terms are corrected only when recognized exactly (too many near words)
 MAX_TERM_CHARS = 80
+# 0-12 as said in the languages with glossaries in use (German's "ein/eine" inflect); larger numbers are
+# written in digits by recognizers and translators alike
+NUMBER_WORDS: dict[str, tuple[str, ...]] = {
+    "0": ("zero", "null", "zéro", "cero"),
+    "1": ("one", "ein", "eins", "eine", "einen", "einem", "einer", "un", "une", "uno", "una"),
+    "2": ("two", "zwei", "deux", "dos", "due"),
+    "3": ("three", "drei", "trois", "tres", "tre"),
+    "4": ("four", "vier", "quatre", "cuatro", "quattro"),
+    "5": ("five", "fünf", "cinq", "cinco", "cinque"),
+    "6": ("six", "sechs", "seis", "sei"),
+    "7": ("seven", "sieben", "sept", "siete", "sette"),
+    "8": ("eight", "acht", "huit", "ocho", "otto"),
+    "9": ("nine", "neun", "neuf", "nueve", "nove"),
+    "10": ("ten", "zehn", "dix", "diez", "dieci"),
+    "11": ("eleven", "elf", "onze", "once", "undici"),
+    "12": ("twelve", "zwölf", "douze", "doce", "dodici"),
+}
+_DIGITS = {word: digits for digits, words in NUMBER_WORDS.items() for word in words}
+# a recognizer runs a title into the name after it ("Herr Fischer" heard as "Herfischer"): the title as
+# heard (a pattern) and as written, per language
+TITLES: dict[str, tuple[tuple[str, str], ...]] = {
+    "de": (("herr?", "Herr"), ("frau", "Frau")),
+    "en": (("mrs", "Mrs"), ("mr", "Mr"), ("ms", "Ms")),
+}
 
 
 @dataclass(frozen=True)
@@ -91,9 +117,17 @@ def _fold(text: str) -> str:
 @cache
 def _pattern(term: str) -> re.Pattern[str]:
     """``term`` as whole words, any spacing or hyphen between its words, plus a short inflection."""
-    words = [re.escape(w) for w in re.split(r"[\s\-]+", _fold(term).strip()) if w]
+    words = [_word(w) for w in re.split(r"[\s\-]+", _fold(term).strip()) if w]
     tail = rf"\w{{0,{INFLECTION}}}" if term[-1:].isalpha() else ""
     return re.compile(r"(?<!\w)" + r"[\s\-]*".join(words) + tail + r"(?!\w)")
+
+
+def _word(word: str) -> str:
+    """One word of a term as a pattern: a small number as its digits or any of its words."""
+    digits = _DIGITS.get(word, word)
+    if digits in NUMBER_WORDS:
+        return "(?:" + "|".join(re.escape(w) for w in (digits, *NUMBER_WORDS[digits])) + ")"
+    return re.escape(word)
 
 
 def contains(text: str, term: str) -> bool:
@@ -180,6 +214,7 @@ class Glossary:
     def correct(self, text: str, language: str) -> str:
         """``text`` as recognized, with a near miss of an entry's spelling written as the glossary has it
         (``Zell norm`` -> ``Zelnorm``, ``co-pay`` -> ``copay``); exact matches keep their inflection."""
+        text = self._unglue_titles(text, language)
         done: list[str] = []  # longest first: a span one entry took is not taken by a shorter one
         for spelling in self.spellings(language):
             if not contains(text, spelling):
@@ -189,6 +224,27 @@ class Glossary:
                 text = _correct_one(text, spelling, kept)
             done.append(spelling)
         return text
+
+
+    def _unglue_titles(self, text: str, language: str) -> str:
+        """A title run into a name (``Herfischer``, ``Herbaken``) written apart, with the name as the
+        glossary has it (``Herr Fischer``, ``Herr Baker``) when the rest is alike enough (:data:`FUZZY`)."""
+        titles = TITLES.get(languages.primary(language), ())
+        names = [t.text_a for t in self.terms if t.kind == "name" and len(_compact(t.text_a)) >= FUZZY_MIN_LETTERS]
+        if not titles or not names:
+            return text
+
+        def apart(match: re.Match[str]) -> str:
+            heard, rest = match.group(1), match.group(2)
+            for name in names:
+                target, said = _compact(name), _compact(rest)
+                if said[:1] == target[:1] and difflib.SequenceMatcher(None, said, target).ratio() >= FUZZY:
+                    title = next(written for pattern, written in titles if re.fullmatch(pattern, heard, re.I))
+                    return f"{title} {name}"
+            return match.group(0)
+
+        either = "|".join(pattern for pattern, _ in titles)
+        return re.sub(rf"(?<!\w)({either})(\w{{{FUZZY_MIN_LETTERS - 1},}})(?!\w)", apart, text, flags=re.I)
 
 
 def unmark(translation: str, renderings: Sequence[Rendering]) -> str:
@@ -213,7 +269,9 @@ def _replace(text: str, said: str, required: str) -> str:
 
 
 def _compact(text: str) -> str:
-    return re.sub(r"[\W_]+", "", _fold(text))
+    """``text`` to compare letters with: folded, small numbers as digits, no spaces or punctuation."""
+    words = re.findall(r"\w+", _fold(text))
+    return "".join(_DIGITS.get(w, w) for w in words).replace("_", "")
 
 
 def _correct_one(text: str, spelling: str, kept: Sequence[tuple[int, int]] = ()) -> str:
