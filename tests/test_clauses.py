@@ -183,6 +183,7 @@ def test_chinese_and_japanese_clauses_end_at_their_own_punctuation_without_space
 async def test_a_voice_that_writes_whole_pieces_speaks_the_first_words_of_a_turn_on_their_own() -> None:
     """Kokoro writes a whole piece before any of it plays: the listener waits only for the first few words,
     cut at a comma where there is one; later clauses go whole (they are written while the first plays)."""
+    from babelfish.core.first_words import FIRST_WORDS
     from babelfish.pipeline.synthesize import first_piece, speak_clauses
 
     class WholePieces:
@@ -190,9 +191,11 @@ async def test_a_voice_that_writes_whole_pieces_speaks_the_first_words_of_a_turn
 
         def __init__(self) -> None:
             self.said: list[str] = []
+            self.first_words: list[bool] = []
 
         async def synthesize(self, text: str) -> tuple[np.ndarray, int]:
             self.said.append(text)
+            self.first_words.append(FIRST_WORDS.speaking)
             return np.zeros(160, dtype=np.float32), 8000
 
     voice = WholePieces()
@@ -208,6 +211,8 @@ async def test_a_voice_that_writes_whole_pieces_speaks_the_first_words_of_a_turn
     async for _ in speak_clauses(Library(), "de", clauses(), 8000):
         pass
     assert voice.said == ["Entschuldigung, aber ich konnte", "die Person nicht finden,", "die Sie rufen möchten."]
+    # translators writing on give way to the first piece only (babelfish/core/first_words.py)
+    assert voice.first_words == [True, False, False] and not FIRST_WORDS.speaking
     assert first_piece("Ja, das ist wirklich richtig so, wie du sagst.", 4) == ["Ja, das ist wirklich richtig so,",
                                                                               "wie du sagst."]
     assert first_piece("Das ist wirklich ganz genau richtig so.", 4) == ["Das ist wirklich ganz", "genau richtig so."]

@@ -193,3 +193,5 @@ async def test_a_translation_playing_at_the_hand_over_stops_and_stays_in_the_tra
         (utterance,) = [u for u in call["utterances"] if u["leg_id"] == en.leg]
         assert utterance["translations"]["de-DE"] and "handed over to the interpreter" in utterance["error"]
         assert [e["kind"] for e in call["events"]][:2] == ["interpreter_joined", "handed_over"]
+        print(f"\nhand-over while a 6 s translation played: the machine last heard {machine[-1] - handed:.2f} s "
+              f"after the hand-over ({machine[-1] - machine[0]:.2f} s of it heard in all)")

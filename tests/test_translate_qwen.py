@@ -9,6 +9,7 @@ fails while a healthy one keeps a margin for small changes.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -118,3 +119,28 @@ def test_two_conversations_on_one_pair_keep_a_state_each(translator: qwen.QwenTr
     own = len(translator.llm.tokenize(f"{sentence}<|im_end|>\n<|im_start|>assistant\n".encode(), add_bos=False,
                                       special=True))
     assert translator.profile["evaluated_tokens"] <= own + 1  # the clinic's lines were put back
+
+
+def test_past_its_first_clause_the_translator_gives_way_to_a_voice_speaking_first_words(
+        translator: qwen.QwenTranslator) -> None:
+    """babelfish/core/first_words.py: while a first piece is synthesized, the rest of a translation waits (up
+    to translator.yield_to_voice_s); its first clause never does."""
+    from babelfish.core.first_words import FIRST_WORDS
+
+    line = "I am sorry, but the person you are calling cannot be reached, please try again later in the evening."
+    assert translator.yield_to_voice_s == 1.5  # the setting's default, passed on by load_translator
+
+    def clauses_with_times() -> tuple[list[str], list[float]]:
+        started, clauses, times = time.monotonic(), [], []
+        for clause in translator.clauses_sync(line, "en", "de"):
+            clauses.append(clause)
+            times.append(time.monotonic() - started)
+        return clauses, times
+
+    clauses_with_times()  # the pair's prompt in the cache, as in a call
+    free, free_times = clauses_with_times()
+    with FIRST_WORDS.synthesizing():  # a voice speaks someone's first words throughout
+        held, held_times = clauses_with_times()
+    assert len(held) >= 2 and len(free) >= 2
+    assert held_times[0] < free_times[0] + 0.5  # the first clause: no waiting
+    assert held_times[-1] - held_times[0] >= 1.4 + (free_times[-1] - free_times[0]) * 0.5  # the rest waited

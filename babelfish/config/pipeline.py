@@ -143,6 +143,10 @@ class TranslatorSettings(Section):
         None, description="llama.cpp's flash attention (nearly the same output, computed in fewer passes over the "
         "KV cache); unset: on for qwen2.5-1.5b (faster on 2 cores), off for gemma-270m (no faster, and its output "
         "changed more): see docs/translation.md")
+    yield_to_voice_s: float = Field(
+        1.5, ge=0, le=10, description="llama.cpp: while a voice synthesizes the first words a listener waits for, a "
+        "translator past its own first clause pauses, up to this long per translation, so the two do not share "
+        "the cores (babelfish/core/first_words.py); 0: never")
     max_tokens: int = Field(160, ge=8)
     # CTranslate2 (opus-mt / Argos / NLLB) models per language pair, e.g. {"de-en": "models/opus-mt-de-en"}.
     ctranslate2_models: dict[str, str] = Field(default_factory=dict)

@@ -30,9 +30,11 @@ def load_translator(settings: Settings) -> Translator:
         from babelfish.engines.qwen import QwenTranslator
 
         llama = GemmaTranslator if cfg.model == "gemma-270m" else QwenTranslator
-        return llama(settings.models_dir, threads=cfg.llama_threads, device=cfg.device, gpu_layers=cfg.gpu_layers,
+        translator = llama(settings.models_dir, threads=cfg.llama_threads, device=cfg.device, gpu_layers=cfg.gpu_layers,
                      max_tokens=cfg.max_tokens, model_path=cfg.model_path, flash_attention=(
                          cfg.flash_attention if cfg.flash_attention is not None else llama is QwenTranslator))
+        translator.yield_to_voice_s = cfg.yield_to_voice_s
+        return translator
     if cfg.engine == "ctranslate2":
         from babelfish.engines.ctranslate2_mt import CTranslate2Translator
 

@@ -24,6 +24,7 @@ from typing import TypeVar
 from babelfish.config import hardware
 from babelfish.config.hardware import Device
 from babelfish.core import glossary, languages
+from babelfish.core.first_words import FIRST_WORDS
 from babelfish.core.glossary import Rendering
 from babelfish.core.worker import EngineError, Worker
 
@@ -163,6 +164,8 @@ class LlamaTranslator:
                          flash_attn=flash_attention, verbose=False)
         self.flash_attention = flash_attention
         self.max_tokens = max_tokens
+        self.yield_to_voice_s = 0.0  # translator.yield_to_voice_s (babelfish/core/first_words.py)
+        self._give_way_s = 0.0
         self.worker = Worker(self.name)
         # KV cells saved per (pair, conversation), oldest first: tokens, cells
         self._states: dict[tuple[tuple[str, str, object], int], tuple[list[int], bytes]] = {}
@@ -369,6 +372,8 @@ class LlamaTranslator:
                     break
                 yield clause
                 handed = len(written) - len(rest)
+            if not self._first and self._give_way_s > 0:  # a listener waits for a voice: let it have the cores
+                self._give_way_s -= FIRST_WORDS.give_way(self._give_way_s)
         if handed:
             tail = clean(written[handed:])
             if tail := trim_runaway(tail) if self.guard else tail:
@@ -409,6 +414,7 @@ class LlamaTranslator:
         self._warm_prefix(source, target, context)
         profile["restore_s"] = time.monotonic() - started
         self._first = True  # the translation's first words are handed on soonest (see take_clause)
+        self._give_way_s = self.yield_to_voice_s  # what this translation may wait for voices (first_words)
         held: list[str] = []  # a sentence too short to speak alone ("Good morning."): a gap would follow it
 
         def handed(clause: str) -> str:

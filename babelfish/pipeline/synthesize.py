@@ -11,6 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from babelfish.core import audio
+from babelfish.core.first_words import FIRST_WORDS
 from babelfish.core.worker import EngineError
 
 
@@ -77,14 +78,17 @@ async def speak(synth: Synthesizer, text: str, rate: int, timeout_s: float | Non
     pieces = sentences(text)
     if first and pieces:
         pieces[:1] = first_piece(pieces[0], getattr(synth, "first_piece_words", 0))
-    for sentence in pieces:
+    for i, sentence in enumerate(pieces):
+        # the first piece is what the listener waits for: translators writing on give it the cores
+        waited_for = FIRST_WORDS.synthesizing() if first and i == 0 else contextlib.nullcontext()
         try:
             async with asyncio.timeout(timeout_s):
-                if native:
-                    pcm = await synth.synthesize_pcm(sentence, rate)  # type: ignore[attr-defined]
-                else:
-                    samples, sample_rate = await synth.synthesize(sentence)
-                    pcm = audio.float_to_pcm(audio.resample(samples, sample_rate, rate))
+                with waited_for:
+                    if native:
+                        pcm = await synth.synthesize_pcm(sentence, rate)  # type: ignore[attr-defined]
+                    else:
+                        samples, sample_rate = await synth.synthesize(sentence)
+                        pcm = audio.float_to_pcm(audio.resample(samples, sample_rate, rate))
         except TimeoutError:
             raise SynthesisTimeout(f"synthesizer timed out after {timeout_s:g} s") from None
         yield b"".join(audio.frames(pcm, rate))
