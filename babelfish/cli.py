@@ -401,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "languages (e.g. de,pl); glossary: text and/or speech")
     p.add_argument("--long", type=int, default=None, metavar="N", help="latency: long turns (8-30 s) measured "
                    "in each interpretation mode (default 8; 0: none)")
+    p.add_argument("--speech-rate", type=int, choices=[8000, 16000], default=8000, metavar="HZ",
+                   help="glossary: the rate the spoken sentences reach the recognizer at (8000: a phone line, "
+                   "the default; 16000: a wideband caller, e.g. the browser phone)")
     p.add_argument("--dev", action="store_true", help="glossary: the dev split (every glossary.translator "
                    "style, to choose one on); latency: long turns from the dev half of the prompts "
                    "(to choose settings on; the default, test, is the one to quote); languages: the dev half, "

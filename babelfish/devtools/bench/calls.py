@@ -3,6 +3,7 @@ real-time pace, and the arithmetic of what a caller experiences."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import subprocess
@@ -87,16 +88,31 @@ class Measured:
 
 
 async def speak_and_wait(speaker: FakeCall, listener: FakeCall, samples: np.ndarray, rate: int, text: str,
-                         quiet_s: float = 0.8, while_speaking: bool = False) -> Measured:
+                         quiet_s: float = 0.8, while_speaking: bool = False,
+                         feed: CaptionFeed | None = None) -> Measured:
     """One turn: speak, then wait until the translation has played out to the listener. With
     ``while_speaking`` (simultaneous interpretation) a translation heard before the speaker stopped counts,
-    and the latency is negative."""
+    and the latency is negative. With ``feed``, also until the server has published the turn's record (it
+    does once the translation has played): on a slow machine a translation can pause longer than
+    ``quiet_s`` between its pieces, and the next turn must not start, and take that translation's rest
+    for its own first words, before it is over."""
+    before = _records(feed, speaker)
     turn = await speaker.say(samples, rate)
     end = turn.started + speech_end(samples, rate) / speaker.pace
     await listener.wait_heard(after=end, quiet_s=quiet_s, timeout=30)
+    if feed is not None:
+        deadline = time.monotonic() + 30
+        while _records(feed, speaker) <= before and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await listener.wait_heard(after=end, quiet_s=quiet_s, timeout=30)  # its last frames play out
     heard = listener.first_heard_after(turn.started if while_speaking else end)
     return Measured(speaker=speaker.leg, text=text, speech_end=end, heard_at=heard,
                     underruns=underruns(listener, heard))
+
+
+def _records(feed: CaptionFeed | None, speaker: FakeCall) -> int:
+    """The utterance records the server has published for ``speaker``'s leg."""
+    return 0 if feed is None else sum(1 for r in feed.utterances() if r["leg"] == speaker.leg)
 
 
 def underruns(listener: FakeCall, since: float | None) -> int:

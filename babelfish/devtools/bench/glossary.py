@@ -147,23 +147,24 @@ async def text_variant(engines: Engines, settings: Settings, data: GlossarySet, 
     return score
 
 
-def spoken(engines: Engines, sentences: list[Sentence], language: str) -> list[np.ndarray]:
-    """Each sentence in ``language``'s voice, as a phone line carries it (8 kHz)."""
+def spoken(engines: Engines, sentences: list[Sentence], language: str, rate: int = PHONE_RATE) -> list[np.ndarray]:
+    """Each sentence in ``language``'s voice, as a phone line carries it (8 kHz), or a wideband caller."""
     voice = engines.voices.get(language)
     out = []
     for sentence in sentences:
-        samples, rate = voice.synthesize_sync(sentence.text(language))  # type: ignore[attr-defined]
-        out.append(audio.resample(np.asarray(samples, dtype=np.float32), rate, PHONE_RATE))
+        samples, sample_rate = voice.synthesize_sync(sentence.text(language))  # type: ignore[attr-defined]
+        out.append(audio.resample(np.asarray(samples, dtype=np.float32), sample_rate, rate))
     return out
 
 
 async def speech_variant(engines: Engines, settings: Settings, data: GlossarySet, sentences: list[Sentence],
-                         clips: list[np.ndarray], glossary: Glossary, source: str, target: str) -> Score:
+                         clips: list[np.ndarray], glossary: Glossary, source: str, target: str,
+                         rate: int = PHONE_RATE) -> Score:
     score = Score()
     understanding = _understanding(engines, settings, glossary, source, target)
     for sentence, clip in zip(sentences, clips, strict=True):
         t0 = time.perf_counter()
-        understood = await understanding(clip, PHONE_RATE, [target])
+        understood = await understanding(clip, rate, [target])
         if understood.writing is not None:
             await understood.writing
         score.seconds += time.perf_counter() - t0
@@ -215,12 +216,12 @@ async def recorded_variant(engines: Engines, settings: Settings, glossary: Gloss
 
 async def measure(settings: Settings, engines: Engines, split: str, styles: list[str], speech_styles: list[str],
                   recorded_styles: list[str], limit: int | None,
-                  directions: tuple[tuple[str, str], ...] = DIRECTIONS) -> dict[str, Any]:
+                  directions: tuple[tuple[str, str], ...] = DIRECTIONS, rate: int = PHONE_RATE) -> dict[str, Any]:
     data = glossary_set.load()
     glossary = entries(data)
     sentences = data.sentences(split)[:limit]  # type: ignore[arg-type]
     result: dict[str, Any] = {"split": split, "sentences": len(sentences), "entries": len(glossary),
-                              "text": {}, "speech": {}}
+                              "speech_rate": rate, "text": {}, "speech": {}}
     for source, target in directions:
         direction = f"{source}-{target}"
         result["text"][direction] = {}
@@ -231,12 +232,12 @@ async def measure(settings: Settings, engines: Engines, split: str, styles: list
         if not speech_styles:
             continue
         progress(f"speech {direction}: synthesizing {len(sentences)} sentences")
-        clips = spoken(engines, sentences, source)
+        clips = spoken(engines, sentences, source, rate)
         result["speech"][direction] = {}
         for style in speech_styles:
             progress(f"speech {direction}, glossary.translator={style}")
             score = await speech_variant(engines, styled(settings, style), data, sentences, clips, glossary,
-                                         source, target)
+                                         source, target, rate)
             result["speech"][direction][style] = score.summary(speech=True)
     if recorded_styles:
         phone, items = recorded_items(limit)
@@ -249,7 +250,8 @@ async def measure(settings: Settings, engines: Engines, split: str, styles: list
 
 def table(result: dict[str, Any]) -> str:
     lines = [f"glossary bench: {result['split']} split, {result['sentences']} sentences a direction, "
-             f"{result['entries']} entries ({result['config']['translator']})", "",
+             f"{result['entries']} entries ({result['config']['translator']}); speech at "
+             f"{result.get('speech_rate', PHONE_RATE)} Hz", "",
              "| input | direction | glossary.translator | term accuracy % | recognized terms % | BLEU | chrF "
              "| s/sentence |",
              "|---|---|---|---|---|---|---|---|"]
@@ -283,7 +285,8 @@ def run(args: argparse.Namespace) -> int:
         settings, engines, split, styles if "text" in only else [],
         without_and_chosen if "speech" in only else [],
         without_and_chosen if "recorded" in only and split == "test" else [], args.limit,
-        tuple(d for d in DIRECTIONS if not only & {"en-de", "de-en"} or f"{d[0]}-{d[1]}" in only)))
+        tuple(d for d in DIRECTIONS if not only & {"en-de", "de-en"} or f"{d[0]}-{d[1]}" in only),
+        getattr(args, "speech_rate", PHONE_RATE)))
     result["config"] = {"translator": settings.translator.model, "recognizer": settings.recognizer.model,
                         "glossary.translator": chosen, "context": "none (each sentence alone)"}
     result["machine"] = machine()

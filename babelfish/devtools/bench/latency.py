@@ -149,7 +149,7 @@ async def measure(settings: Settings, engines: Engines, turns: list[Said],
                 if direction == "alternate":  # English first, then the German reply, and so on
                     speaker, listener = (english, german) if i % 2 else (german, english)
                 m = await speak_and_wait(speaker, listener, said.samples, said.rate, said.text,
-                                         while_speaking=simultaneous)
+                                         while_speaking=simultaneous, feed=feed)
                 measured.append(m)
                 lat = f"{m.latency:.2f} s" if m.latency is not None else "nothing heard"
                 progress(f"latency {direction} {i}/{len(turns)}: {lat}  {said.text[:60]}")

@@ -43,16 +43,16 @@ MAX_CONVERSATIONS = 12
 
 
 async def conversation(pair: tuple[FakeCall, FakeCall], index: int, english_clips: list, german: list,
-                       start_delay: float) -> list[Measured]:
+                       start_delay: float, feed: CaptionFeed) -> list[Measured]:
     english, german_leg = pair
     await asyncio.sleep(start_delay)  # conversations start staggered, as real calls do
     measured = []
     for turn in range(TURNS_PER_LEG):
         clip = english_clips[(index * TURNS_PER_LEG + turn) % len(english_clips)]
         samples, rate = audio.read_wav(clip.path)
-        measured.append(await speak_and_wait(english, german_leg, samples, rate, clip.text))
+        measured.append(await speak_and_wait(english, german_leg, samples, rate, clip.text, feed=feed))
         samples, rate, text = german[(index + turn) % len(german)]
-        measured.append(await speak_and_wait(german_leg, english, samples, rate, text))
+        measured.append(await speak_and_wait(german_leg, english, samples, rate, text, feed=feed))
     await english.hang_up()
     await german_leg.hang_up()
     return measured
@@ -86,7 +86,7 @@ async def level(settings: Settings, engines: Engines, n: int, english_clips: lis
             pairs = [(await vonage.dial(f"4477009{i:05d}"), await vonage.dial(f"4915109{i:05d}")) for i in range(n)]
             # whoever waited hears "someone has joined": let it play out before anyone speaks
             await asyncio.gather(*(first.wait_heard(after=0, quiet_s=0.5, timeout=15) for first, _ in pairs))
-            results = await asyncio.gather(*(conversation(pairs[i], i, english_clips, german, 1.5 * i / n)
+            results = await asyncio.gather(*(conversation(pairs[i], i, english_clips, german, 1.5 * i / n, feed)
                                              for i in range(n)))
         sampler.cancel()
         wall = loop.time() - t0
