@@ -299,7 +299,8 @@ def compared(base: dict[str, Any], other: dict[str, Any], setting: str) -> dict[
 
     return {"setting": setting, "n": other["n"], "missed": other["missed"], "p50_s": other["p50_s"],
             "p90_s": other["p90_s"], "ratio_p50": ratio("p50_s"), "ratio_p90": ratio("p90_s"),
-            "underruns": other.get("underruns"), "stages": other["stages"], "config": other["config"], "utterances": other["utterances"],
+            "underruns": other.get("underruns"), "stages": other["stages"], "config": other["config"],
+            "utterances": other["utterances"],
             **({"long_turns": other["long_turns"]} if "long_turns" in other else {})}
 
 
