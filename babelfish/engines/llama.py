@@ -145,6 +145,8 @@ class LlamaTranslator:
     # Off for models with sliding-window attention (Gemma 3): after a restore, llama.cpp does not drop
     # the cells past the new prompt from their window cache cleanly, and the output changes.
     keep_history = True
+    yield_to_voice_s = 0.0  # translator.yield_to_voice_s, set by the factory (babelfish/core/first_words.py)
+    _give_way_s = 0.0  # what the translation being written may still wait for voices
 
     def __init__(self, model_path: str | Path, *, threads: int | None = None, device: Device = "auto",
                  gpu_layers: int | None = None, max_tokens: int = 160, n_ctx: int = 1024,
@@ -164,8 +166,6 @@ class LlamaTranslator:
                          flash_attn=flash_attention, verbose=False)
         self.flash_attention = flash_attention
         self.max_tokens = max_tokens
-        self.yield_to_voice_s = 0.0  # translator.yield_to_voice_s (babelfish/core/first_words.py)
-        self._give_way_s = 0.0
         self.worker = Worker(self.name)
         # KV cells saved per (pair, conversation), oldest first: tokens, cells
         self._states: dict[tuple[tuple[str, str, object], int], tuple[list[int], bytes]] = {}
