@@ -76,3 +76,23 @@ def test_the_recorded_prompts_are_those_with_a_phone_term_and_a_german_compound_
     for clip, needed in items:
         assert needed and all(r in [(x.said, x.required) for x in glossary.renderings(clip.text, "en", "de")]
                               for r in needed)
+
+
+def test_spoken_sentences_reach_the_recognizer_at_a_phone_lines_rate_or_a_wideband_callers() -> None:
+    import numpy as np
+
+    from babelfish.devtools.bench.glossary import spoken
+
+    class Voice:
+        def synthesize_sync(self, text: str) -> tuple[np.ndarray, int]:
+            return np.zeros(24000, dtype=np.float32), 24000  # one second, as Kokoro writes it
+
+    class Voices:
+        def get(self, language: str) -> Voice:
+            return Voice()
+
+    engines = Engines(recognizer=None, translator=None, voices=Voices(), detector_factory=None,  # type: ignore[arg-type]
+                      vad_worker=None)  # type: ignore[arg-type]
+    sentences = glossary_set.load().sentences("dev")[:2]
+    assert [c.size for c in spoken(engines, sentences, "de")] == [8000, 8000]
+    assert [c.size for c in spoken(engines, sentences, "de", 16000)] == [16000, 16000]
