@@ -230,15 +230,15 @@ class Glossary:
         """A title run into a name (``Herfischer``, ``Herbaken``) written apart, with the name as the
         glossary has it (``Herr Fischer``, ``Herr Baker``) when the rest is alike enough (:data:`FUZZY`)."""
         titles = TITLES.get(languages.primary(language), ())
-        names = [t.text_a for t in self.terms if t.kind == "name" and len(_compact(t.text_a)) >= FUZZY_MIN_LETTERS]
+        names = [(t.text_a, target) for t in self.terms
+                 if t.kind == "name" and len(target := _compact(t.text_a)) >= FUZZY_MIN_LETTERS]
         if not titles or not names:
             return text
 
         def apart(match: re.Match[str]) -> str:
-            heard, rest = match.group(1), match.group(2)
-            for name in names:
-                target, said = _compact(name), _compact(rest)
-                if said[:1] == target[:1] and difflib.SequenceMatcher(None, said, target).ratio() >= FUZZY:
+            heard, said = match.group(1), _compact(match.group(2))
+            for name, target in names:
+                if _likeness(said, target) >= FUZZY:
                     title = next(written for pattern, written in titles if re.fullmatch(pattern, heard, re.I))
                     return f"{title} {name}"
             return match.group(0)
@@ -274,6 +274,14 @@ def _compact(text: str) -> str:
     return "".join(_DIGITS.get(w, w) for w in words).replace("_", "")
 
 
+def _likeness(said: str, target: str) -> float:
+    """How alike two compacted spellings are (0 to 1); 0 unless they begin with the same letter (a recognizer
+    rarely mishears the first sound, and near words that differ there are other words)."""
+    if not said or said[0] != target[:1]:
+        return 0.0
+    return difflib.SequenceMatcher(None, said, target).ratio()
+
+
 def _correct_one(text: str, spelling: str, kept: Sequence[tuple[int, int]] = ()) -> str:
     """The span of 1 to n+1 words of ``text`` most like ``spelling`` (n: its words), replaced by it if
     alike enough (:data:`FUZZY`); spans overlapping ``kept`` (character ranges) are left alone."""
@@ -291,9 +299,9 @@ def _correct_one(text: str, spelling: str, kept: Sequence[tuple[int, int]] = ())
             if any(start < b and a < end for a, b in kept):
                 continue
             said = _compact(text[start:end])
-            if not said or said[0] != target[0] or abs(len(said) - len(target)) > len(target) // 3:
+            if abs(len(said) - len(target)) > len(target) // 3:
                 continue
-            ratio = difflib.SequenceMatcher(None, said, target).ratio()
+            ratio = _likeness(said, target)
             if ratio > best[0]:
                 best = (ratio, i, i + size - 1)
     ratio, first, last = best
