@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from babelfish.devtools.bench.calls import speak_and_wait
+from babelfish.devtools.caption_feed import CaptionFeed
 from babelfish.devtools.fake_call import Turn
 
 
@@ -33,8 +34,9 @@ class Listener:
 class Speaker:
     leg = "speaker"
 
-    def __init__(self, listener: Listener, feed: Feed) -> None:
+    def __init__(self, listener: Listener, feed: CaptionFeed) -> None:
         self.listener, self.feed, self.pace = listener, feed, 1.0
+        self.task: asyncio.Task[None] | None = None
 
     async def say(self, samples: np.ndarray, rate: int) -> Turn:
         started = time.monotonic()
@@ -43,30 +45,22 @@ class Speaker:
             for gap in (0.1, 1.0):  # the first piece, then the rest after a pause
                 await asyncio.sleep(gap)
                 self.listener.heard.append(time.monotonic())
-            self.feed.records.append({"leg": self.leg})  # published once it has played
+            # published once it has played
+            self.feed.events.append({"type": "utterance", "record": {"leg": self.leg}})
 
-        self.feed.task = asyncio.create_task(translate())
+        self.task = asyncio.create_task(translate())
         return Turn(samples, started, started)
-
-
-class Feed:
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
-        self.task: asyncio.Task[None] | None = None
-
-    def utterances(self) -> list[dict[str, Any]]:
-        return self.records
 
 
 async def test_a_turn_ends_when_its_record_is_published_not_at_a_pause_inside_its_translation() -> None:
     silence = np.zeros(800, dtype=np.float32)
-    for feed in (None, Feed()):
-        listener, real_feed = Listener(), feed or Feed()
-        speaker = Speaker(listener, real_feed)
+    for feed in (None, CaptionFeed("http://babelfish.invalid")):  # its events filled in as the server would
+        listener = Listener()
+        speaker = Speaker(listener, feed or CaptionFeed("http://babelfish.invalid"))
         await speak_and_wait(speaker, listener, silence, 8000, "hello", feed=feed)  # type: ignore[arg-type]
         if feed is None:  # paced by quiet alone: returns in the pause, before the translation is over
             assert len(listener.heard) == 1
-            assert real_feed.task is not None
-            await real_feed.task
+            assert speaker.task is not None
+            await speaker.task
         else:
-            assert len(listener.heard) == 2 and feed.records
+            assert len(listener.heard) == 2 and feed.utterances(speaker.leg)

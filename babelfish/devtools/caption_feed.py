@@ -55,11 +55,14 @@ class CaptionFeed:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
 
-    def utterances(self) -> list[dict[str, Any]]:
-        return [e["record"] for e in self.events if e.get("type") == "utterance"]
+    def utterances(self, leg: str | None = None) -> list[dict[str, Any]]:
+        """The utterance records published so far (``leg``: of that leg only)."""
+        return [e["record"] for e in self.events if e.get("type") == "utterance"
+                and (leg is None or e["record"]["leg"] == leg)]
 
-    async def wait_utterances(self, n: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+    async def wait_utterances(self, n: int, timeout: float = 30.0, leg: str | None = None) -> list[dict[str, Any]]:
+        """Until ``n`` utterance records (of ``leg``, if given) are published, or ``timeout`` passed."""
         deadline = time.monotonic() + timeout
-        while len(self.utterances()) < n and time.monotonic() < deadline:
+        while len(self.utterances(leg)) < n and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        return self.utterances()
+        return self.utterances(leg)

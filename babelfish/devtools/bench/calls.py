@@ -3,7 +3,6 @@ real-time pace, and the arithmetic of what a caller experiences."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import statistics
 import subprocess
@@ -96,23 +95,16 @@ async def speak_and_wait(speaker: FakeCall, listener: FakeCall, samples: np.ndar
     does once the translation has played): on a slow machine a translation can pause longer than
     ``quiet_s`` between its pieces, and the next turn must not start, and take that translation's rest
     for its own first words, before it is over."""
-    before = _records(feed, speaker)
+    before = len(feed.utterances(speaker.leg)) if feed is not None else 0
     turn = await speaker.say(samples, rate)
     end = turn.started + speech_end(samples, rate) / speaker.pace
     await listener.wait_heard(after=end, quiet_s=quiet_s, timeout=30)
     if feed is not None:
-        deadline = time.monotonic() + 30
-        while _records(feed, speaker) <= before and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await feed.wait_utterances(before + 1, timeout=30, leg=speaker.leg)
         await listener.wait_heard(after=end, quiet_s=quiet_s, timeout=30)  # its last frames play out
     heard = listener.first_heard_after(turn.started if while_speaking else end)
     return Measured(speaker=speaker.leg, text=text, speech_end=end, heard_at=heard,
                     underruns=underruns(listener, heard))
-
-
-def _records(feed: CaptionFeed | None, speaker: FakeCall) -> int:
-    """The utterance records the server has published for ``speaker``'s leg."""
-    return 0 if feed is None else sum(1 for r in feed.utterances() if r["leg"] == speaker.leg)
 
 
 def underruns(listener: FakeCall, since: float | None) -> int:
